@@ -1,0 +1,66 @@
+//! Expanding one state: the step every strategy shares.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+
+use crate::explore::search::Search;
+use crate::explore::visited::Fingerprint;
+use crate::model::{Model, StepError};
+
+/// Generates the successors of `state` (at `depth`), records the new ones and
+/// hands each to `push`. Step errors (a panicking or nondeterministic
+/// handler) are recorded as findings. Returns the number of successors.
+pub(crate) fn expand<M: Model>(
+    search: &Search<'_, M>,
+    state: &M::State,
+    fp: Fingerprint,
+    depth: usize,
+    buffer: &mut Vec<(M::Action, M::State)>,
+    mut push: impl FnMut(M::State, Fingerprint),
+) -> usize {
+    let count = successors_of(search, state, fp, depth, buffer);
+    for (_, next) in buffer.drain(..) {
+        let next_fp = search.fingerprint(&next);
+        if search.visit(&next, next_fp, fp, depth + 1) {
+            push(next, next_fp);
+        }
+    }
+    count
+}
+
+/// Fills `buffer` with the successors of `state`, recording step errors as
+/// findings and counting the successors in the search's total.
+pub(crate) fn successors_of<M: Model>(
+    search: &Search<'_, M>,
+    state: &M::State,
+    fp: Fingerprint,
+    depth: usize,
+    buffer: &mut Vec<(M::Action, M::State)>,
+) -> usize {
+    buffer.clear();
+    if !search.model.within_boundary(state) {
+        return 0;
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| search.model.successors(state, buffer)));
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err((action, error))) => search.step_error(fp, depth, format!("{action:?}"), error),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into());
+            search.step_error(
+                fp,
+                depth,
+                "computing successors".into(),
+                StepError::Panic { message },
+            );
+            buffer.clear();
+        }
+    }
+    let count = buffer.len();
+    search.total.fetch_add(count as u64, Ordering::Relaxed);
+    count
+}

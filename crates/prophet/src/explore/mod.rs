@@ -1,0 +1,415 @@
+//! The explorer: exhaustive and random exploration of a [`Model`]'s states.
+//!
+//! Breadth-first search reports shortest counterexamples; depth-first search
+//! reaches deep states with little memory; random walks sample spaces too
+//! large to exhaust. BFS and DFS run on every core. Visited states are kept as
+//! 64-bit fingerprints with the fingerprint of their parent, and a trace is
+//! rebuilt by replaying steps, so memory grows by tens of bytes per state
+//! whatever the size of a state. Every bound (depth, states, time) that cuts
+//! the search is reported in [`Report::unexplored`], never silently applied.
+//!
+//! Exploration can start from the model's initial states or from any given
+//! states ([`Explorer::start_from`]), which is how the live resolver checks
+//! the consequences of a choice from a snapshot.
+
+mod bfs;
+mod dfs;
+mod expand;
+mod liveness;
+mod report;
+mod search;
+mod trace;
+mod visited;
+mod walk;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+pub use report::{Finding, FindingKind, Report, Trace, TraceStep};
+pub use visited::{Fingerprint, fingerprint};
+
+use crate::model::{Expectation, Model, StepError};
+use search::{Bounds, Hit, Search};
+
+/// How the state space is traversed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Breadth first: shortest counterexamples.
+    Bfs,
+    /// Depth first.
+    Dfs,
+    /// Random walks, reproducible from `seed`.
+    Walk {
+        /// Seed of the walk's random generator.
+        seed: u64,
+    },
+}
+
+impl Strategy {
+    /// `bfs`, `dfs` or `walk`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Bfs => "bfs",
+            Strategy::Dfs => "dfs",
+            Strategy::Walk { .. } => "walk",
+        }
+    }
+}
+
+/// A progress report, delivered about four times a second on long runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Distinct states so far.
+    pub unique_states: u64,
+    /// Generated states so far.
+    pub total_states: u64,
+    /// Deepest level so far.
+    pub depth: usize,
+    /// Time since the start.
+    pub elapsed: Duration,
+}
+
+/// A callback receiving [`Progress`].
+pub type ProgressFn<'a> = dyn Fn(&Progress) + Sync + 'a;
+
+/// Default number of random walks.
+pub const DEFAULT_WALKS: u64 = 1_000;
+/// Default length of one random walk when no depth bound is given.
+pub const DEFAULT_WALK_LEN: usize = 200;
+
+/// Configures and runs an exploration of a model.
+pub struct Explorer<'m, M: Model> {
+    model: &'m M,
+    strategy: Strategy,
+    max_depth: Option<usize>,
+    max_states: Option<u64>,
+    time_limit: Option<Duration>,
+    symmetry: bool,
+    threads: usize,
+    keep_going: bool,
+    walks: u64,
+    start: Option<Vec<M::State>>,
+    progress: Option<Box<ProgressFn<'m>>>,
+}
+
+impl<'m, M: Model> Explorer<'m, M> {
+    /// A breadth-first exploration on every core, without bounds.
+    pub fn new(model: &'m M) -> Self {
+        Explorer {
+            model,
+            strategy: Strategy::Bfs,
+            max_depth: None,
+            max_states: None,
+            time_limit: None,
+            symmetry: false,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            keep_going: false,
+            walks: DEFAULT_WALKS,
+            start: None,
+            progress: None,
+        }
+    }
+
+    /// Sets the traversal strategy.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// States at this depth are not expanded (reported as unexplored). For
+    /// random walks: the length of each walk.
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = Some(depth);
+        self
+    }
+
+    /// Stops after about this many distinct states.
+    pub fn max_states(mut self, states: u64) -> Self {
+        self.max_states = Some(states);
+        self
+    }
+
+    /// Stops after this much wall time.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// Turns symmetry reduction on (when the model declares a symmetry).
+    pub fn symmetry(mut self, on: bool) -> Self {
+        self.symmetry = on;
+        self
+    }
+
+    /// Number of worker threads for BFS and DFS (default: every core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Keeps exploring after the first violation, until every safety and
+    /// reachability property is decided or the space is exhausted.
+    pub fn keep_going(mut self, on: bool) -> Self {
+        self.keep_going = on;
+        self
+    }
+
+    /// Number of random walks (walk strategy only).
+    pub fn walks(mut self, walks: u64) -> Self {
+        self.walks = walks;
+        self
+    }
+
+    /// Starts from these states instead of the model's initial states (a
+    /// snapshot of a live system, say).
+    pub fn start_from(mut self, states: Vec<M::State>) -> Self {
+        self.start = Some(states);
+        self
+    }
+
+    /// Calls `progress` about four times a second during the run.
+    pub fn on_progress(mut self, progress: impl Fn(&Progress) + Sync + 'm) -> Self {
+        self.progress = Some(Box::new(progress));
+        self
+    }
+
+    fn starts(&self) -> Vec<M::State> {
+        self.start
+            .clone()
+            .unwrap_or_else(|| self.model.init_states())
+    }
+
+    /// Rebuilds the trace of an encoded path (see [`Trace::encoded`]).
+    pub fn replay(&self, init: usize, path: &[usize]) -> Result<Trace, String> {
+        trace::trace_from_path(self.model, &self.starts(), init, path)
+    }
+
+    /// The state an encoded path leads to.
+    pub fn state_at(&self, init: usize, path: &[usize]) -> Option<M::State> {
+        trace::state_at(self.model, &self.starts(), init, path)
+    }
+
+    /// Runs the exploration.
+    pub fn run(&self) -> Report {
+        let starts = self.starts();
+        let started = Instant::now();
+        let deadline = self.time_limit.map(|limit| started + limit);
+        let bounds = Bounds {
+            max_depth: if matches!(self.strategy, Strategy::Walk { .. }) {
+                None
+            } else {
+                self.max_depth
+            },
+            max_states: self.max_states,
+            deadline,
+        };
+        let threads = if matches!(self.strategy, Strategy::Walk { .. }) {
+            1
+        } else {
+            self.threads
+        };
+        let symmetry = self.symmetry
+            && starts
+                .first()
+                .is_some_and(|s| self.model.representative(s).is_some());
+        let search = Search::new(
+            self.model,
+            symmetry,
+            threads,
+            self.keep_going,
+            bounds,
+            self.progress.as_deref(),
+        );
+        match self.strategy {
+            Strategy::Bfs => bfs::run(&search, &starts),
+            Strategy::Dfs => dfs::run(&search, &starts),
+            Strategy::Walk { seed } => {
+                let len = self.max_depth.unwrap_or(DEFAULT_WALK_LEN);
+                walk::run(&search, &starts, seed, self.walks, len)
+            }
+        }
+        self.report(&search, &starts, started)
+    }
+
+    fn report(&self, search: &Search<'_, M>, starts: &[M::State], started: Instant) -> Report {
+        let mut unexplored = Vec::new();
+        let depth_cut = search.depth_cut.load(Ordering::Relaxed);
+        if depth_cut > 0 {
+            unexplored.push(format!(
+                "{depth_cut} state(s) at depth {} not expanded (--max-depth)",
+                self.max_depth.unwrap_or(0)
+            ));
+        }
+        if search.states_cut.load(Ordering::Relaxed) {
+            unexplored.push(format!(
+                "stopped at the state limit of {}",
+                self.max_states.unwrap_or(0)
+            ));
+        }
+        if search.time_cut.load(Ordering::Relaxed) {
+            unexplored.push(format!(
+                "stopped at the time limit of {:?}",
+                self.time_limit.unwrap_or_default()
+            ));
+        }
+        if let Strategy::Walk { seed } = self.strategy {
+            unexplored.push(format!(
+                "random walks (seed {seed}) sample the space; they never exhaust it"
+            ));
+        }
+        let stopped_on_finding = search.found_stop.load(Ordering::Relaxed);
+        let exhaustive = unexplored.is_empty() && !stopped_on_finding;
+        if stopped_on_finding && unexplored.is_empty() {
+            unexplored.push("stopped at the first violation (use keep-going to continue)".into());
+        }
+        let mut violations = Vec::new();
+        let mut examples = Vec::new();
+        let mut undecided = Vec::new();
+        let findings = std::mem::take(&mut *search.lock());
+        let symmetry = search.symmetry;
+        if let Some(hit) = &findings.step_error {
+            violations.push(self.step_error_finding(search, starts, hit));
+        }
+        for (i, property) in search.properties.iter().enumerate() {
+            match property.expectation {
+                Expectation::Always => match &findings.violations[i] {
+                    Some(hit) => violations.push(self.finding(
+                        search,
+                        starts,
+                        &property.name,
+                        FindingKind::Always,
+                        hit,
+                    )),
+                    None if !exhaustive => undecided.push(format!(
+                        "\"{}\" held in every state explored, but the exploration was incomplete",
+                        property.name
+                    )),
+                    None => {}
+                },
+                Expectation::Sometimes => match &findings.examples[i] {
+                    Some(hit) => examples.push(self.finding(
+                        search,
+                        starts,
+                        &property.name,
+                        FindingKind::Sometimes,
+                        hit,
+                    )),
+                    None if exhaustive => violations.push(Finding {
+                        property: property.name.clone(),
+                        kind: FindingKind::Sometimes,
+                        detail: Some("no reachable state satisfies it".into()),
+                        trace_len: 0,
+                        trace: None,
+                    }),
+                    None => undecided.push(format!(
+                        "\"{}\": no example found in the states explored",
+                        property.name
+                    )),
+                },
+                Expectation::Eventually => {
+                    if stopped_on_finding {
+                        undecided.push(format!(
+                            "\"{}\" not checked: stopped at an earlier violation",
+                            property.name
+                        ));
+                        continue;
+                    }
+                    let limits = liveness::Limits {
+                        max_depth: self.max_depth,
+                        max_states: self.max_states,
+                        deadline: search.bounds.deadline,
+                    };
+                    match liveness::check(self.model, starts, property, symmetry, &limits) {
+                        liveness::Outcome::Holds if exhaustive => {}
+                        liveness::Outcome::Holds => undecided.push(format!(
+                            "\"{}\" holds on the paths followed, but the exploration was incomplete",
+                            property.name
+                        )),
+                        liveness::Outcome::Violated { trace, detail } => violations.push(Finding {
+                            property: property.name.clone(),
+                            kind: FindingKind::Eventually,
+                            detail: Some(detail),
+                            trace_len: trace.len(),
+                            trace: Some(trace),
+                        }),
+                        liveness::Outcome::Unknown(reason) => {
+                            undecided.push(format!("\"{}\": {reason}", property.name))
+                        }
+                    }
+                }
+            }
+        }
+        Report {
+            strategy: self.strategy.name().to_string(),
+            unique_states: search.unique.load(Ordering::Relaxed),
+            total_states: search.total.load(Ordering::Relaxed) + starts.len() as u64,
+            max_depth: search.depth_seen.load(Ordering::Relaxed),
+            elapsed: started.elapsed(),
+            complete: exhaustive,
+            unexplored,
+            violations,
+            examples,
+            undecided,
+        }
+    }
+
+    fn finding(
+        &self,
+        search: &Search<'_, M>,
+        starts: &[M::State],
+        property: &str,
+        kind: FindingKind,
+        hit: &Hit,
+    ) -> Finding {
+        let chain = search.visited.chain_to(hit.fp);
+        let trace = trace::trace_from_chain(self.model, starts, &chain, search.symmetry);
+        Finding {
+            property: property.to_string(),
+            kind,
+            detail: trace
+                .is_none()
+                .then(|| "the trace could not be rebuilt by replay".to_string()),
+            trace_len: trace.as_ref().map_or(hit.depth, Trace::len),
+            trace,
+        }
+    }
+
+    fn step_error_finding(
+        &self,
+        search: &Search<'_, M>,
+        starts: &[M::State],
+        hit: &Hit,
+    ) -> Finding {
+        let chain = search.visited.chain_to(hit.fp);
+        let mut trace = trace::trace_from_chain(self.model, starts, &chain, search.symmetry);
+        let (action, error) = hit.error.clone().unwrap_or_else(|| {
+            (
+                String::new(),
+                StepError::Panic {
+                    message: "unknown".into(),
+                },
+            )
+        });
+        if let Some(trace) = trace.as_mut() {
+            trace.steps.push(TraceStep {
+                description: format!("{action} → {error}"),
+                action: action.clone(),
+            });
+        }
+        let (property, kind) = match error {
+            StepError::Panic { .. } => ("handler panicked", FindingKind::Panic),
+            StepError::Nondeterministic { .. } => {
+                ("nondeterministic handler", FindingKind::Nondeterminism)
+            }
+        };
+        Finding {
+            property: property.to_string(),
+            kind,
+            detail: Some(format!("{action}: {error}")),
+            trace_len: trace.as_ref().map_or(hit.depth + 1, Trace::len),
+            trace,
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! State shared by the worker threads of one search: the visited set,
+//! counters, bounds, and the findings so far.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::explore::trace::state_fingerprint;
+use crate::explore::visited::{Fingerprint, Visited};
+use crate::explore::{Progress, ProgressFn};
+use crate::model::{Expectation, Model, Property, StepError};
+
+/// A found state: where (fingerprint, depth) and, for step errors, what failed.
+#[derive(Clone, Debug)]
+pub(crate) struct Hit {
+    pub depth: usize,
+    pub fp: Fingerprint,
+    /// For a step error: the failing action and the error.
+    pub error: Option<(String, StepError)>,
+}
+
+/// Per-property findings; the smallest (depth, fingerprint) wins so that
+/// parallel searches report the same finding from run to run.
+#[derive(Default)]
+pub(crate) struct Findings {
+    pub violations: Vec<Option<Hit>>,
+    pub examples: Vec<Option<Hit>>,
+    pub step_error: Option<Hit>,
+}
+
+fn keep_min(slot: &mut Option<Hit>, hit: Hit) {
+    let better = match slot {
+        None => true,
+        Some(old) => (hit.depth, hit.fp) < (old.depth, old.fp),
+    };
+    if better {
+        *slot = Some(hit);
+    }
+}
+
+pub(crate) struct Bounds {
+    pub max_depth: Option<usize>,
+    pub max_states: Option<u64>,
+    pub deadline: Option<Instant>,
+}
+
+pub(crate) struct Search<'m, M: Model> {
+    pub model: &'m M,
+    pub properties: Vec<Property<M>>,
+    pub symmetry: bool,
+    pub threads: usize,
+    pub keep_going: bool,
+    pub visited: Visited,
+    pub unique: AtomicU64,
+    pub total: AtomicU64,
+    pub depth_seen: AtomicUsize,
+    /// Set when a finding means the search should end (at the end of the
+    /// current BFS level, immediately in DFS).
+    pub found_stop: AtomicBool,
+    /// Set when a bound (time, states) was hit: stop now.
+    pub bound_stop: AtomicBool,
+    pub depth_cut: AtomicU64,
+    pub time_cut: AtomicBool,
+    pub states_cut: AtomicBool,
+    pub findings: Mutex<Findings>,
+    sometimes_found: Vec<AtomicBool>,
+    pub bounds: Bounds,
+    pub started: Instant,
+    progress: Option<&'m ProgressFn<'m>>,
+    last_progress: Mutex<Instant>,
+}
+
+impl<'m, M: Model> Search<'m, M> {
+    pub fn new(
+        model: &'m M,
+        symmetry: bool,
+        threads: usize,
+        keep_going: bool,
+        bounds: Bounds,
+        progress: Option<&'m ProgressFn<'m>>,
+    ) -> Self {
+        let properties = model.properties();
+        let count = properties.len();
+        let now = Instant::now();
+        Search {
+            model,
+            symmetry,
+            threads: threads.max(1),
+            keep_going,
+            visited: Visited::new(),
+            unique: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            depth_seen: AtomicUsize::new(0),
+            found_stop: AtomicBool::new(false),
+            bound_stop: AtomicBool::new(false),
+            depth_cut: AtomicU64::new(0),
+            time_cut: AtomicBool::new(false),
+            states_cut: AtomicBool::new(false),
+            findings: Mutex::new(Findings {
+                violations: vec![None; count],
+                examples: vec![None; count],
+                step_error: None,
+            }),
+            sometimes_found: (0..count).map(|_| AtomicBool::new(false)).collect(),
+            properties,
+            bounds,
+            started: now,
+            progress,
+            last_progress: Mutex::new(now),
+        }
+    }
+
+    pub fn fingerprint(&self, state: &M::State) -> Fingerprint {
+        state_fingerprint(self.model, state, self.symmetry)
+    }
+
+    /// Records a new state if unseen; returns whether it was new.
+    pub fn visit(
+        &self,
+        state: &M::State,
+        fp: Fingerprint,
+        parent: Fingerprint,
+        depth: usize,
+    ) -> bool {
+        if !self.visited.insert(fp, parent) {
+            return false;
+        }
+        self.unique.fetch_add(1, Ordering::Relaxed);
+        self.depth_seen.fetch_max(depth, Ordering::Relaxed);
+        self.check(state, fp, depth);
+        true
+    }
+
+    fn check(&self, state: &M::State, fp: Fingerprint, depth: usize) {
+        for (i, property) in self.properties.iter().enumerate() {
+            match property.expectation {
+                Expectation::Always => {
+                    if !property.holds(self.model, state) {
+                        keep_min(
+                            &mut self.lock().violations[i],
+                            Hit {
+                                depth,
+                                fp,
+                                error: None,
+                            },
+                        );
+                        if !self.keep_going {
+                            self.found_stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Expectation::Sometimes => {
+                    // In BFS, later levels cannot beat an example already found.
+                    if !self.sometimes_found[i].load(Ordering::Relaxed)
+                        && property.holds(self.model, state)
+                    {
+                        keep_min(
+                            &mut self.lock().examples[i],
+                            Hit {
+                                depth,
+                                fp,
+                                error: None,
+                            },
+                        );
+                        self.sometimes_found[i].store(true, Ordering::Relaxed);
+                    }
+                }
+                Expectation::Eventually => {}
+            }
+        }
+        if self.keep_going && self.all_decided() {
+            self.found_stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn all_decided(&self) -> bool {
+        let findings = self.lock();
+        self.properties
+            .iter()
+            .enumerate()
+            .all(|(i, p)| match p.expectation {
+                Expectation::Always => findings.violations[i].is_some(),
+                Expectation::Sometimes => findings.examples[i].is_some(),
+                Expectation::Eventually => false,
+            })
+    }
+
+    pub fn step_error(&self, fp: Fingerprint, depth: usize, action: String, error: StepError) {
+        keep_min(
+            &mut self.lock().step_error,
+            Hit {
+                depth,
+                fp,
+                error: Some((action, error)),
+            },
+        );
+        self.found_stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Findings> {
+        self.findings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks the time and state bounds; `true` when the search must stop now.
+    pub fn out_of_budget(&self) -> bool {
+        if self.bound_stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        if let Some(max) = self.bounds.max_states
+            && self.unique.load(Ordering::Relaxed) >= max
+        {
+            self.states_cut.store(true, Ordering::Relaxed);
+            self.bound_stop.store(true, Ordering::Relaxed);
+            return true;
+        }
+        if let Some(deadline) = self.bounds.deadline
+            && Instant::now() >= deadline
+        {
+            self.time_cut.store(true, Ordering::Relaxed);
+            self.bound_stop.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    pub fn should_stop(&self) -> bool {
+        self.found_stop.load(Ordering::Relaxed) || self.out_of_budget()
+    }
+
+    /// Reports progress at most every 250 ms.
+    pub fn tick(&self, depth: usize) {
+        let Some(progress) = self.progress else {
+            return;
+        };
+        let now = Instant::now();
+        {
+            let Ok(mut last) = self.last_progress.try_lock() else {
+                return;
+            };
+            if now.duration_since(*last) < Duration::from_millis(250) {
+                return;
+            }
+            *last = now;
+        }
+        progress(&self.snapshot(depth));
+    }
+
+    pub fn snapshot(&self, depth: usize) -> Progress {
+        Progress {
+            unique_states: self.unique.load(Ordering::Relaxed),
+            total_states: self.total.load(Ordering::Relaxed),
+            depth: depth.max(self.depth_seen.load(Ordering::Relaxed)),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The programming model: what a protocol is made of.
+//!
+//! Two layers. [`Model`] is the small core every explorer works on (initial
+//! states, actions, next state, properties); plain models implement it
+//! directly. [`Node`] is the layer protocols are written in: deterministic
+//! state machines that send messages, set timers, record metrics and
+//! [`choose`](Ctx::choose); a [`System`] bundles nodes with network semantics,
+//! faults, properties and objectives, and is itself a [`Model`].
+//!
+//! Nothing here does I/O or knows about time or threads.
+
+mod context;
+mod core;
+mod network;
+mod node;
+mod objective;
+mod rename;
+mod system;
+
+pub use context::{Chooser, Ctx, Decision, Effects, FirstChoice, MetricOp, TimerOp};
+pub use core::{Expectation, Model, Property, StepError};
+pub use network::{Delivery, Envelope, InFlight, NetworkSemantics};
+pub use node::{Data, Node, NodeId};
+pub use objective::{Aggregate, Constraint, Direction, Objective};
+pub use rename::Rename;
+pub use system::{
+    DeterminismCheck, Event, GlobalState, Input, NodeSlot, ScriptChooser, Step, System, execute,
+};
