@@ -1,1 +1,44 @@
-fn main() {}
+//! `prophet`: check, simulate and run the systems written on Prophet.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check_cmd;
+mod duration;
+mod list_cmd;
+
+/// Exit status when every property holds.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when a property is violated.
+pub const EXIT_VIOLATION: u8 = 1;
+/// Exit status on bad usage (unknown system, bad parameter or value).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Prophet: write a distributed protocol once with choices, invariants and
+/// objectives; model-check it, simulate it and run it from the same code.
+#[derive(Parser, Debug)]
+#[command(name = "prophet", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the built-in systems and their parameters.
+    List(list_cmd::ListArgs),
+    /// Model-check a system: explore its states and check its properties.
+    ///
+    /// Exit status: 0 when every property holds, 1 when one is violated,
+    /// 2 on bad usage.
+    Check(check_cmd::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List(args) => list_cmd::run(&args),
+        Command::Check(args) => check_cmd::run(&args),
+    }
+}

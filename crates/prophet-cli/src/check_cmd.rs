@@ -1,0 +1,201 @@
+//! `prophet check`: model-check a built-in system.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use prophet::explore::{Progress, Report, Strategy, Trace};
+use prophet_systems::catalog::{CheckOptions, CheckOutcome, Params, find};
+
+use crate::duration::parse_duration;
+use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+
+/// Arguments of `prophet check`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    prophet check paxos\n  \
+    prophet check paxos --param variant=ignore-accepted\n  \
+    prophet check two-phase-commit --param rms=5 --dfs --symmetry\n  \
+    prophet check randtree --walk --seed 7 --walks 500 --max-depth 40 --json\n\n\
+Exit status: 0 when every property holds, 1 when one is violated, 2 on bad usage.")]
+pub struct CheckArgs {
+    /// The system to check (see `prophet list`).
+    system: String,
+    /// A parameter of the system as key=value; repeat for several.
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// Breadth-first search (the default): shortest counterexamples.
+    #[arg(long, conflicts_with_all = ["dfs", "walk"])]
+    bfs: bool,
+    /// Depth-first search.
+    #[arg(long, conflicts_with = "walk")]
+    dfs: bool,
+    /// Random walks instead of exhaustive search (never complete).
+    #[arg(long)]
+    walk: bool,
+    /// Seed of the random walks; the same seed gives the same run.
+    #[arg(long, default_value_t = 0, requires = "walk")]
+    seed: u64,
+    /// Number of random walks.
+    #[arg(long, requires = "walk")]
+    walks: Option<u64>,
+    /// Do not expand states at this depth (for walks: the walk length).
+    #[arg(long, value_name = "N")]
+    max_depth: Option<usize>,
+    /// Stop after about this many distinct states.
+    #[arg(long, value_name = "N")]
+    max_states: Option<u64>,
+    /// Stop after this much time (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    time_limit: Option<Duration>,
+    /// Reduce interchangeable nodes to one representative (when the system declares them).
+    #[arg(long)]
+    symmetry: bool,
+    /// Worker threads for BFS and DFS (default: every core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
+    /// Keep exploring after the first violation.
+    #[arg(long)]
+    keep_going: bool,
+    /// Replay an encoded path (as printed with a counterexample, e.g. 0:3.1.2) and print its trace.
+    #[arg(long, value_name = "PATH")]
+    replay: Option<String>,
+    /// Print the result as JSON: the last line of output is one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &CheckArgs) -> ExitCode {
+    let entry = match find(&args.system) {
+        Ok(entry) => entry,
+        Err(error) => return usage(&error.to_string()),
+    };
+    let params = match entry.params(&args.params) {
+        Ok(params) => params,
+        Err(error) => return usage(&error.to_string()),
+    };
+    let replay = match args.replay.as_deref().map(Trace::decode).transpose() {
+        Ok(replay) => replay,
+        Err(error) => return usage(&error),
+    };
+    let strategy = if args.dfs {
+        Strategy::Dfs
+    } else if args.walk {
+        Strategy::Walk { seed: args.seed }
+    } else {
+        Strategy::Bfs
+    };
+    quiet_handler_panics();
+    let bar = progress_bar(args.json || replay.is_some());
+    let on_progress = |p: &Progress| {
+        let rate = p.unique_states as f64 / p.elapsed.as_secs_f64().max(1e-9);
+        bar.set_message(format!(
+            "{} unique states, {} total, {:.0} states/s, depth {}",
+            p.unique_states, p.total_states, rate, p.depth
+        ));
+    };
+    let options = CheckOptions {
+        strategy,
+        max_depth: args.max_depth,
+        max_states: args.max_states,
+        time_limit: args.time_limit,
+        symmetry: args.symmetry,
+        threads: args.threads.map(|t| t as usize),
+        keep_going: args.keep_going,
+        walks: args.walks,
+        replay: replay.as_ref().map(|(init, path)| (*init, path.as_slice())),
+        progress: Some(&on_progress),
+    };
+    if !args.json && replay.is_none() {
+        println!(
+            "checking {} ({}) with {}",
+            entry.name,
+            describe(&params),
+            strategy.name()
+        );
+    }
+    let outcome = (entry.check)(&params, &options);
+    bar.finish_and_clear();
+    match outcome {
+        Err(error) => usage(&error),
+        Ok(CheckOutcome::Replay(trace)) => {
+            if args.json {
+                let value = serde_json::json!({
+                    "system": entry.name, "params": params.to_map(), "replay": trace,
+                });
+                println!("{value}");
+            } else {
+                println!(
+                    "replay of {} on {} ({}):\n{trace}",
+                    trace.encoded(),
+                    entry.name,
+                    describe(&params)
+                );
+            }
+            ExitCode::from(EXIT_OK)
+        }
+        Ok(CheckOutcome::Report(report)) => {
+            if args.json {
+                println!("{}", report_json(entry.name, &params, &report));
+            } else {
+                println!("{report}");
+            }
+            ExitCode::from(if report.ok() { EXIT_OK } else { EXIT_VIOLATION })
+        }
+    }
+}
+
+fn report_json(system: &str, params: &Params, report: &Report) -> serde_json::Value {
+    let mut value = serde_json::to_value(report)
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
+    value["system"] = system.into();
+    value["params"] = serde_json::to_value(params.to_map()).unwrap_or_default();
+    value
+}
+
+fn describe(params: &Params) -> String {
+    let map = params.to_map();
+    if map.is_empty() {
+        return "no parameters".into();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn progress_bar(hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Handler panics are caught and reported as findings with a trace; print
+/// one line where they happen instead of the default multi-line message.
+fn quiet_handler_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("panic{location}: {message}");
+    }));
+}
