@@ -70,3 +70,8 @@ pub mod prelude {
         NodeId, Objective, Property, Rename, System,
     };
 }
+
+/// The user guide's chapters, compiled as doctests so their code stays right.
+#[doc = include_str!("../../../docs/src/first-system.md")]
+#[cfg(doctest)]
+pub struct GuideFirstSystem;

@@ -46,7 +46,7 @@ impl Default for NetworkSemantics {
 }
 
 /// One message in flight.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Envelope<M> {
     /// Sender.
     pub src: NodeId,
@@ -54,6 +54,12 @@ pub struct Envelope<M> {
     pub dst: NodeId,
     /// Payload.
     pub msg: M,
+}
+
+impl<M: std::fmt::Debug> std::fmt::Debug for Envelope<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}→{} {:?}", self.src, self.dst, self.msg)
+    }
 }
 
 impl<M: Rename> Rename for Envelope<M> {
