@@ -214,3 +214,65 @@ fn a_nondeterministic_handler_is_reported_with_its_trace() {
     );
     assert_eq!(finding.trace_len, 1, "the failing step itself");
 }
+
+/// A node whose message handler panics on a particular message, and whose
+/// start handler may panic too.
+struct Fragile {
+    panic_on_start: bool,
+}
+
+impl Node for Fragile {
+    type State = u8;
+    type Msg = u8;
+    type Timer = ();
+    type Durable = ();
+    fn init(&self, _: NodeId, _: Option<()>) -> u8 {
+        0
+    }
+    fn on_start(&self, _: &mut u8, ctx: &mut Ctx<'_, Self>) {
+        assert!(!self.panic_on_start, "cannot start");
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(1), 1);
+            ctx.send(NodeId(1), 13);
+        }
+    }
+    fn on_message(&self, state: &mut u8, _: &mut Ctx<'_, Self>, _: NodeId, msg: u8) {
+        assert!(msg != 13, "unlucky message");
+        *state = msg;
+    }
+    fn durable(&self, _: &u8) {}
+}
+
+#[test]
+fn a_panicking_handler_is_reported_with_the_trace_to_it() {
+    let fragile = || Fragile {
+        panic_on_start: false,
+    };
+    let report = Explorer::new(&System::new("fragile", vec![fragile(), fragile()])).run();
+    let finding = report.violation("handler panicked").expect("reported");
+    assert_eq!(finding.kind, prophet::explore::FindingKind::Panic);
+    assert!(
+        finding
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("unlucky message")
+    );
+    assert_eq!(finding.trace_len, 1, "delivering 13 first panics at once");
+
+    let broken = || Fragile {
+        panic_on_start: true,
+    };
+    let report = Explorer::new(&System::new("broken", vec![broken()])).run();
+    let finding = report.violation("handler panicked").expect("reported");
+    assert!(
+        finding
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("cannot start"),
+        "{:?}",
+        finding.detail
+    );
+    assert!(!report.complete);
+}

@@ -46,11 +46,7 @@ pub(crate) fn successors_of<M: Model>(
         Ok(Ok(())) => {}
         Ok(Err((action, error))) => search.step_error(fp, depth, format!("{action:?}"), error),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".into());
+            let message = panic_text(&payload);
             search.step_error(
                 fp,
                 depth,
@@ -63,4 +59,13 @@ pub(crate) fn successors_of<M: Model>(
     let count = buffer.len();
     search.total.fetch_add(count as u64, Ordering::Relaxed);
     count
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
 }

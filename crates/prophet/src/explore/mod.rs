@@ -193,8 +193,12 @@ impl<'m, M: Model> Explorer<'m, M> {
 
     /// Runs the exploration.
     pub fn run(&self) -> Report {
-        let starts = self.starts();
         let started = Instant::now();
+        let starts = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.starts()))
+        {
+            Ok(starts) => starts,
+            Err(payload) => return self.init_failure(expand::panic_text(&payload), started),
+        };
         let deadline = self.time_limit.map(|limit| started + limit);
         let bounds = Bounds {
             max_depth: if matches!(self.strategy, Strategy::Walk { .. }) {
@@ -352,6 +356,29 @@ impl<'m, M: Model> Explorer<'m, M> {
             violations,
             examples,
             undecided,
+        }
+    }
+
+    /// The report when computing the start states panicked (an `on_start`
+    /// handler, say): nothing was explored, and the panic is the finding.
+    fn init_failure(&self, message: String, started: Instant) -> Report {
+        Report {
+            strategy: self.strategy.name().to_string(),
+            unique_states: 0,
+            total_states: 0,
+            max_depth: 0,
+            elapsed: started.elapsed(),
+            complete: false,
+            unexplored: vec!["the initial states could not be computed".into()],
+            violations: vec![Finding {
+                property: "handler panicked".into(),
+                kind: FindingKind::Panic,
+                detail: Some(format!("computing the initial states: {message}")),
+                trace_len: 0,
+                trace: None,
+            }],
+            examples: Vec::new(),
+            undecided: Vec::new(),
         }
     }
 

@@ -15,7 +15,7 @@ pub type Fingerprint = u64;
 /// The fingerprint of a value (never 0).
 pub fn fingerprint<T: Hash + ?Sized>(value: &T) -> Fingerprint {
     use std::hash::BuildHasher;
-    let hash = foldhash::fast::FixedState::with_seed(0x5eed_0f_9e0_9be7).hash_one(value);
+    let hash = foldhash::fast::FixedState::with_seed(0x5eed_0f9e_09be_7001).hash_one(value);
     if hash == 0 { 1 } else { hash }
 }
 
@@ -83,6 +83,7 @@ impl Visited {
     }
 
     /// Number of fingerprints stored.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards
             .iter()

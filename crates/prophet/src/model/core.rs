@@ -36,13 +36,16 @@ impl Expectation {
     }
 }
 
+/// A predicate over the states of model `M`.
+type Condition<M> = Arc<dyn Fn(&M, &<M as Model>::State) -> bool + Send + Sync>;
+
 /// A named predicate over the states of model `M` with an [`Expectation`].
 pub struct Property<M: Model + ?Sized> {
     /// Stable name, shown in reports and used by tests.
     pub name: String,
     /// What the predicate must do on the model's executions.
     pub expectation: Expectation,
-    condition: Arc<dyn Fn(&M, &M::State) -> bool + Send + Sync>,
+    condition: Condition<M>,
 }
 
 impl<M: Model + ?Sized> Clone for Property<M> {

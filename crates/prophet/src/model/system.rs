@@ -553,7 +553,7 @@ impl<N: Node> System<N> {
             DeterminismCheck::Sampled(k) => {
                 let mut h = DefaultHasher::new();
                 state.hash(&mut h);
-                h.finish() % k.max(1) == 0
+                h.finish().is_multiple_of(k.max(1))
             }
         }
     }
@@ -840,9 +840,9 @@ impl<N: Node> Model for System<N> {
     fn init_states(&self) -> Vec<GlobalState<N>> {
         match self.start_all(self.boot_state()) {
             Ok(states) => states,
-            // A panicking on_start is reported by the explorer when it
-            // re-runs the start from `boot_state` (see `init_error`).
-            Err(_) => Vec::new(),
+            // The trait has no error channel for initial states; the
+            // explorer catches this panic and reports it as a finding.
+            Err(error) => panic!("on_start failed: {error}"),
         }
     }
 
