@@ -1,0 +1,1 @@
+//! Scenario files: a documented TOML format (see the guide).
