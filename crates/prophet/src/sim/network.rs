@@ -142,8 +142,8 @@ impl LatencyDist {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkModel {
-    /// One-way propagation delay.
-    #[serde(default)]
+    /// One-way propagation delay (default: 1 ms constant).
+    #[serde(default = "one_ms")]
     pub latency: LatencyDist,
     /// Bytes per second; `None` for unlimited. With a limit, a message takes
     /// `size / bandwidth` to transmit (its postcard-encoded size) and waits
@@ -162,10 +162,14 @@ pub struct LinkModel {
     pub reorder: f64,
 }
 
+fn one_ms() -> LatencyDist {
+    LatencyDist::Constant { ms: 1.0 }
+}
+
 impl Default for LinkModel {
     fn default() -> Self {
         LinkModel {
-            latency: LatencyDist::Constant { ms: 1.0 },
+            latency: one_ms(),
             bandwidth_bytes_per_sec: None,
             loss: 0.0,
             duplicate: 0.0,
