@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 mod check_cmd;
 mod duration;
 mod list_cmd;
+mod sim_cmd;
+mod sim_plot;
 
 /// Exit status when every property holds.
 pub const EXIT_OK: u8 = 0;
@@ -33,6 +35,12 @@ enum Command {
     /// Exit status: 0 when every property holds, 1 when one is violated,
     /// 2 on bad usage.
     Check(check_cmd::CheckArgs),
+    /// Simulate a system or a scenario file in virtual time and measure its
+    /// objectives per choice policy.
+    ///
+    /// Exit status: 0 when every constraint held, 1 when one was violated,
+    /// 2 on bad usage.
+    Sim(sim_cmd::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +48,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::List(args) => list_cmd::run(&args),
         Command::Check(args) => check_cmd::run(&args),
+        Command::Sim(args) => sim_cmd::run(&args),
     }
 }

@@ -9,3 +9,4 @@
 
 pub mod catalog;
 pub mod kv;
+pub mod sim_catalog;

@@ -145,30 +145,34 @@ fn one() -> u64 {
     1
 }
 
-/// `[load]`: how requests arrive.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum LoadSpec {
+/// The kind of `[load]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadKind {
     /// No external requests.
     None,
-    /// Poisson arrivals.
-    Open {
-        /// Mean arrivals per second.
-        rate_per_sec: f64,
-    },
-    /// Each client keeps `outstanding` requests in flight.
-    Closed {
-        /// Requests in flight per client.
-        #[serde(default = "one_u32")]
-        outstanding: u32,
-        /// Think time.
-        #[serde(default)]
-        think: LatencyDist,
-    },
+    /// Poisson arrivals at `rate_per_sec`.
+    Open,
+    /// Each client keeps `outstanding` requests in flight, `think` apart.
+    Closed,
 }
 
-fn one_u32() -> u32 {
-    1
+/// `[load]`: how requests arrive. (A flat table rather than a tagged enum
+/// so that parse errors keep the exact line of the field.)
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// `none`, `open` or `closed`.
+    pub kind: LoadKind,
+    /// Open loop: mean arrivals per second.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Closed loop: requests in flight per client (default 1).
+    #[serde(default)]
+    pub outstanding: Option<u32>,
+    /// Closed loop: think time (default 0).
+    #[serde(default)]
+    pub think: Option<LatencyDist>,
 }
 
 /// `[[network.groups]]`: a named group of nodes.
@@ -321,35 +325,42 @@ pub struct PartitionSpec {
     pub sides: Vec<NodeSet>,
 }
 
+/// The kind of a `[[faults]]` entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// `nodes` crash `at`, restarting `restart_after` later if given.
+    Crash,
+    /// Random crashes among `nodes` at `rate_per_sec`, each down for a `down_for` sample.
+    Churn,
+}
+
 /// `[[faults]]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum FaultSpec {
-    /// A crash at a time.
-    Crash {
-        /// The nodes that crash.
-        nodes: NodeSet,
-        /// When.
-        at: Span,
-        /// Restart this much later (absent: stay down).
-        #[serde(default)]
-        restart_after: Option<Span>,
-    },
-    /// Random crashes and restarts.
-    Churn {
-        /// Nodes that may crash.
-        nodes: NodeSet,
-        /// Crashes per second.
-        rate_per_sec: f64,
-        /// Down time.
-        down_for: LatencyDist,
-        /// Start (default 0).
-        #[serde(default)]
-        from: Option<Span>,
-        /// End (default: the horizon).
-        #[serde(default)]
-        until: Option<Span>,
-    },
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// `crash` or `churn`.
+    pub kind: FaultKind,
+    /// The nodes concerned.
+    pub nodes: NodeSet,
+    /// Crash: when.
+    #[serde(default)]
+    pub at: Option<Span>,
+    /// Crash: restart this much later (absent: stay down).
+    #[serde(default)]
+    pub restart_after: Option<Span>,
+    /// Churn: crashes per second.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Churn: down time of each crash.
+    #[serde(default)]
+    pub down_for: Option<LatencyDist>,
+    /// Churn: start (default 0).
+    #[serde(default)]
+    pub from: Option<Span>,
+    /// Churn: end (default: the horizon).
+    #[serde(default)]
+    pub until: Option<Span>,
 }
 
 /// `[compare]`: run the scenario once per policy of one choice.
@@ -479,17 +490,30 @@ impl Scenario {
     }
 
     /// The load, if the file gives one.
-    pub fn load(&self) -> Option<Load> {
-        self.load.as_ref().map(|l| match l {
-            LoadSpec::None => Load::None,
-            LoadSpec::Open { rate_per_sec } => Load::Open {
-                rate_per_sec: *rate_per_sec,
+    pub fn load(&self) -> Result<Option<Load>, ScenarioError> {
+        let Some(l) = &self.load else {
+            return Ok(None);
+        };
+        Ok(Some(match l.kind {
+            LoadKind::None => Load::None,
+            LoadKind::Open => match l.rate_per_sec {
+                Some(r) if r.is_finite() && r > 0.0 => Load::Open { rate_per_sec: r },
+                Some(r) => {
+                    return Err(self.invalid("load.rate_per_sec", format!("{r} must be > 0")));
+                }
+                None => return Err(self.invalid("load", "an open load needs `rate_per_sec`")),
             },
-            LoadSpec::Closed { outstanding, think } => Load::Closed {
-                outstanding: *outstanding,
-                think: think.clone(),
-            },
-        })
+            LoadKind::Closed => {
+                let think = l.think.clone().unwrap_or_default();
+                think
+                    .validate()
+                    .map_err(|e| self.invalid("load.think", e))?;
+                Load::Closed {
+                    outstanding: l.outstanding.unwrap_or(1),
+                    think,
+                }
+            }
+        }))
     }
 
     /// Applies the file's network section, slowdowns and partitions to
@@ -610,47 +634,39 @@ impl Scenario {
     pub fn fault_list(&self, nodes: usize) -> Result<Vec<Fault>, ScenarioError> {
         let mut out = Vec::new();
         for f in &self.faults {
-            match f {
-                FaultSpec::Crash {
-                    nodes: set,
-                    at,
-                    restart_after,
-                } => {
-                    if let Some(bad) = set.0.iter().find(|id| id.index() >= nodes) {
-                        return Err(
-                            self.invalid("faults", format!("node {} does not exist", bad.0))
-                        );
-                    }
-                    out.extend(set.0.iter().map(|&node| Fault::Crash {
+            if let Some(bad) = f.nodes.0.iter().find(|id| id.index() >= nodes) {
+                return Err(self.invalid("faults", format!("node {} does not exist", bad.0)));
+            }
+            match f.kind {
+                FaultKind::Crash => {
+                    let at =
+                        f.at.ok_or_else(|| self.invalid("faults", "a crash needs `at`"))?;
+                    out.extend(f.nodes.0.iter().map(|&node| Fault::Crash {
                         node,
                         at: at.0,
-                        restart_after: restart_after.map(|d| d.0),
+                        restart_after: f.restart_after.map(|d| d.0),
                     }));
                 }
-                FaultSpec::Churn {
-                    nodes: set,
-                    rate_per_sec,
-                    down_for,
-                    from,
-                    until,
-                } => {
-                    if let Some(bad) = set.0.iter().find(|id| id.index() >= nodes) {
-                        return Err(
-                            self.invalid("faults", format!("node {} does not exist", bad.0))
-                        );
-                    }
-                    if !(rate_per_sec.is_finite() && *rate_per_sec >= 0.0) {
+                FaultKind::Churn => {
+                    let rate = f
+                        .rate_per_sec
+                        .ok_or_else(|| self.invalid("faults", "churn needs `rate_per_sec`"))?;
+                    if !(rate.is_finite() && rate >= 0.0) {
                         return Err(self.invalid("rate_per_sec", "must be ≥ 0"));
                     }
+                    let down_for = f
+                        .down_for
+                        .clone()
+                        .ok_or_else(|| self.invalid("faults", "churn needs `down_for`"))?;
                     down_for
                         .validate()
                         .map_err(|e| self.invalid("down_for", e))?;
                     out.push(Fault::Churn {
-                        nodes: set.0.clone(),
-                        rate_per_sec: *rate_per_sec,
-                        down_for: down_for.clone(),
-                        from: from.map_or(Duration::ZERO, |d| d.0),
-                        until: until.map_or(self.horizon(), |d| d.0),
+                        nodes: f.nodes.0.clone(),
+                        rate_per_sec: rate,
+                        down_for,
+                        from: f.from.map_or(Duration::ZERO, |d| d.0),
+                        until: f.until.map_or(self.horizon(), |d| d.0),
                     });
                 }
             }
@@ -673,6 +689,9 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_field() {
+        let text = "system = \"kv\"\n\n[load]\nkind = \"open\"\nrate_per_sec = \"fast\"\n";
+        let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("rate_per_sec"), "{e}");
         let text = "system = \"kv\"\nhorizon = \"10 parsecs\"\n";
         let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("horizon"), "{e}");
@@ -749,6 +768,6 @@ restart_after = "500ms"
         assert_eq!(net.partitions[0].sides.len(), 2);
         assert_eq!(s.fault_list(5).expect("valid").len(), 1);
         assert_eq!(s.policy_map()["kv.read_replica"].name(), "peak-ewma");
-        assert!(matches!(s.load(), Some(Load::Open { rate_per_sec }) if rate_per_sec == 100.0));
+        assert!(matches!(s.load(), Ok(Some(Load::Open { rate_per_sec })) if rate_per_sec == 100.0));
     }
 }

@@ -1,0 +1,363 @@
+//! `prophet sim`: simulate a built-in system or a scenario file, per policy.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use prophet::sim::scenario::Scenario;
+use prophet::sim::{Limits, PolicySpec, RunReport, SeedsReport};
+use prophet_systems::sim_catalog::{DEFAULT_HORIZON, SimRequest, find_sim};
+
+use crate::duration::parse_duration;
+use crate::{EXIT_OK, EXIT_USAGE};
+
+/// Arguments of `prophet sim`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    prophet sim kv\n  \
+    prophet sim kv --policy kv.read_replica=random,p2c,peak-ewma --seeds 3\n  \
+    prophet sim scenarios/linkerd-stuck-replica.toml --json\n  \
+    prophet sim scenarios/wide-area.toml --plot plots/\n\n\
+Policies: first, fixed:<i>, random, round-robin, epsilon-greedy[:<eps>], ucb1, thompson,\n\
+p2c, peak-ewma, c3. A comma-separated list for one choice compares them.\n\n\
+Exit status: 0 when every run completed and every constraint held, 1 when a\n\
+constraint was violated, 2 on bad usage or a run that could not complete.")]
+pub struct SimArgs {
+    /// A built-in system (see `prophet list`) or a scenario file (`.toml`).
+    target: String,
+    /// A parameter of the system as key=value; repeat for several.
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// The policy of a choice, e.g. kv.read_replica=peak-ewma; a list
+    /// (`=random,p2c`) runs once per policy. Repeat for several choices.
+    #[arg(long = "policy", value_name = "CHOICE=POLICY[,POLICY…]")]
+    policies: Vec<String>,
+    /// The policy of choices named nowhere (default: first).
+    #[arg(long, value_name = "POLICY")]
+    default_policy: Option<String>,
+    /// The first seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How many seeds (S, S+1, …); objectives get 95% confidence intervals.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    seeds: Option<u64>,
+    /// Simulated time per run (e.g. 60s, 5m).
+    #[arg(long, value_parser = parse_duration)]
+    horizon: Option<Duration>,
+    /// Stop each run after this many events.
+    #[arg(long, value_name = "N")]
+    max_events: Option<u64>,
+    /// Stop each run after this much wall-clock time.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    wall_budget: Option<Duration>,
+    /// Print the result as JSON: the last line of output is one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Write SVG plots (latency CDF per policy, objective over time) here.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+}
+
+/// One row of the comparison: a label and the policies it sets.
+struct Variant {
+    label: String,
+    policies: BTreeMap<String, PolicySpec>,
+    runs: Vec<RunReport>,
+}
+
+pub fn run(args: &SimArgs) -> ExitCode {
+    match simulate(args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn load_scenario(target: &str) -> Result<Option<Scenario>, String> {
+    let path = Path::new(target);
+    if !(target.ends_with(".toml") || path.is_file()) {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {target}: {e}"))?;
+    Scenario::parse(target, &text)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
+    let scenario = load_scenario(&args.target)?;
+    let system = scenario
+        .as_ref()
+        .map_or(args.target.as_str(), |s| s.system.as_str());
+    let entry = find_sim(system)?;
+    // Parameters: the scenario's, then the command line's (which win).
+    let mut pairs: BTreeMap<String, String> = BTreeMap::new();
+    for pair in scenario
+        .iter()
+        .flat_map(Scenario::param_pairs)
+        .chain(args.params.iter().cloned())
+    {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("parameter `{pair}` is not of the form key=value"))?;
+        pairs.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let params = entry.parse_params(&pairs)?;
+
+    let mut base = entry.default_policy_map();
+    let mut compare: Option<(String, Vec<PolicySpec>)> = None;
+    if let Some(s) = &scenario {
+        base.extend(s.policy_map());
+        if let Some(c) = &s.compare {
+            compare = Some((
+                c.choice.clone(),
+                c.policies.iter().map(|p| p.0.clone()).collect(),
+            ));
+        }
+    }
+    for given in &args.policies {
+        let (choice, names) = given
+            .split_once('=')
+            .ok_or_else(|| format!("--policy `{given}` is not of the form choice=policy"))?;
+        let specs = names
+            .split(',')
+            .map(|n| PolicySpec::parse(n).map_err(|e| format!("--policy {choice}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let choice = choice.trim().to_string();
+        if specs.len() > 1 {
+            compare = Some((choice, specs));
+        } else {
+            if compare.as_ref().is_some_and(|(c, _)| *c == choice) {
+                compare = None;
+            }
+            base.insert(choice, specs.into_iter().next().expect("split gives one"));
+        }
+    }
+    let default_policy = match (
+        &args.default_policy,
+        scenario.as_ref().and_then(|s| s.default_policy.clone()),
+    ) {
+        (Some(name), _) => Some(PolicySpec::parse(name).map_err(|e| e.to_string())?),
+        (None, from_file) => from_file.map(|p| p.0),
+    };
+    let mut variants: Vec<Variant> = match compare {
+        None => vec![Variant {
+            label: label_of(&base),
+            policies: base,
+            runs: Vec::new(),
+        }],
+        Some((choice, specs)) => specs
+            .into_iter()
+            .map(|spec| {
+                let mut policies = base.clone();
+                policies.insert(choice.clone(), spec.clone());
+                Variant {
+                    label: format!("{choice}={}", spec.name()),
+                    policies,
+                    runs: Vec::new(),
+                }
+            })
+            .collect(),
+    };
+
+    let first_seed = args
+        .seed
+        .or_else(|| scenario.as_ref().map(|s| s.seed_list()[0]))
+        .unwrap_or(0);
+    let count = args
+        .seeds
+        .or_else(|| scenario.as_ref().map(|s| s.seed_list().len() as u64))
+        .unwrap_or(1);
+    let seeds: Vec<u64> = (first_seed..first_seed.saturating_add(count)).collect();
+    let defaults = Limits::default();
+    let limits = Limits {
+        horizon: args
+            .horizon
+            .or_else(|| scenario.as_ref().and_then(|s| s.horizon.map(|h| h.0)))
+            .unwrap_or(DEFAULT_HORIZON),
+        max_events: args
+            .max_events
+            .or_else(|| scenario.as_ref().and_then(|s| s.max_events))
+            .unwrap_or(defaults.max_events),
+        wall_budget: args
+            .wall_budget
+            .or_else(|| scenario.as_ref().and_then(|s| s.wall_budget.map(|w| w.0))),
+    };
+
+    let total = (variants.len() * seeds.len()) as u64;
+    let bar = if args.json || total < 2 {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} runs {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    };
+    if !args.json {
+        println!(
+            "simulating {} ({}) for {:?} × {} seed(s) from {first_seed}",
+            entry.name,
+            describe(&params.to_map()),
+            limits.horizon,
+            seeds.len()
+        );
+        if scenario.is_none() {
+            println!("workload: {}", entry.default_workload);
+        }
+    }
+    for variant in &mut variants {
+        bar.set_message(variant.label.clone());
+        let mut progress = |_: &RunReport| bar.inc(1);
+        let mut request = SimRequest {
+            params: &params,
+            scenario: scenario.as_ref(),
+            policies: variant.policies.clone(),
+            default_policy: default_policy.clone(),
+            limits,
+            seeds: seeds.clone(),
+            progress: &mut progress,
+        };
+        variant.runs = (entry.simulate)(&mut request)?;
+    }
+    bar.finish_and_clear();
+
+    let summaries: Vec<SeedsReport> = variants
+        .iter()
+        .map(|v| SeedsReport::from_runs(&v.runs))
+        .collect();
+    let violated = summaries.iter().any(|s| {
+        s.constraints_satisfied
+            .values()
+            .any(|&ok| ok < s.seeds.len())
+    });
+    if let Some(dir) = &args.plot {
+        let series: Vec<(String, &RunReport)> = variants
+            .iter()
+            .filter_map(|v| v.runs.first().map(|r| (v.label.clone(), r)))
+            .collect();
+        let written = crate::sim_plot::write_plots(dir, &series)?;
+        if !args.json {
+            for file in written {
+                println!("wrote {}", file.display());
+            }
+        }
+    }
+    if args.json {
+        let value = serde_json::json!({
+            "system": entry.name,
+            "scenario": scenario.as_ref().map(|_| args.target.clone()),
+            "params": params.to_map(),
+            "seeds": seeds,
+            "horizon_secs": limits.horizon.as_secs_f64(),
+            "results": variants.iter().zip(&summaries).map(|(v, s)| serde_json::json!({
+                "label": v.label,
+                "policies": v.policies.iter().map(|(k, p)| (k.clone(), p.name())).collect::<BTreeMap<_, _>>(),
+                "objectives": s.objectives,
+                "constraints_satisfied": s.constraints_satisfied,
+                "events": s.events,
+                "sim_secs": s.sim_secs,
+                "wall_secs": s.wall_secs,
+                "runs": v.runs.iter().map(|r| serde_json::json!({
+                    "seed": r.seed, "stop": r.stop, "events": r.events,
+                    "trace_hash": format!("{:016x}", r.trace_hash),
+                    "objectives": r.objectives, "constraints": r.constraints,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+    } else {
+        print_table(&variants, &summaries);
+    }
+    Ok(ExitCode::from(if violated { 1 } else { EXIT_OK }))
+}
+
+fn label_of(policies: &BTreeMap<String, PolicySpec>) -> String {
+    if policies.is_empty() {
+        return "first (all choices)".into();
+    }
+    policies
+        .iter()
+        .map(|(c, p)| format!("{c}={}", p.name()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn describe(map: &BTreeMap<String, String>) -> String {
+    if map.is_empty() {
+        return "no parameters".into();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_table(variants: &[Variant], summaries: &[SeedsReport]) {
+    let names: Vec<String> = variants
+        .first()
+        .and_then(|v| v.runs.first())
+        .map(|r| {
+            r.objectives
+                .iter()
+                .map(|o| format!("{} ({:?})", o.name, o.direction).to_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    let keys: Vec<String> = variants
+        .first()
+        .and_then(|v| v.runs.first())
+        .map(|r| r.objectives.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default();
+    let width = variants
+        .iter()
+        .map(|v| v.label.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    print!("{:width$}", "policy");
+    for n in &names {
+        print!("  {n:>26}");
+    }
+    println!("  {:>12}  {:>10}", "events", "sim s/wall s");
+    for (v, s) in variants.iter().zip(summaries) {
+        print!("{:width$}", v.label);
+        for k in &keys {
+            let cell = match s.objectives.get(k) {
+                Some(e) if e.n > 1 => format!("{} ± {}", fmt(e.mean), fmt(e.ci95)),
+                Some(e) => fmt(e.mean),
+                None => "-".into(),
+            };
+            print!("  {cell:>26}");
+        }
+        let speed = s.sim_secs / s.wall_secs.max(1e-9);
+        println!("  {:>12}  {:>10.1}", s.events, speed);
+        for (name, ok) in &s.constraints_satisfied {
+            println!(
+                "    constraint {name}: held in {ok} of {} runs",
+                s.seeds.len()
+            );
+        }
+    }
+    println!(
+        "(objective values in the metric's unit, seconds for latencies; ± is a 95% confidence interval over seeds)"
+    );
+}
+
+fn fmt(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.abs() >= 1000.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.5}")
+    }
+}
