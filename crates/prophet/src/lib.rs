@@ -79,3 +79,8 @@ pub mod prelude {
 #[doc = include_str!("../../../docs/src/first-system.md")]
 #[cfg(doctest)]
 pub struct GuideFirstSystem;
+
+/// The guide's chapter on simulating, compiled as a doctest.
+#[doc = include_str!("../../../docs/src/simulating.md")]
+#[cfg(doctest)]
+pub struct GuideSimulating;

@@ -1,0 +1,240 @@
+//! `prophet-bench sim --json`: the simulator's figures, one JSON object per
+//! line per measurement.
+//!
+//! - `pingpong`: Prophet's simulator against turmoil on the same workload
+//!   (N hosts in pairs, a client pings its server R times over UDP-like
+//!   messages with 1 ms latency), messages per wall second and the ratio,
+//!   measured in the same run.
+//! - `events`: events per second on a message-heavy workload (tokens
+//!   hopping between 100 nodes).
+//! - `kv-stuck-replica`: the Linkerd scenario per policy: fraction of reads
+//!   within 1 s, p99.9, and simulated seconds per wall second.
+//! - `randtree-churn`: simulated seconds per wall second for a 100-node
+//!   RandTree under churn (when the catalog has `randtree`).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use prophet::model::{Ctx, Node, NodeId, System};
+use prophet::sim::scenario::Scenario;
+use prophet::sim::{LatencyDist, Limits, NetworkModel, PolicySpec, Simulator};
+use prophet_systems::kv;
+use prophet_systems::sim_catalog::{SimRequest, find_sim};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The Linkerd scenario file, as shipped.
+const STUCK_REPLICA: &str = include_str!("../../../scenarios/linkerd-stuck-replica.toml");
+
+/// Runs every measurement, printing one JSON object per line.
+pub fn run() -> Result<(), String> {
+    for (hosts, round_trips) in [(2usize, 5_000u64), (10, 2_000), (50, 400)] {
+        pingpong(hosts, round_trips)?;
+    }
+    events()?;
+    kv_stuck_replica()?;
+    Ok(())
+}
+
+#[derive(Clone)]
+struct PingPong {
+    round_trips: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct Done(u64);
+
+impl Node for PingPong {
+    type State = Done;
+    type Msg = u64;
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> Done {
+        Done(0)
+    }
+    fn on_start(&self, _: &mut Done, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id().0 % 2 == 0 {
+            ctx.send(NodeId(ctx.id().0 + 1), 0);
+        }
+    }
+    fn on_message(&self, s: &mut Done, ctx: &mut Ctx<'_, Self>, from: NodeId, k: u64) {
+        if ctx.id().0 % 2 == 1 {
+            ctx.send(from, k);
+        } else {
+            s.0 += 1;
+            if s.0 < self.round_trips {
+                ctx.send(from, s.0);
+            }
+        }
+    }
+    fn durable(&self, _: &Done) {}
+}
+
+fn pingpong(hosts: usize, round_trips: u64) -> Result<(), String> {
+    let pairs = hosts / 2;
+    let system = System::new("pingpong", vec![PingPong { round_trips }; pairs * 2]);
+    let started = Instant::now();
+    let report = Simulator::new(&system)
+        .network(NetworkModel::uniform(LatencyDist::Constant { ms: 1.0 }))
+        .limits(Limits {
+            horizon: Duration::from_secs(1_000_000),
+            ..Limits::default()
+        })
+        .run(1)
+        .map_err(|e| e.to_string())?;
+    let prophet_wall = started.elapsed().as_secs_f64();
+    let prophet_messages = report.messages_delivered;
+    let prophet_rate = prophet_messages as f64 / prophet_wall;
+    println!(
+        "{}",
+        json!({"bench": "sim", "measure": "pingpong", "engine": "prophet", "hosts": hosts,
+               "messages": prophet_messages, "wall_s": prophet_wall, "messages_per_sec": prophet_rate})
+    );
+
+    let (turmoil_messages, turmoil_wall) = turmoil_pingpong(pairs, round_trips)?;
+    let turmoil_rate = turmoil_messages as f64 / turmoil_wall;
+    println!(
+        "{}",
+        json!({"bench": "sim", "measure": "pingpong", "engine": "turmoil", "hosts": hosts,
+               "messages": turmoil_messages, "wall_s": turmoil_wall, "messages_per_sec": turmoil_rate})
+    );
+    println!(
+        "{}",
+        json!({"bench": "sim", "measure": "pingpong-ratio", "hosts": hosts,
+               "prophet_over_turmoil": prophet_rate / turmoil_rate, "goal": 10.0})
+    );
+    Ok(())
+}
+
+/// The same ping-pong on turmoil: UDP echo servers, clients that wait for
+/// each answer before the next ping; 1 ms latency.
+fn turmoil_pingpong(pairs: usize, round_trips: u64) -> Result<(u64, f64), String> {
+    const PORT: u16 = 9000;
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_secs(1_000_000))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(1))
+        .build();
+    for i in 0..pairs {
+        sim.host(format!("server{i}"), || async {
+            let socket =
+                turmoil::net::UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?;
+            let mut buf = [0u8; 16];
+            loop {
+                let (n, from) = socket.recv_from(&mut buf).await?;
+                socket.send_to(&buf[..n], from).await?;
+            }
+        });
+    }
+    for i in 0..pairs {
+        sim.client(format!("client{i}"), async move {
+            let socket =
+                turmoil::net::UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?;
+            let server = (turmoil::lookup(format!("server{i}")), PORT);
+            let mut buf = [0u8; 16];
+            for k in 0..round_trips {
+                socket.send_to(&k.to_le_bytes(), server).await?;
+                socket.recv_from(&mut buf).await?;
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    sim.run().map_err(|e| format!("turmoil: {e}"))?;
+    let wall = started.elapsed().as_secs_f64();
+    Ok((2 * round_trips * pairs as u64, wall))
+}
+
+#[derive(Clone)]
+struct Tokens;
+
+impl Node for Tokens {
+    type State = u64;
+    type Msg = u64;
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> u64 {
+        0
+    }
+    fn on_start(&self, _: &mut u64, ctx: &mut Ctx<'_, Self>) {
+        let n = ctx.node_count() as u64;
+        for t in 0..10 {
+            ctx.send(
+                NodeId::from(((u64::from(ctx.id().0) * 7 + t + 1) % n) as usize),
+                t,
+            );
+        }
+    }
+    fn on_message(&self, hops: &mut u64, ctx: &mut Ctx<'_, Self>, _: NodeId, token: u64) {
+        *hops += 1;
+        let n = ctx.node_count() as u64;
+        let next = prophet::model::mix_seq(token ^ *hops ^ u64::from(ctx.id().0)) % n;
+        ctx.send(NodeId::from(next as usize), token);
+    }
+    fn durable(&self, _: &u64) {}
+}
+
+fn events() -> Result<(), String> {
+    let system = System::new("tokens", vec![Tokens; 100]);
+    let report = Simulator::new(&system)
+        .network(NetworkModel::uniform(LatencyDist::LogNormal {
+            median_ms: 1.0,
+            sigma: 0.5,
+        }))
+        .horizon(Duration::from_secs(5))
+        .run(1)
+        .map_err(|e| e.to_string())?;
+    let wall = report.wall.as_secs_f64();
+    println!(
+        "{}",
+        json!({"bench": "sim", "measure": "events", "workload": "1000 tokens hopping among 100 nodes, log-normal 1 ms links",
+               "events": report.events, "wall_s": wall, "events_per_sec": report.events as f64 / wall,
+               "sim_s_per_wall_s": report.sim_time.as_secs_f64() / wall})
+    );
+    Ok(())
+}
+
+fn kv_stuck_replica() -> Result<(), String> {
+    let scenario =
+        Scenario::parse("linkerd-stuck-replica.toml", STUCK_REPLICA).map_err(|e| e.to_string())?;
+    let entry = find_sim(&scenario.system)?;
+    let params = entry.parse_params(&scenario.param_pairs())?;
+    for policy in ["random", "round-robin", "p2c", "peak-ewma", "c3"] {
+        let mut policies = entry.default_policy_map();
+        policies.insert(
+            kv::READ_REPLICA.to_string(),
+            PolicySpec::parse(policy).map_err(|e| e.to_string())?,
+        );
+        let mut progress = |_: &prophet::sim::RunReport| {};
+        let mut request = SimRequest {
+            params: &params,
+            scenario: Some(&scenario),
+            policies,
+            default_policy: None,
+            limits: Limits {
+                horizon: scenario.horizon(),
+                ..Limits::default()
+            },
+            seeds: vec![1],
+            progress: &mut progress,
+        };
+        let runs = (entry.simulate)(&mut request)?;
+        let run = runs.first().ok_or("no run")?;
+        let reads = run
+            .metrics
+            .get(kv::READ_LATENCY)
+            .ok_or("no read latencies")?;
+        println!(
+            "{}",
+            json!({"bench": "sim", "measure": "kv-stuck-replica", "policy": policy,
+                   "reads": reads.count(), "within_1s": reads.fraction_at_most(1.0),
+                   "p999_s": reads.quantile(0.999), "p99_s": reads.quantile(0.99),
+                   "events": run.events, "wall_s": run.wall.as_secs_f64(),
+                   "sim_s_per_wall_s": run.sim_time.as_secs_f64() / run.wall.as_secs_f64()})
+        );
+    }
+    Ok(())
+}
