@@ -270,3 +270,56 @@ fn event_bound_stops_the_run() {
     assert_eq!(report.events, 1_000);
     assert_eq!(report.stop, StopReason::EventLimit);
 }
+
+#[test]
+fn loss_and_duplication_follow_their_probabilities() {
+    // 10 000 pings and their pongs on links losing 10% and duplicating 20%
+    // of messages. Pings: ≈9 000 delivered + ≈1 800 copies. The share lost
+    // must be within 1.5 points of 10% (standard error 0.2 points).
+    let system = pinger(2, 1, 0);
+    let net = NetworkModel {
+        default_link: LinkModel {
+            loss: 0.1,
+            duplicate: 0.2,
+            ..LinkModel::default()
+        },
+        ..NetworkModel::default()
+    };
+    let (report, state) = Simulator::new(&system)
+        .network(net)
+        .horizon(Duration::from_millis(10_000))
+        .run_to_state(9)
+        .expect("runs");
+    let pings = state.node(NodeId(0)).sent;
+    assert_eq!(pings, 10_000);
+    let handled_by_1 = state.node(NodeId(1)).volatile as f64;
+    let expected = pings as f64 * 0.9 * 1.2;
+    assert!(
+        (handled_by_1 - expected).abs() < 0.02 * expected,
+        "{handled_by_1} vs {expected}"
+    );
+    let lost_share = report.messages_dropped as f64 / report.messages_sent as f64;
+    assert!((lost_share - 0.1).abs() < 0.015, "{lost_share}");
+}
+
+#[test]
+fn churn_crashes_and_restarts_nodes_reproducibly() {
+    // Churn at 2 crashes/s among nodes 1..4 for 10 s, each down 200 ms:
+    // about 20 crashes (Poisson; the test accepts 10..=30), every one
+    // restarted before the horizon, and the same seed gives the same run.
+    let system = pinger(4, 10, 0);
+    let sim = Simulator::new(&system)
+        .fault(Fault::Churn {
+            nodes: vec![NodeId(1), NodeId(2), NodeId(3)],
+            rate_per_sec: 2.0,
+            down_for: LatencyDist::Constant { ms: 200.0 },
+            from: Duration::ZERO,
+            until: Duration::from_secs(10),
+        })
+        .horizon(Duration::from_secs(11));
+    let (a, state) = sim.run_to_state(4).expect("runs");
+    assert!((10..=30).contains(&a.crashes), "{}", a.crashes);
+    assert_eq!(a.crashes, a.restarts);
+    assert!(state.nodes.iter().all(|slot| slot.up));
+    assert_eq!(sim.run(4).expect("runs").trace_hash, a.trace_hash);
+}
