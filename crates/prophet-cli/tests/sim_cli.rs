@@ -80,6 +80,9 @@ fn unknown_policy_and_system_are_usage_errors() {
     let (code, _, err) = prophet(&["sim", "no-such-system"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown system `no-such-system`"), "{err}");
+    let (code, _, err) = prophet(&["sim", "two-phase-commit"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not simulable: it is a plain Model"), "{err}");
 }
 
 #[test]

@@ -98,13 +98,27 @@ impl SimEntry {
     }
 }
 
-static SIM_ENTRIES: &[SimEntry] = &[SimEntry {
-    name: "kv",
-    params: Some(KV_PARAMS),
-    default_workload: "open loop, 1000 requests/s, 10% writes over 100 keys; 1 ms log-normal links, 2 ms replica service",
-    default_policies: &[("kv.read_replica", "random")],
-    simulate: simulate_kv,
-}];
+static SIM_ENTRIES: &[SimEntry] = &[
+    SimEntry {
+        name: "kv",
+        params: Some(KV_PARAMS),
+        default_workload: "open loop, 1000 requests/s, 10% writes over 100 keys; 1 ms log-normal links, 2 ms replica service",
+        default_policies: &[("kv.read_replica", "random")],
+        simulate: simulate_kv,
+    },
+    SimEntry {
+        name: "two-phase-commit",
+        params: None,
+        default_workload: "none: a plain model cannot be simulated",
+        default_policies: &[],
+        simulate: |_| Err(PLAIN_MODEL.to_string()),
+    },
+];
+
+/// Why `two-phase-commit` is not simulated.
+pub const PLAIN_MODEL: &str = "two-phase-commit is not simulable: it is a plain Model (a transition \
+     system without nodes, messages or time), so there is nothing to put in virtual time; \
+     check it with `prophet check two-phase-commit`";
 
 const KV_PARAMS: &[ParamSpec] = &[
     ParamSpec {
