@@ -25,7 +25,7 @@ use crate::model::{
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
 use crate::sim::network::ResolvedNetwork;
-use crate::sim::policy::{ChoiceView, Outcome, PolicyTable};
+use crate::sim::policy::{ChoiceView, FeedbackTracker, PolicyTable};
 use crate::sim::{RunReport, SimError, Simulator, StopReason};
 
 type FastMap<K, V> = hashbrown::HashMap<K, V, FixedState>;
@@ -116,7 +116,7 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     policies: PolicyTable,
     metrics: Metrics,
     spans: FastMap<SpanKey, u64>,
-    feedback: FastMap<SpanKey, usize>,
+    feedback: FeedbackTracker,
     effects: Effects<N>,
     timer_generation: u64,
     arrivals: u64,
@@ -171,7 +171,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             policies: PolicyTable::new(sim.default_policy.clone(), sim.policies.clone()),
             metrics: Metrics::new(sim.sample_cap),
             spans: fast_map(),
-            feedback: fast_map(),
+            feedback: FeedbackTracker::new(),
             effects: Effects::default(),
             timer_generation: 0,
             arrivals: 0,
@@ -597,7 +597,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         rt.timers.clear();
         rt.busy_until = 0;
         self.spans.retain(|k, _| k.0 != id);
-        self.feedback.retain(|k, _| k.0 != id);
+        self.feedback.forget_node(id);
         self.trace_event(4, id, &());
     }
 
@@ -659,23 +659,22 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
 
     fn apply_metrics(&mut self, id: NodeId, effects: &Effects<N>, done: u64) {
         let at_secs = done as f64 / 1e9;
-        let mut paired: smallvec_like::Paired = Default::default();
+        if !effects.decisions.is_empty() || !effects.metrics.is_empty() {
+            let outcomes = self.feedback.handler_ran(
+                id,
+                effects,
+                Duration::from_nanos(self.now),
+                Duration::from_nanos(done),
+            );
+            for outcome in &outcomes {
+                self.policies.observe(outcome);
+            }
+        }
         for op in &effects.metrics {
             match *op {
                 MetricOp::Record { metric, value } => self.metrics.record(metric, at_secs, value),
                 MetricOp::Begin { metric, key } => {
                     self.spans.insert((id, metric, key), self.now);
-                    // Feedback convention: the n-th span named like a choice
-                    // pairs with the n-th decision of that choice.
-                    let nth = paired.bump(metric);
-                    if let Some(d) = effects
-                        .decisions
-                        .iter()
-                        .filter(|d| d.name == metric)
-                        .nth(nth)
-                    {
-                        self.feedback.insert((id, metric, key), d.chosen);
-                    }
                 }
                 MetricOp::End { metric, key } => {
                     let Some(begun) = self.spans.remove(&(id, metric, key)) else {
@@ -683,15 +682,6 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                     };
                     let secs = done.saturating_sub(begun) as f64 / 1e9;
                     self.metrics.span(metric, at_secs, secs);
-                    if let Some(chosen) = self.feedback.remove(&(id, metric, key)) {
-                        self.policies.observe(&Outcome {
-                            node: id,
-                            name: metric,
-                            chosen,
-                            cost: secs,
-                            at: Duration::from_nanos(done),
-                        });
-                    }
                     if let (Some(w), Load::Closed { think, .. }) =
                         (self.sim.workload, &self.sim.load)
                         && w.span_metric() == metric
@@ -708,22 +698,3 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
 /// Executor-derived metric: postcard-encoded bytes of each message sent
 /// (measured when a link limits bandwidth or an objective or constraint names it).
 pub const BYTES_SENT: &str = "bytes_sent";
-
-mod smallvec_like {
-    /// Counts spans begun per metric name within one handler.
-    #[derive(Default)]
-    pub struct Paired(Vec<(&'static str, usize)>);
-
-    impl Paired {
-        /// Returns how many spans of `metric` were counted before, and counts this one.
-        pub fn bump(&mut self, metric: &'static str) -> usize {
-            if let Some(entry) = self.0.iter_mut().find(|(m, _)| *m == metric) {
-                entry.1 += 1;
-                entry.1 - 1
-            } else {
-                self.0.push((metric, 1));
-                0
-            }
-        }
-    }
-}

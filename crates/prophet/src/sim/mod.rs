@@ -70,7 +70,9 @@ pub use engine::BYTES_SENT;
 pub use fault::{Fault, Load};
 pub use metrics::{ConstraintValue, Estimate, Metrics, ObjectiveValue, Summary};
 pub use network::{LatencyDist, LinkModel, NetworkModel, Partition, Slowdown, Target};
-pub use policy::{ChoiceView, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy};
+pub use policy::{
+    ChoiceView, FeedbackTracker, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
+};
 
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

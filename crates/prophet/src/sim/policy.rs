@@ -467,6 +467,87 @@ impl PolicyTable {
     }
 }
 
+/// Pairs decisions with the spans that time them (the feedback convention
+/// above) and turns ended spans into [`Outcome`]s. Executor-neutral: the
+/// simulator calls it with virtual times, the live runtime with real ones.
+#[derive(Default)]
+pub struct FeedbackTracker {
+    open: hashbrown::HashMap<
+        (NodeId, &'static str, u64),
+        (usize, Duration),
+        foldhash::fast::FixedState,
+    >,
+}
+
+impl FeedbackTracker {
+    /// No open spans.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes note of one handler run at `node`: its decisions and metric
+    /// events, in call order, with the time the handler began (span starts)
+    /// and ended (span ends). Returns the outcomes of the spans it ended.
+    pub fn handler_ran<N: crate::model::Node + ?Sized>(
+        &mut self,
+        node: NodeId,
+        effects: &crate::model::Effects<N>,
+        began: Duration,
+        ended: Duration,
+    ) -> Vec<Outcome> {
+        use crate::model::MetricOp;
+        let mut outcomes = Vec::new();
+        let mut begun: Vec<(&'static str, usize)> = Vec::new();
+        for op in &effects.metrics {
+            match *op {
+                MetricOp::Begin { metric, key } => {
+                    let nth = match begun.iter_mut().find(|(m, _)| *m == metric) {
+                        Some(entry) => {
+                            entry.1 += 1;
+                            entry.1 - 1
+                        }
+                        None => {
+                            begun.push((metric, 1));
+                            0
+                        }
+                    };
+                    if let Some(d) = effects
+                        .decisions
+                        .iter()
+                        .filter(|d| d.name == metric)
+                        .nth(nth)
+                    {
+                        self.open.insert((node, metric, key), (d.chosen, began));
+                    }
+                }
+                MetricOp::End { metric, key } => {
+                    if let Some((chosen, start)) = self.open.remove(&(node, metric, key)) {
+                        outcomes.push(Outcome {
+                            node,
+                            name: metric,
+                            chosen,
+                            cost: ended.saturating_sub(start).as_secs_f64(),
+                            at: ended,
+                        });
+                    }
+                }
+                MetricOp::Record { .. } => {}
+            }
+        }
+        outcomes
+    }
+
+    /// Forgets the open spans of a node that crashed.
+    pub fn forget_node(&mut self, node: NodeId) {
+        self.open.retain(|k, _| k.0 != node);
+    }
+
+    /// Spans waiting for their end.
+    pub fn open_spans(&self) -> usize {
+        self.open.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
