@@ -28,7 +28,7 @@ const STUCK_REPLICA: &str = include_str!("../../../scenarios/linkerd-stuck-repli
 
 /// Runs every measurement, printing one JSON object per line.
 pub fn run() -> Result<(), String> {
-    for (hosts, round_trips) in [(2usize, 5_000u64), (10, 2_000), (50, 400)] {
+    for (hosts, round_trips) in [(2usize, 50_000u64), (10, 20_000), (50, 4_000)] {
         pingpong(hosts, round_trips)?;
     }
     events()?;
