@@ -8,3 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod paxos;
+pub mod randtree;
+pub mod two_phase;
