@@ -8,5 +8,9 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod paxos;
+pub mod randtree;
+pub mod two_phase;
+
 pub mod kv;
 pub mod sim_catalog;
