@@ -10,7 +10,7 @@
 //! - `kv-stuck-replica`: the Linkerd scenario per policy: fraction of reads
 //!   within 1 s, p99.9, and simulated seconds per wall second.
 //! - `randtree-churn`: simulated seconds per wall second for a 100-node
-//!   RandTree under churn (when the catalog has `randtree`).
+//!   RandTree (degree 4) under churn (2 crashes/s, each down 1 s).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ pub fn run() -> Result<(), String> {
         pingpong(hosts, round_trips)?;
     }
     events()?;
+    randtree_churn()?;
     kv_stuck_replica()?;
     Ok(())
 }
@@ -193,6 +194,39 @@ fn events() -> Result<(), String> {
         json!({"bench": "sim", "measure": "events", "workload": "1000 tokens hopping among 100 nodes, log-normal 1 ms links",
                "events": report.events, "wall_s": wall, "events_per_sec": report.events as f64 / wall,
                "sim_s_per_wall_s": report.sim_time.as_secs_f64() / wall})
+    );
+    Ok(())
+}
+
+fn randtree_churn() -> Result<(), String> {
+    let nodes = 100;
+    let horizon = Duration::from_secs(600);
+    let system =
+        prophet_systems::randtree::system(nodes, 4, prophet_systems::randtree::Variant::Correct);
+    let report = Simulator::new(&system)
+        .network(NetworkModel::uniform(LatencyDist::LogNormal {
+            median_ms: 10.0,
+            sigma: 0.5,
+        }))
+        .fault(prophet::sim::Fault::Churn {
+            nodes: (1..nodes).map(NodeId::from).collect(),
+            rate_per_sec: 2.0,
+            down_for: LatencyDist::Constant { ms: 1000.0 },
+            from: Duration::ZERO,
+            until: horizon,
+        })
+        .policy("randtree.forward_join", PolicySpec::Random)
+        .horizon(horizon)
+        .run(1)
+        .map_err(|e| e.to_string())?;
+    let wall = report.wall.as_secs_f64();
+    println!(
+        "{}",
+        json!({"bench": "sim", "measure": "randtree-churn", "nodes": nodes,
+               "churn": "2 crashes/s, 1 s down", "sim_s": report.sim_time.as_secs_f64(),
+               "events": report.events, "crashes": report.crashes, "wall_s": wall,
+               "sim_s_per_wall_s": report.sim_time.as_secs_f64() / wall,
+               "join_latency_p99_s": report.objectives.first().and_then(|o| o.value)})
     );
     Ok(())
 }

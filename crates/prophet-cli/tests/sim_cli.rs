@@ -105,6 +105,20 @@ fn a_bad_scenario_file_names_line_and_field() {
 }
 
 #[test]
+fn every_node_system_simulates_with_its_default_workload() {
+    for system in ["paxos", "randtree"] {
+        let (code, out, err) =
+            prophet(&["sim", system, "--horizon", "5s", "--seeds", "2", "--json"]);
+        assert_eq!(code, 0, "{system}: {err}");
+        let v = last_json(&out);
+        let objectives = v["results"][0]["objectives"]
+            .as_object()
+            .expect("objectives");
+        assert!(!objectives.is_empty(), "{system}: no objective measured");
+    }
+}
+
+#[test]
 fn shipped_scenarios_parse_and_run_briefly() {
     for file in [
         "scenarios/linkerd-stuck-replica.toml",

@@ -107,6 +107,20 @@ static SIM_ENTRIES: &[SimEntry] = &[
         simulate: simulate_kv,
     },
     SimEntry {
+        name: "paxos",
+        params: None,
+        default_workload: "each client proposes once at boot; up to 20 ballot rounds; 5 ms log-normal links",
+        default_policies: &[],
+        simulate: simulate_paxos,
+    },
+    SimEntry {
+        name: "randtree",
+        params: None,
+        default_workload: "every node joins at boot, then churn: 0.5 crashes/s among non-root nodes, each down 1 s; 10 ms log-normal links",
+        default_policies: &[("randtree.forward_join", "random")],
+        simulate: simulate_randtree,
+    },
+    SimEntry {
         name: "two-phase-commit",
         params: None,
         default_workload: "none: a plain model cannot be simulated",
@@ -203,6 +217,64 @@ fn simulate_kv(req: &mut SimRequest<'_>) -> Result<Vec<RunReport>, String> {
         faults: Vec::new(),
     };
     simulate_system(&system, Some(&workload), defaults, req)
+}
+
+/// Ballot rounds a simulated Paxos proposer may try (the explorer uses 1).
+pub const PAXOS_SIM_ROUNDS: u8 = 20;
+
+fn simulate_paxos(req: &mut SimRequest<'_>) -> Result<Vec<RunReport>, String> {
+    let p = req.params;
+    let variant = crate::paxos::Variant::from_name(p.text("variant"))
+        .ok_or_else(|| format!("unknown variant {}", p.text("variant")))?;
+    let system = crate::paxos::system_with_rounds(
+        p.int("clients"),
+        p.int("acceptors"),
+        variant,
+        PAXOS_SIM_ROUNDS,
+    );
+    let defaults = Defaults {
+        network: NetworkModel::uniform(LatencyDist::LogNormal {
+            median_ms: 5.0,
+            sigma: 0.5,
+        }),
+        load: Load::None,
+        faults: Vec::new(),
+    };
+    simulate_system::<crate::paxos::PaxosNode>(&system, None, defaults, req)
+}
+
+/// RandTree's default churn: 0.5 crashes per second among the non-root
+/// nodes, each down for 1 s, over the whole horizon.
+pub fn randtree_churn(nodes: usize, horizon: Duration) -> Fault {
+    Fault::Churn {
+        nodes: (1..nodes).map(NodeId::from).collect(),
+        rate_per_sec: 0.5,
+        down_for: LatencyDist::Constant { ms: 1000.0 },
+        from: Duration::ZERO,
+        until: horizon,
+    }
+}
+
+fn simulate_randtree(req: &mut SimRequest<'_>) -> Result<Vec<RunReport>, String> {
+    let p = req.params;
+    let variant = crate::randtree::Variant::from_name(p.text("variant"))
+        .ok_or_else(|| format!("unknown variant {}", p.text("variant")))?;
+    let nodes = p.int("nodes");
+    let system = crate::randtree::system(nodes, p.int("max_children"), variant);
+    // A scenario that lists its own faults replaces the default churn.
+    let churn = match req.scenario {
+        Some(s) if !s.faults.is_empty() => Vec::new(),
+        _ => vec![randtree_churn(nodes, req.limits.horizon)],
+    };
+    let defaults = Defaults {
+        network: NetworkModel::uniform(LatencyDist::LogNormal {
+            median_ms: 10.0,
+            sigma: 0.5,
+        }),
+        load: Load::None,
+        faults: churn,
+    };
+    simulate_system::<crate::randtree::RandTree>(&system, None, defaults, req)
 }
 
 /// A system's defaults, which a scenario overrides.
