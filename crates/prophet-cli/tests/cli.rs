@@ -86,7 +86,7 @@ fn list_shows_every_system_with_its_parameters() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, ["two-phase-commit", "paxos", "randtree"]);
+    assert_eq!(names, ["two-phase-commit", "paxos", "randtree", "kv"]);
     let text = stdout(&prophet(&["list"]));
     assert!(text.contains("rms="), "{text}");
 }

@@ -134,3 +134,16 @@ fn shipped_scenarios_parse_and_run_briefly() {
         );
     }
 }
+
+#[test]
+fn check_kv_finds_the_volatile_store_bug() {
+    let (code, out, _) = prophet(&["check", "kv", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(last_json(&out)["unique_states"], 5940);
+    let (code, out, _) = prophet(&["check", "kv", "--param", "variant=volatile-store", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        last_json(&out)["violations"][0]["property"],
+        "acknowledged writes survive"
+    );
+}

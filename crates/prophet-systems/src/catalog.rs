@@ -385,6 +385,47 @@ static ENTRIES: &[Entry] = &[
             check_model(&system, options)
         },
     },
+    Entry {
+        name: "kv",
+        about: "replicated key-value store: majority writes, reads from a chosen replica, hedging (prophet sim kv has its own, larger parameters)",
+        params: &[
+            ParamSpec {
+                name: "replicas",
+                kind: ParamKind::Int { min: 1, max: 5 },
+                default: "2",
+                help: "number of replicas",
+            },
+            ParamSpec {
+                name: "clients",
+                kind: ParamKind::Int { min: 1, max: 3 },
+                default: "1",
+                help: "number of clients",
+            },
+            ParamSpec {
+                name: "requests",
+                kind: ParamKind::Int { min: 1, max: 4 },
+                default: "2",
+                help: "requests per client (alternately a write and a read)",
+            },
+            ParamSpec {
+                name: "variant",
+                kind: ParamKind::Choice(&["correct", "volatile-store"]),
+                default: "correct",
+                help: "correct, or replicas that keep writes in volatile memory (bug)",
+            },
+        ],
+        check: |params, options| {
+            let variant = crate::kv::Variant::parse(params.text("variant"))
+                .ok_or_else(|| format!("unknown variant {}", params.text("variant")))?;
+            let system = crate::kv::system(
+                params.int("replicas"),
+                params.int("clients"),
+                params.int("requests") as u32,
+                variant,
+            );
+            check_model(&system, options)
+        },
+    },
 ];
 
 #[cfg(test)]
