@@ -253,6 +253,7 @@ fn kv_stuck_replica() -> Result<(), String> {
                 ..Limits::default()
             },
             seeds: vec![1],
+            check_every: None,
             progress: &mut progress,
         };
         let runs = (entry.simulate)(&mut request)?;

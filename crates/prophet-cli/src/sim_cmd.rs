@@ -22,8 +22,8 @@ use crate::{EXIT_OK, EXIT_USAGE};
     prophet sim scenarios/wide-area.toml --plot plots/\n\n\
 Policies: first, fixed:<i>, random, round-robin, epsilon-greedy[:<eps>], ucb1, thompson,\n\
 p2c, peak-ewma, c3. A comma-separated list for one choice compares them.\n\n\
-Exit status: 0 when every run completed and every constraint held, 1 when a\n\
-constraint was violated, 2 on bad usage or a run that could not complete.")]
+Exit status: 0 when every invariant and constraint held, 1 when one was\n\
+violated, 2 on bad usage or a run that could not complete.")]
 pub struct SimArgs {
     /// A built-in system (see `prophet list`) or a scenario file (`.toml`).
     target: String,
@@ -52,6 +52,10 @@ pub struct SimArgs {
     /// Stop each run after this much wall-clock time.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     wall_budget: Option<Duration>,
+    /// Check the system's invariants every N events and at the end of each
+    /// run (0: never); a run stops at the first violation.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    check_every: u64,
     /// Print the result as JSON: the last line of output is one JSON object.
     #[arg(long)]
     json: bool,
@@ -222,6 +226,7 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
             default_policy: default_policy.clone(),
             limits,
             seeds: seeds.clone(),
+            check_every: (args.check_every > 0).then_some(args.check_every),
             progress: &mut progress,
         };
         variant.runs = (entry.simulate)(&mut request)?;
@@ -232,11 +237,17 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
         .iter()
         .map(|v| SeedsReport::from_runs(&v.runs))
         .collect();
-    let violated = summaries.iter().any(|s| {
-        s.constraints_satisfied
-            .values()
-            .any(|&ok| ok < s.seeds.len())
-    });
+    let violations: Vec<(String, &RunReport)> = variants
+        .iter()
+        .flat_map(|v| v.runs.iter().map(move |r| (v.label.clone(), r)))
+        .filter(|(_, r)| r.violation.is_some())
+        .collect();
+    let violated = !violations.is_empty()
+        || summaries.iter().any(|s| {
+            s.constraints_satisfied
+                .values()
+                .any(|&ok| ok < s.seeds.len())
+        });
     if let Some(dir) = &args.plot {
         let series: Vec<(String, &RunReport)> = variants
             .iter()
@@ -267,6 +278,7 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
                 "runs": v.runs.iter().map(|r| serde_json::json!({
                     "seed": r.seed, "stop": r.stop, "events": r.events,
                     "trace_hash": format!("{:016x}", r.trace_hash),
+                    "violation": r.violation,
                     "objectives": r.objectives, "constraints": r.constraints,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
@@ -274,6 +286,20 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
         println!("{value}");
     } else {
         print_table(&variants, &summaries);
+        if violations.len() > 5 {
+            println!(
+                "{} runs violated an invariant; the first five:",
+                violations.len()
+            );
+        }
+        for (label, run) in violations.iter().take(5) {
+            if let Some(v) = &run.violation {
+                println!(
+                    "VIOLATION of invariant \"{}\" with {label}, seed {}, at t={:?} (event {}); rerun with --seed {} --seeds 1",
+                    v.property, run.seed, v.at, v.events, run.seed
+                );
+            }
+        }
     }
     Ok(ExitCode::from(if violated { 1 } else { EXIT_OK }))
 }

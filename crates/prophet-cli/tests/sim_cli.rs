@@ -147,3 +147,25 @@ fn check_kv_finds_the_volatile_store_bug() {
         "acknowledged writes survive"
     );
 }
+
+#[test]
+fn sim_reports_an_invariant_violation_with_its_seed() {
+    let dir = std::env::temp_dir().join(format!("prophet-sim-cli-v-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("crash.toml");
+    std::fs::write(
+        &file,
+        "system = \"kv\"\nhorizon = \"3s\"\n[params]\nreplicas = 1\nclients = 2\nvariant = \"volatile-store\"\n\
+         [load]\nkind = \"open\"\nrate_per_sec = 100\n\
+         [[faults]]\nkind = \"crash\"\nnodes = [0]\nat = \"1s\"\nrestart_after = \"100ms\"\n",
+    )
+    .expect("write");
+    let (code, out, err) = prophet(&["sim", file.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("VIOLATION of invariant \"acknowledged writes survive\"")
+            && out.contains("seed 0"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -32,6 +32,8 @@ pub struct SimRequest<'a> {
     pub limits: Limits,
     /// Seeds to run.
     pub seeds: Vec<u64>,
+    /// Check the `always` properties every this many events (and at the end).
+    pub check_every: Option<u64>,
     /// Called after each run.
     pub progress: &'a mut dyn FnMut(&RunReport),
 }
@@ -322,6 +324,9 @@ pub fn simulate_system<N: Node>(
     }
     if let Some(d) = &req.default_policy {
         sim = sim.default_policy(d.clone());
+    }
+    if let Some(every) = req.check_every {
+        sim = sim.check_invariants(every);
     }
     sim.run_seeds(req.seeds.iter().copied(), &mut *req.progress)
         .map_err(|e| e.to_string())

@@ -179,3 +179,47 @@ fn acknowledged_writes_stay_on_a_majority_across_a_restart() {
     }
     assert!(checked >= 100, "{checked}");
 }
+
+#[test]
+fn invariant_checks_catch_the_volatile_store_under_simulation() {
+    // One replica (quorum 1) that crashes at 1 s: the volatile store loses
+    // every acknowledged write, the correct one none. Invariants are checked
+    // every 100 events and at the end.
+    let run = |variant| {
+        let mut config = kv::Config::new(1, 2);
+        config.variant = variant;
+        let system = kv::system_with(&config);
+        let workload = kv::workload(&config);
+        Simulator::new(&system)
+            .network(prophet_systems::sim_catalog::kv_network(&config))
+            .workload(
+                &workload,
+                Load::Open {
+                    rate_per_sec: 100.0,
+                },
+            )
+            .fault(prophet::sim::Fault::Crash {
+                node: NodeId(0),
+                at: Duration::from_secs(1),
+                restart_after: Some(Duration::from_millis(100)),
+            })
+            .check_invariants(100)
+            .horizon(Duration::from_secs(3))
+            .run(5)
+            .expect("runs")
+    };
+    let correct = run(kv::Variant::Correct);
+    assert_eq!(correct.violation, None);
+    assert_eq!(correct.stop, prophet::sim::StopReason::Horizon);
+    let buggy = run(kv::Variant::VolatileStore);
+    let violation = buggy.violation.expect("the lost write is caught");
+    assert_eq!(violation.property, "acknowledged writes survive");
+    assert_eq!(buggy.stop, prophet::sim::StopReason::Violation);
+    // Caught by the first check after the crash: within 100 events of it.
+    assert!(violation.at >= Duration::from_secs(1), "{:?}", violation.at);
+    assert!(
+        violation.at < Duration::from_millis(1_600),
+        "{:?}",
+        violation.at
+    );
+}

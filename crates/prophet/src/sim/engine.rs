@@ -20,13 +20,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
 use crate::model::{
-    Chooser, Effects, GlobalState, Input, MetricOp, Node, NodeId, TimerOp, execute,
+    Chooser, Effects, Envelope, Expectation, GlobalState, InFlight, Input, MetricOp, Model, Node,
+    NodeId, TimerOp, execute,
 };
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
 use crate::sim::network::ResolvedNetwork;
 use crate::sim::policy::{ChoiceView, FeedbackTracker, PolicyTable};
-use crate::sim::{RunReport, SimError, Simulator, StopReason};
+use crate::sim::{RunReport, SimError, SimViolation, Simulator, StopReason};
 
 type FastMap<K, V> = hashbrown::HashMap<K, V, FixedState>;
 
@@ -399,7 +400,16 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             self.now = next.at;
             self.report.events += 1;
             self.handle(next.ev)?;
+            if let Some(every) = self.sim.check_every
+                && self.report.events.is_multiple_of(every.max(1))
+                && self.check_invariants()
+            {
+                break StopReason::Violation;
+            }
         };
+        if stop != StopReason::Violation && self.sim.check_every.is_some() {
+            self.check_invariants();
+        }
         self.report.stop = stop;
         self.report.wall = started.elapsed();
         self.report.sim_time = Duration::from_nanos(self.now);
@@ -419,6 +429,56 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             slot.timers = timers;
         }
         Ok((self.report, self.state))
+    }
+
+    /// Evaluates the system's `always` properties on the current global
+    /// state (messages in flight and pending timers included). Records the
+    /// first one that fails and returns whether one did.
+    fn check_invariants(&mut self) -> bool {
+        let system = self.sim.system;
+        let properties: Vec<_> = system
+            .properties()
+            .into_iter()
+            .filter(|p| p.expectation == Expectation::Always)
+            .collect();
+        if properties.is_empty() {
+            return false;
+        }
+        let mut network = InFlight::new(system.semantics().delivery);
+        for scheduled in self.queue.iter() {
+            if let Ev::Deliver { src, dst, msg } = &scheduled.ev {
+                network.send(Envelope {
+                    src: *src,
+                    dst: *dst,
+                    msg: msg.clone(),
+                });
+            }
+        }
+        self.state.network = network;
+        for (slot, rt) in self.state.nodes.iter_mut().zip(&self.nodes) {
+            let mut timers: Vec<N::Timer> = rt.timers.keys().cloned().collect();
+            timers.sort();
+            slot.timers = timers;
+        }
+        let failed = properties
+            .iter()
+            .find(|p| !p.holds(system, &self.state))
+            .map(|p| p.name.clone());
+        self.state.network.retain(|_| false);
+        for slot in &mut self.state.nodes {
+            slot.timers.clear();
+        }
+        match failed {
+            Some(property) => {
+                self.report.violation = Some(SimViolation {
+                    property,
+                    at: Duration::from_nanos(self.now),
+                    events: self.report.events,
+                });
+                true
+            }
+            None => false,
+        }
     }
 
     fn trace_event(&mut self, kind: u8, node: NodeId, detail: &impl Hash) {

@@ -86,6 +86,19 @@ pub enum StopReason {
     EventLimit,
     /// The wall-clock budget ran out.
     WallBudget,
+    /// An `always` property failed (see [`RunReport::violation`]).
+    Violation,
+}
+
+/// An invariant that failed during a run: rerun the seed to reproduce it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimViolation {
+    /// The property's name.
+    pub property: String,
+    /// Simulated time of the check that failed.
+    pub at: Duration,
+    /// Events processed by then.
+    pub events: u64,
 }
 
 /// Bounds of one run.
@@ -155,6 +168,8 @@ pub struct RunReport {
     pub crashes: u64,
     /// Restarts.
     pub restarts: u64,
+    /// The first `always` property that failed, when invariants are checked.
+    pub violation: Option<SimViolation>,
     /// Every metric's aggregates.
     pub summaries: BTreeMap<String, Summary>,
     /// The system's objectives.
@@ -181,6 +196,7 @@ impl RunReport {
             decisions: 0,
             crashes: 0,
             restarts: 0,
+            violation: None,
             summaries: BTreeMap::new(),
             objectives: Vec::new(),
             constraints: Vec::new(),
@@ -258,6 +274,7 @@ pub struct Simulator<'a, N: Node> {
     limits: Limits,
     sample_cap: usize,
     start: Option<StartState<N>>,
+    check_every: Option<u64>,
 }
 
 impl<'a, N: Node> Simulator<'a, N> {
@@ -275,6 +292,7 @@ impl<'a, N: Node> Simulator<'a, N> {
             limits: Limits::default(),
             sample_cap: 200_000,
             start: None,
+            check_every: None,
         }
     }
 
@@ -318,6 +336,14 @@ impl<'a, N: Node> Simulator<'a, N> {
     /// Sets the simulated horizon.
     pub fn horizon(mut self, horizon: Duration) -> Self {
         self.limits.horizon = horizon;
+        self
+    }
+
+    /// Evaluates the system's `always` properties every `events` events and
+    /// at the end; the run stops at the first that fails
+    /// ([`StopReason::Violation`]). Off by default.
+    pub fn check_invariants(mut self, events: u64) -> Self {
+        self.check_every = Some(events.max(1));
         self
     }
 
