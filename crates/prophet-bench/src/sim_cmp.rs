@@ -255,6 +255,7 @@ fn kv_stuck_replica() -> Result<(), String> {
             seeds: vec![1],
             check_every: None,
             progress: &mut progress,
+            run_progress: None,
         };
         let runs = (entry.simulate)(&mut request)?;
         let run = runs.first().ok_or("no run")?;

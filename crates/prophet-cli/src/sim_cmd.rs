@@ -194,13 +194,15 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
     };
 
     let total = (variants.len() * seeds.len()) as u64;
-    let bar = if args.json || total < 2 {
+    let bar = if args.json {
         ProgressBar::hidden()
     } else {
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} runs {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:30} {pos}/{len} runs {prefix} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     };
@@ -216,8 +218,18 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
             println!("workload: {}", entry.default_workload);
         }
     }
+    let run_progress = |p: &prophet::sim::RunProgress| {
+        bar.set_message(format!(
+            "seed {}: {:.1}s of {:.0}s simulated, {} events",
+            p.seed,
+            p.sim_time.as_secs_f64(),
+            p.horizon.as_secs_f64(),
+            p.events
+        ));
+    };
     for variant in &mut variants {
         bar.set_message(variant.label.clone());
+        bar.set_prefix(variant.label.clone());
         let mut progress = |_: &RunReport| bar.inc(1);
         let mut request = SimRequest {
             params: &params,
@@ -228,6 +240,7 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
             seeds: seeds.clone(),
             check_every: (args.check_every > 0).then_some(args.check_every),
             progress: &mut progress,
+            run_progress: Some(&run_progress),
         };
         variant.runs = (entry.simulate)(&mut request)?;
     }

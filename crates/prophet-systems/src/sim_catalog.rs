@@ -36,6 +36,8 @@ pub struct SimRequest<'a> {
     pub check_every: Option<u64>,
     /// Called after each run.
     pub progress: &'a mut dyn FnMut(&RunReport),
+    /// Called during each run (every `prophet::sim::PROGRESS_EVENTS` events).
+    pub run_progress: Option<&'a (dyn Fn(&prophet::sim::RunProgress) + Sync)>,
 }
 
 /// How to simulate one built-in system.
@@ -327,6 +329,9 @@ pub fn simulate_system<N: Node>(
     }
     if let Some(every) = req.check_every {
         sim = sim.check_invariants(every);
+    }
+    if let Some(progress) = req.run_progress {
+        sim = sim.on_progress(progress);
     }
     sim.run_seeds(req.seeds.iter().copied(), &mut *req.progress)
         .map_err(|e| e.to_string())

@@ -399,6 +399,19 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             }
             self.now = next.at;
             self.report.events += 1;
+            if let Some(progress) = self.sim.progress
+                && self
+                    .report
+                    .events
+                    .is_multiple_of(crate::sim::PROGRESS_EVENTS)
+            {
+                progress(&crate::sim::RunProgress {
+                    seed: self.report.seed,
+                    sim_time: Duration::from_nanos(self.now),
+                    horizon: limits.horizon,
+                    events: self.report.events,
+                });
+            }
             self.handle(next.ev)?;
             if let Some(every) = self.sim.check_every
                 && self.report.events.is_multiple_of(every.max(1))

@@ -275,7 +275,24 @@ pub struct Simulator<'a, N: Node> {
     sample_cap: usize,
     start: Option<StartState<N>>,
     check_every: Option<u64>,
+    progress: Option<&'a (dyn Fn(&RunProgress) + Sync)>,
 }
+
+/// Where a run is, reported every [`PROGRESS_EVENTS`] events.
+#[derive(Clone, Copy, Debug)]
+pub struct RunProgress {
+    /// The run's seed.
+    pub seed: u64,
+    /// Simulated time reached.
+    pub sim_time: Duration,
+    /// The horizon.
+    pub horizon: Duration,
+    /// Events so far.
+    pub events: u64,
+}
+
+/// How often (in events) a run reports progress.
+pub const PROGRESS_EVENTS: u64 = 1 << 16;
 
 impl<'a, N: Node> Simulator<'a, N> {
     /// Simulates `system` from boot on a 1 ms network with no faults or
@@ -293,6 +310,7 @@ impl<'a, N: Node> Simulator<'a, N> {
             sample_cap: 200_000,
             start: None,
             check_every: None,
+            progress: None,
         }
     }
 
@@ -344,6 +362,12 @@ impl<'a, N: Node> Simulator<'a, N> {
     /// ([`StopReason::Violation`]). Off by default.
     pub fn check_invariants(mut self, events: u64) -> Self {
         self.check_every = Some(events.max(1));
+        self
+    }
+
+    /// Calls `progress` every [`PROGRESS_EVENTS`] events of a run.
+    pub fn on_progress(mut self, progress: &'a (dyn Fn(&RunProgress) + Sync)) -> Self {
+        self.progress = Some(progress);
         self
     }
 
