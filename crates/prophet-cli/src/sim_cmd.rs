@@ -54,7 +54,7 @@ pub struct SimArgs {
     wall_budget: Option<Duration>,
     /// Check the system's invariants every N events and at the end of each
     /// run (0: never); a run stops at the first violation.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     check_every: u64,
     /// Print the result as JSON: the last line of output is one JSON object.
     #[arg(long)]
