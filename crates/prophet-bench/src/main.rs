@@ -1,12 +1,161 @@
-mod sim_cmp;
+//! `prophet-bench`: side-by-side comparisons of Prophet with peer projects.
+//! Each comparison prints one JSON object per measurement and one per ratio.
+//!
+//! ```text
+//! cargo run --release -p prophet-bench -- explore --json
+//! cargo run --release -p prophet-bench -- sim --json
+//! ```
 
-fn main() -> std::process::ExitCode {
-    // `prophet-bench sim [--json]`: the simulator's figures (JSON lines).
-    if std::env::args().nth(1).as_deref() == Some("sim")
-        && let Err(e) = sim_cmp::run()
-    {
-        eprintln!("error: {e}");
-        return std::process::ExitCode::from(2);
+mod explore_cmp;
+mod sim_cmp;
+mod sr_two_phase;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Side-by-side comparisons of Prophet with peer projects")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Explorer vs stateright 0.31 on two-phase commit (BFS/DFS with 8 RMs,
+    /// DFS with 10), each run in its own process for a clean peak-memory figure.
+    Explore {
+        /// Print only JSON lines (one per measurement, one per ratio).
+        #[arg(long)]
+        json: bool,
+        /// Small sizes (5 RMs), for a smoke test.
+        #[arg(long)]
+        quick: bool,
+        /// Worker threads for both checkers (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also measure stateright on its own idiomatic model (Vec + BTreeSet state).
+        #[arg(long)]
+        idiomatic: bool,
+    },
+    /// Simulator figures: ping-pong vs turmoil, events/s, RandTree under
+    /// churn and the 11-replica stuck-replica scenario per policy (JSON lines).
+    Sim {
+        /// Print only JSON lines (the only output format).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One measurement (used by `explore`; runs in a child process).
+    #[command(hide = true)]
+    ExploreCase {
+        #[arg(long)]
+        tool: String,
+        #[arg(long)]
+        strategy: String,
+        #[arg(long)]
+        rms: usize,
+        #[arg(long)]
+        threads: usize,
+    },
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Explore {
+            json,
+            quick,
+            threads,
+            idiomatic,
+        } => explore(json, quick, threads.unwrap_or_else(cores), idiomatic),
+        Cmd::Sim { json: _ } => sim_cmp::run(),
+        Cmd::ExploreCase {
+            tool,
+            strategy,
+            rms,
+            threads,
+        } => {
+            let tool = match tool.as_str() {
+                "prophet" => "prophet",
+                "stateright" => "stateright",
+                "stateright-idiomatic" => "stateright-idiomatic",
+                other => {
+                    eprintln!("unknown tool {other}");
+                    return ExitCode::from(2);
+                }
+            };
+            let strategy = if strategy == "bfs" { "bfs" } else { "dfs" };
+            explore_cmp::run_case(
+                explore_cmp::Case {
+                    tool,
+                    strategy,
+                    rms,
+                },
+                threads,
+            )
+            .map(|v| println!("{v}"))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
-    std::process::ExitCode::SUCCESS
+}
+
+fn explore(json: bool, quick: bool, threads: usize, idiomatic: bool) -> Result<(), String> {
+    use explore_cmp::{Case, measure_in_child, ratio};
+    for (strategy, rms) in explore_cmp::cases(quick) {
+        let mut tools = vec!["stateright", "prophet"];
+        if idiomatic && !(strategy == "dfs" && rms >= 10) {
+            tools.insert(0, "stateright-idiomatic");
+        }
+        let mut results = Vec::new();
+        for tool in tools {
+            let value = measure_in_child(
+                Case {
+                    tool,
+                    strategy,
+                    rms,
+                },
+                threads,
+            )?;
+            if json {
+                println!("{value}");
+            } else {
+                println!(
+                    "{tool:>22} {strategy} rms={rms}: {} unique states in {:.2}s = {:.0} states/s, peak RSS {:.0} MiB",
+                    value["unique_states"],
+                    value["elapsed_s"].as_f64().unwrap_or(0.0),
+                    value["unique_states_per_s"].as_f64().unwrap_or(0.0),
+                    value["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
+                );
+            }
+            results.push(value);
+        }
+        let prophet = results.last().ok_or("no measurement")?;
+        for baseline in &results[..results.len() - 1] {
+            let r = ratio(prophet, baseline);
+            if json {
+                println!("{r}");
+            } else {
+                println!(
+                    "{:>22} vs {}: speed x{:.2}, memory x{:.2}, same counts: {}",
+                    "prophet",
+                    baseline["tool"],
+                    r["speed_ratio"].as_f64().unwrap_or(f64::NAN),
+                    r["memory_ratio"].as_f64().unwrap_or(f64::NAN),
+                    r["same_unique_states"]
+                );
+            }
+        }
+    }
+    Ok(())
 }

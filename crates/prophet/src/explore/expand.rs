@@ -4,7 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 
 use crate::explore::search::Search;
-use crate::explore::visited::Fingerprint;
+use crate::explore::visited::{Fingerprint, Trail};
 use crate::model::{Model, StepError};
 
 /// Generates the successors of `state` (at `depth`), records the new ones and
@@ -16,12 +16,13 @@ pub(crate) fn expand<M: Model>(
     fp: Fingerprint,
     depth: usize,
     buffer: &mut Vec<(M::Action, M::State)>,
+    trail: Option<&Trail>,
     mut push: impl FnMut(M::State, Fingerprint),
 ) -> usize {
-    let count = successors_of(search, state, fp, depth, buffer);
+    let count = successors_of(search, state, fp, depth, buffer, trail);
     for (_, next) in buffer.drain(..) {
         let next_fp = search.fingerprint(&next);
-        if search.visit(&next, next_fp, fp, depth + 1) {
+        if search.visit(&next, next_fp, fp, depth + 1, trail) {
             push(next, next_fp);
         }
     }
@@ -36,6 +37,7 @@ pub(crate) fn successors_of<M: Model>(
     fp: Fingerprint,
     depth: usize,
     buffer: &mut Vec<(M::Action, M::State)>,
+    trail: Option<&Trail>,
 ) -> usize {
     buffer.clear();
     if !search.model.within_boundary(state) {
@@ -44,7 +46,9 @@ pub(crate) fn successors_of<M: Model>(
     let result = catch_unwind(AssertUnwindSafe(|| search.model.successors(state, buffer)));
     match result {
         Ok(Ok(())) => {}
-        Ok(Err((action, error))) => search.step_error(fp, depth, format!("{action:?}"), error),
+        Ok(Err((action, error))) => {
+            search.step_error(fp, depth, format!("{action:?}"), error, trail)
+        }
         Err(payload) => {
             let message = panic_text(&payload);
             search.step_error(
@@ -52,6 +56,7 @@ pub(crate) fn successors_of<M: Model>(
                 depth,
                 "computing successors".into(),
                 StepError::Panic { message },
+                trail,
             );
             buffer.clear();
         }
