@@ -96,9 +96,10 @@ impl<'de> Deserialize<'de> for PolicyName {
     }
 }
 
-/// A set of nodes: a list of ids, or a range `"a..b"` (b excluded).
+/// A set of nodes: a list of ids, one id, or a range `"a..b"` (b
+/// excluded), with its byte span in the file (for errors).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeSet(pub Vec<NodeId>);
+pub struct NodeSet(pub Vec<NodeId>, pub Option<std::ops::Range<usize>>);
 
 impl<'de> Deserialize<'de> for NodeSet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -109,9 +110,11 @@ impl<'de> Deserialize<'de> for NodeSet {
             One(u32),
             Range(String),
         }
-        match Raw::deserialize(d)? {
-            Raw::List(ids) => Ok(NodeSet(ids.into_iter().map(NodeId).collect())),
-            Raw::One(id) => Ok(NodeSet(vec![NodeId(id)])),
+        let spanned = toml::Spanned::<Raw>::deserialize(d)?;
+        let span = Some(spanned.span());
+        match spanned.into_inner() {
+            Raw::List(ids) => Ok(NodeSet(ids.into_iter().map(NodeId).collect(), span)),
+            Raw::One(id) => Ok(NodeSet(vec![NodeId(id)], span)),
             Raw::Range(text) => {
                 let bad =
                     || de::Error::custom(format!("`{text}` is not a node range like \"0..11\""));
@@ -123,7 +126,7 @@ impl<'de> Deserialize<'de> for NodeSet {
                 if a >= b {
                     return Err(bad());
                 }
-                Ok(NodeSet((a..b).map(NodeId).collect()))
+                Ok(NodeSet((a..b).map(NodeId).collect(), span))
             }
         }
     }
@@ -467,6 +470,28 @@ impl Scenario {
         }
     }
 
+    /// An error about `field` at byte span `span` of the file (located by
+    /// name when the span is unknown).
+    pub fn invalid_at(
+        &self,
+        field: &str,
+        span: Option<std::ops::Range<usize>>,
+        message: impl fmt::Display,
+    ) -> ScenarioError {
+        match span {
+            Some(span) => ScenarioError::Invalid {
+                file: self.source.file.clone(),
+                line: self.source.text[..span.start.min(self.source.text.len())]
+                    .matches('\n')
+                    .count()
+                    + 1,
+                field: field.to_string(),
+                message: message.to_string(),
+            },
+            None => self.invalid(field, message),
+        }
+    }
+
     /// The parameters as `key=value` pairs.
     pub fn param_pairs(&self) -> Vec<String> {
         self.params
@@ -524,10 +549,11 @@ impl Scenario {
         nodes: usize,
     ) -> Result<NetworkModel, ScenarioError> {
         let mut model = base;
-        let check = |field: &str, set: &[NodeId]| -> Result<(), ScenarioError> {
-            match set.iter().find(|id| id.index() >= nodes) {
-                Some(bad) => Err(self.invalid(
+        let check = |field: &str, set: &NodeSet| -> Result<(), ScenarioError> {
+            match set.0.iter().find(|id| id.index() >= nodes) {
+                Some(bad) => Err(self.invalid_at(
                     field,
+                    set.1.clone(),
                     format!(
                         "node {} does not exist (the system has {nodes} nodes: 0..{nodes})",
                         bad.0
@@ -543,7 +569,7 @@ impl Scenario {
                 model.default_link = link.clone();
             }
             for g in &net.groups {
-                check("network.groups", &g.nodes.0)?;
+                check("network.groups.nodes", &g.nodes)?;
                 for &id in &g.nodes.0 {
                     model.groups.insert(id, g.name.clone());
                 }
@@ -564,8 +590,8 @@ impl Scenario {
                     .insert((gl.between[0].clone(), gl.between[1].clone()), link);
             }
             for l in &net.links {
-                check("network.links", &l.from.0)?;
-                check("network.links", &l.to.0)?;
+                check("network.links.from", &l.from)?;
+                check("network.links.to", &l.to)?;
                 let link = link_of!(l);
                 link.validate()
                     .map_err(|e| self.invalid("network.links", e))?;
@@ -579,7 +605,7 @@ impl Scenario {
                 }
             }
             for s in &net.service {
-                check("network.service", &s.nodes.0)?;
+                check("network.service.nodes", &s.nodes)?;
                 s.time
                     .validate()
                     .map_err(|e| self.invalid("network.service", e))?;
@@ -591,11 +617,11 @@ impl Scenario {
         for s in &self.slowdowns {
             let targets: Vec<Target> = match (&s.nodes, s.link) {
                 (Some(set), None) => {
-                    check("slowdowns", &set.0)?;
+                    check("slowdowns.nodes", set)?;
                     set.0.iter().map(|&n| Target::Node(n)).collect()
                 }
                 (None, Some([a, b])) => {
-                    check("slowdowns", &[NodeId(a), NodeId(b)])?;
+                    check("slowdowns.link", &NodeSet(vec![NodeId(a), NodeId(b)], None))?;
                     vec![Target::Link(NodeId(a), NodeId(b))]
                 }
                 _ => return Err(self.invalid("slowdowns", "give exactly one of `nodes` or `link`")),
@@ -616,7 +642,7 @@ impl Scenario {
         }
         for p in &self.partitions {
             for side in &p.sides {
-                check("partitions", &side.0)?;
+                check("partitions.sides", side)?;
             }
             model.partitions.push(Partition {
                 from: p.from.0,
@@ -635,7 +661,14 @@ impl Scenario {
         let mut out = Vec::new();
         for f in &self.faults {
             if let Some(bad) = f.nodes.0.iter().find(|id| id.index() >= nodes) {
-                return Err(self.invalid("faults", format!("node {} does not exist", bad.0)));
+                return Err(self.invalid_at(
+                    "faults.nodes",
+                    f.nodes.1.clone(),
+                    format!(
+                        "node {} does not exist (the system has {nodes} nodes: 0..{nodes})",
+                        bad.0
+                    ),
+                ));
             }
             match f.kind {
                 FaultKind::Crash => {
@@ -707,14 +740,17 @@ mod tests {
             e.contains("line 2") && e.contains("unknown field `horizn`"),
             "{e}"
         );
-        let text = "system = \"kv\"\n[[slowdowns]]\nnodes = [30]\nfrom = \"1s\"\nuntil = \"2s\"\n";
+        let text = "system = \"kv\"\n[[slowdowns]]\nnodes = [1]\nfrom = \"1s\"\nuntil = \"2s\"\n\
+                    [[slowdowns]]\nnodes = [30]\nfrom = \"1s\"\nuntil = \"2s\"\n";
         let s = Scenario::parse("s.toml", text).expect("parses");
         let e = s
             .network_model(NetworkModel::default(), 4)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("line 2") && e.contains("node 30 does not exist"),
+            e.contains("line 7")
+                && e.contains("slowdowns.nodes")
+                && e.contains("node 30 does not exist"),
             "{e}"
         );
     }
