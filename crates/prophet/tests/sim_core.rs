@@ -382,3 +382,40 @@ fn a_saturated_link_queues_messages() {
     assert!((rtt.max - 1.0002).abs() < 2e-3, "{}", rtt.max);
     assert_eq!(report.stop, StopReason::Quiescent);
 }
+
+#[test]
+fn constraints_on_executor_derived_bytes_are_reported() {
+    // 100 pings/s and their pongs, 3–4 postcard bytes each (variant, varint
+    // key, empty payload length; pongs 2–3): ≈ 670 bytes/s. A 1 000 B/s
+    // budget holds, a 100 B/s budget does not.
+    use prophet::model::Constraint;
+    let node = Pinger {
+        period: Duration::from_millis(10),
+        payload: 0,
+    };
+    let system = System::new("pinger", vec![node.clone(), node])
+        .constraint(Constraint::at_most(
+            "budget",
+            "bytes_sent",
+            Aggregate::Rate,
+            1_000.0,
+        ))
+        .constraint(Constraint::at_most(
+            "tight",
+            "bytes_sent",
+            Aggregate::Rate,
+            100.0,
+        ));
+    let report = run_any(&system);
+    let rate = report.summaries["bytes_sent"].rate;
+    assert!((600.0..700.0).contains(&rate), "{rate}");
+    assert!(report.constraints[0].satisfied);
+    assert!(!report.constraints[1].satisfied);
+}
+
+fn run_any(system: &System<Pinger>) -> RunReport {
+    Simulator::new(system)
+        .horizon(Duration::from_secs(10))
+        .run(1)
+        .expect("runs")
+}
