@@ -8,6 +8,9 @@
 //! policies) draws from the run's generator, so a seed reproduces a run
 //! exactly; [`RunReport::trace_hash`] fingerprints the whole event trace.
 
+mod check;
+mod transmit;
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -20,14 +23,13 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
 use crate::model::{
-    Chooser, Effects, Envelope, Expectation, GlobalState, InFlight, Input, MetricOp, Model, Node,
-    NodeId, TimerOp, execute,
+    Chooser, Effects, GlobalState, Input, MetricOp, Node, NodeId, TimerOp, execute,
 };
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
 use crate::sim::network::ResolvedNetwork;
 use crate::sim::policy::{ChoiceView, FeedbackTracker, PolicyTable};
-use crate::sim::{RunReport, SimError, SimViolation, Simulator, StopReason};
+use crate::sim::{RunReport, SimError, Simulator, StopReason};
 
 type FastMap<K, V> = hashbrown::HashMap<K, V, FixedState>;
 
@@ -309,70 +311,6 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         );
     }
 
-    /// Puts a message on the network at `at`.
-    fn send(&mut self, at: u64, src: NodeId, dst: NodeId, msg: N::Msg) {
-        self.report.messages_sent += 1;
-        let bytes = if self.measure_bytes {
-            postcard::experimental::serialized_size(&msg).unwrap_or(0) as u64
-        } else {
-            0
-        };
-        if self.measure_bytes {
-            self.metrics
-                .record(BYTES_SENT, at as f64 / 1e9, bytes as f64);
-        }
-        // A node's message to itself takes its link's time like any other
-        // (an instant self-send could loop forever at one instant); only
-        // partitions, which separate nodes, never block it.
-        let t = Duration::from_nanos(at);
-        if src != dst && self.net.blocked(src, dst, t) {
-            self.report.messages_dropped += 1;
-            return;
-        }
-        let link = self.net.link(src, dst);
-        let (loss, dup, reorder) = (link.loss, link.duplicate, link.reorder);
-        if loss > 0.0 && self.rng.random_bool(loss) {
-            self.report.messages_dropped += 1;
-            return;
-        }
-        let mut start = at;
-        if let Some(bw) = link.bandwidth_bytes_per_sec {
-            let free = self.link_free.entry((src, dst)).or_insert(0);
-            start = start.max(*free);
-            let tx = (bytes as f64 / bw * 1e9) as u64;
-            start += tx;
-            *free = start;
-        }
-        let arrive = start + self.delay_ns(src, dst, t);
-        let ordered = reorder <= 0.0 || !self.rng.random_bool(reorder);
-        let arrive = if ordered {
-            let last = self.link_last.entry((src, dst)).or_insert(0);
-            let a = arrive.max(*last);
-            *last = a;
-            a
-        } else {
-            arrive
-        };
-        if dup > 0.0 && self.rng.random_bool(dup) {
-            let again = start + self.delay_ns(src, dst, t);
-            self.push(
-                again,
-                Ev::Deliver {
-                    src,
-                    dst,
-                    msg: msg.clone(),
-                },
-            );
-        }
-        self.push(arrive, Ev::Deliver { src, dst, msg });
-    }
-
-    fn delay_ns(&mut self, src: NodeId, dst: NodeId, t: Duration) -> u64 {
-        let sampled = self.net.link(src, dst).latency.sample_ns(&mut self.rng);
-        let (extra, factor) = self.net.slowdown(src, dst, t);
-        (sampled as f64 * factor) as u64 + extra
-    }
-
     /// Runs the event loop to a bound.
     pub(crate) fn run(mut self) -> Result<(RunReport, GlobalState<N>), SimError> {
         let limits = self.sim.limits;
@@ -442,56 +380,6 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             slot.timers = timers;
         }
         Ok((self.report, self.state))
-    }
-
-    /// Evaluates the system's `always` properties on the current global
-    /// state (messages in flight and pending timers included). Records the
-    /// first one that fails and returns whether one did.
-    fn check_invariants(&mut self) -> bool {
-        let system = self.sim.system;
-        let properties: Vec<_> = system
-            .properties()
-            .into_iter()
-            .filter(|p| p.expectation == Expectation::Always)
-            .collect();
-        if properties.is_empty() {
-            return false;
-        }
-        let mut network = InFlight::new(system.semantics().delivery);
-        for scheduled in self.queue.iter() {
-            if let Ev::Deliver { src, dst, msg } = &scheduled.ev {
-                network.send(Envelope {
-                    src: *src,
-                    dst: *dst,
-                    msg: msg.clone(),
-                });
-            }
-        }
-        self.state.network = network;
-        for (slot, rt) in self.state.nodes.iter_mut().zip(&self.nodes) {
-            let mut timers: Vec<N::Timer> = rt.timers.keys().cloned().collect();
-            timers.sort();
-            slot.timers = timers;
-        }
-        let failed = properties
-            .iter()
-            .find(|p| !p.holds(system, &self.state))
-            .map(|p| p.name.clone());
-        self.state.network.retain(|_| false);
-        for slot in &mut self.state.nodes {
-            slot.timers.clear();
-        }
-        match failed {
-            Some(property) => {
-                self.report.violation = Some(SimViolation {
-                    property,
-                    at: Duration::from_nanos(self.now),
-                    events: self.report.events,
-                });
-                true
-            }
-            None => false,
-        }
     }
 
     fn trace_event(&mut self, kind: u8, node: NodeId, detail: &impl Hash) {
