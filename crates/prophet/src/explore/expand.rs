@@ -10,6 +10,8 @@ use crate::model::{Model, StepError};
 /// Generates the successors of `state` (at `depth`), records the new ones and
 /// hands each to `push`. Step errors (a panicking or nondeterministic
 /// handler) are recorded as findings. Returns the number of successors.
+const PREFETCH_BATCH: usize = 32;
+
 pub(crate) fn expand<M: Model>(
     search: &Search<'_, M>,
     state: &M::State,
@@ -20,8 +22,18 @@ pub(crate) fn expand<M: Model>(
     mut push: impl FnMut(M::State, Fingerprint),
 ) -> usize {
     let count = successors_of(search, state, fp, depth, buffer, trail);
-    for (_, next) in buffer.drain(..) {
-        let next_fp = search.fingerprint(&next);
+    // Fingerprint and prefetch the successors first, then visit them: the
+    // visited-set lookups are cache misses, and this lets them overlap.
+    let mut fps = [0; PREFETCH_BATCH];
+    for (slot, (_, next)) in fps.iter_mut().zip(buffer.iter()) {
+        *slot = search.fingerprint(next);
+        search.visited.prefetch(*slot);
+    }
+    for (i, (_, next)) in buffer.drain(..).enumerate() {
+        let next_fp = match fps.get(i) {
+            Some(&fp) => fp,
+            None => search.fingerprint(&next),
+        };
         if search.visit(&next, next_fp, fp, depth + 1, trail) {
             push(next, next_fp);
         }
