@@ -3,7 +3,8 @@
 //! model-check it, simulate it and run it, from the same code.
 //!
 //! This crate holds the parts that do no I/O: the programming model
-//! ([`model`]) and the state-space explorer ([`explore`]).
+//! ([`model`]), the state-space explorer ([`explore`]) and the
+//! deterministic simulator ([`sim`]).
 //!
 //! # A first system
 //!
@@ -61,14 +62,17 @@
 
 pub mod explore;
 pub mod model;
+pub mod sim;
 
 /// The names a protocol author needs.
 pub mod prelude {
     pub use crate::explore::{Explorer, Report, Strategy};
+    pub use crate::model::Workload;
     pub use crate::model::{
         Aggregate, Ctx, Delivery, Direction, Envelope, GlobalState, Model, NetworkSemantics, Node,
         NodeId, Objective, Property, Rename, System,
     };
+    pub use crate::sim::{PolicySpec, Simulator};
 }
 
 /// The user guide's chapters, compiled as doctests so their code stays right.

@@ -16,6 +16,7 @@ mod node;
 mod objective;
 mod rename;
 mod system;
+mod workload;
 
 pub use context::{Chooser, Ctx, Decision, Effects, FirstChoice, MetricOp, TimerOp};
 pub use core::{Expectation, Model, Property, StepError};
@@ -26,3 +27,4 @@ pub use rename::Rename;
 pub use system::{
     DeterminismCheck, Event, GlobalState, Input, NodeSlot, ScriptChooser, Step, System, execute,
 };
+pub use workload::{Workload, mix_seq};

@@ -1,0 +1,729 @@
+//! The discrete-event loop: virtual time, one priority queue of events, one
+//! seeded ChaCha8 generator per run.
+//!
+//! Every handler runs through [`model::execute`](crate::model::execute), so
+//! the nodes are exactly those the explorer checks. Events at the same
+//! instant run in the order they were scheduled (a sequence number breaks
+//! ties), and every random decision (latency, loss, arrivals, churn,
+//! policies) draws from the run's generator, so a seed reproduces a run
+//! exactly; [`RunReport::trace_hash`] fingerprints the whole event trace.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use foldhash::fast::FixedState;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp};
+
+use crate::model::{
+    Chooser, Effects, GlobalState, Input, MetricOp, Node, NodeId, TimerOp, execute,
+};
+use crate::sim::fault::{Fault, Load};
+use crate::sim::metrics::Metrics;
+use crate::sim::network::ResolvedNetwork;
+use crate::sim::policy::{ChoiceView, Outcome, PolicyTable};
+use crate::sim::{RunReport, SimError, Simulator, StopReason};
+
+type FastMap<K, V> = hashbrown::HashMap<K, V, FixedState>;
+
+fn fast_map<K, V>() -> FastMap<K, V> {
+    hashbrown::HashMap::with_hasher(FixedState::with_seed(0))
+}
+
+enum Ev<N: Node> {
+    Start(NodeId),
+    Deliver {
+        src: NodeId,
+        dst: NodeId,
+        msg: N::Msg,
+    },
+    Timer {
+        node: NodeId,
+        timer: N::Timer,
+        generation: u64,
+    },
+    Arrival,
+    Issue(NodeId),
+    Crash(NodeId),
+    Restart(NodeId),
+    Churn(usize),
+}
+
+struct Scheduled<N: Node> {
+    at: u64,
+    seq: u64,
+    ev: Ev<N>,
+}
+
+impl<N: Node> PartialEq for Scheduled<N> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<N: Node> Eq for Scheduled<N> {}
+impl<N: Node> PartialOrd for Scheduled<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<N: Node> Ord for Scheduled<N> {
+    // Reversed: BinaryHeap is a max-heap and we pop the earliest.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct NodeRt<T> {
+    busy_until: u64,
+    timers: FastMap<T, u64>,
+}
+
+/// Resolves `choose` through the run's policies and generator.
+struct RunChooser<'r> {
+    policies: &'r mut PolicyTable,
+    rng: &'r mut ChaCha8Rng,
+    now: u64,
+}
+
+impl Chooser for RunChooser<'_> {
+    fn choose(&mut self, node: NodeId, name: &'static str, candidates: usize) -> usize {
+        let view = ChoiceView {
+            node,
+            name,
+            candidates,
+            now: Duration::from_nanos(self.now),
+        };
+        self.policies.choose(&view, self.rng)
+    }
+}
+
+type SpanKey = (NodeId, &'static str, u64);
+
+/// One run's mutable state.
+pub(crate) struct Run<'s, 'a, N: Node> {
+    sim: &'s Simulator<'a, N>,
+    net: ResolvedNetwork,
+    state: GlobalState<N>,
+    nodes: Vec<NodeRt<N::Timer>>,
+    queue: BinaryHeap<Scheduled<N>>,
+    seq: u64,
+    now: u64,
+    rng: ChaCha8Rng,
+    policies: PolicyTable,
+    metrics: Metrics,
+    spans: FastMap<SpanKey, u64>,
+    feedback: FastMap<SpanKey, usize>,
+    effects: Effects<N>,
+    timer_generation: u64,
+    arrivals: u64,
+    trace: foldhash::fast::FoldHasher,
+    measure_bytes: bool,
+    link_free: FastMap<(NodeId, NodeId), u64>,
+    link_last: FastMap<(NodeId, NodeId), u64>,
+    report: RunReport,
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl<'s, 'a, N: Node> Run<'s, 'a, N> {
+    pub(crate) fn new(sim: &'s Simulator<'a, N>, seed: u64) -> Result<Self, SimError> {
+        let system = sim.system;
+        let n = system.nodes().len();
+        sim.network.validate(n).map_err(SimError::Config)?;
+        let net = sim.network.resolve(n);
+        let measure_bytes = net.any_bandwidth()
+            || system
+                .objectives()
+                .iter()
+                .map(|o| &o.metric)
+                .chain(system.constraints().iter().map(|c| &c.metric))
+                .any(|m| m == BYTES_SENT);
+        let (state, timers) = match &sim.start {
+            Some((state, timers)) => (state.clone(), timers.clone()),
+            None => (system.boot_state(), Vec::new()),
+        };
+        if state.nodes.len() != n {
+            return Err(SimError::Config(format!(
+                "start state has {} nodes, the system {n}",
+                state.nodes.len()
+            )));
+        }
+        let mut run = Run {
+            sim,
+            net,
+            state,
+            nodes: (0..n)
+                .map(|_| NodeRt {
+                    busy_until: 0,
+                    timers: fast_map(),
+                })
+                .collect(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            policies: PolicyTable::new(sim.default_policy.clone(), sim.policies.clone()),
+            metrics: Metrics::new(sim.sample_cap),
+            spans: fast_map(),
+            feedback: fast_map(),
+            effects: Effects::default(),
+            timer_generation: 0,
+            arrivals: 0,
+            trace: FixedState::with_seed(0).build_hasher(),
+            measure_bytes,
+            link_free: fast_map(),
+            link_last: fast_map(),
+            report: RunReport::empty(seed),
+        };
+        run.schedule_start(timers)?;
+        Ok(run)
+    }
+
+    fn push(&mut self, at: u64, ev: Ev<N>) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn schedule_start(
+        &mut self,
+        timers: Vec<(NodeId, N::Timer, Duration)>,
+    ) -> Result<(), SimError> {
+        let n = self.state.nodes.len();
+        if self.sim.start.is_none() {
+            for i in 0..n {
+                self.push(0, Ev::Start(NodeId::from(i)));
+            }
+        } else {
+            // Messages in flight in the given state leave at time 0.
+            let in_flight: Vec<_> = self.state.network.iter().collect();
+            self.state.network.retain(|_| false);
+            for (envelope, copies) in in_flight {
+                for _ in 0..copies {
+                    self.send(0, envelope.src, envelope.dst, envelope.msg.clone());
+                }
+            }
+            for (node, timer, due) in timers {
+                if node.index() >= n {
+                    return Err(SimError::Config(format!("timer for unknown node {node}")));
+                }
+                self.arm_timer(node, timer, ns(due));
+            }
+        }
+        for slot in &mut self.state.nodes {
+            slot.timers.clear();
+        }
+        if let Some(workload) = self.sim.workload {
+            let clients = workload.clients();
+            if let Some(bad) = clients.iter().find(|c| c.index() >= n) {
+                return Err(SimError::Config(format!(
+                    "workload client {bad} does not exist"
+                )));
+            }
+            match &self.sim.load {
+                Load::None => {}
+                Load::Open { rate_per_sec } => {
+                    if !(rate_per_sec.is_finite() && *rate_per_sec > 0.0) {
+                        return Err(SimError::Config(format!(
+                            "open-loop rate {rate_per_sec} must be > 0"
+                        )));
+                    }
+                    if !clients.is_empty() {
+                        let first = self.exp_ns(*rate_per_sec);
+                        self.push(first, Ev::Arrival);
+                    }
+                }
+                Load::Closed { outstanding, .. } => {
+                    for &c in &clients {
+                        for _ in 0..*outstanding {
+                            self.push(0, Ev::Issue(c));
+                        }
+                    }
+                }
+            }
+        }
+        for (i, fault) in self.sim.faults.iter().enumerate() {
+            match fault {
+                Fault::Crash {
+                    node,
+                    at,
+                    restart_after,
+                } => {
+                    if node.index() >= n {
+                        return Err(SimError::Config(format!("fault on unknown node {node}")));
+                    }
+                    self.push(ns(*at), Ev::Crash(*node));
+                    if let Some(d) = restart_after {
+                        self.push(ns(*at + *d), Ev::Restart(*node));
+                    }
+                }
+                Fault::Churn {
+                    nodes,
+                    rate_per_sec,
+                    from,
+                    ..
+                } => {
+                    if let Some(bad) = nodes.iter().find(|c| c.index() >= n) {
+                        return Err(SimError::Config(format!("churn on unknown node {bad}")));
+                    }
+                    if *rate_per_sec > 0.0 {
+                        let at = ns(*from) + self.exp_ns(*rate_per_sec);
+                        self.push(at, Ev::Churn(i));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn exp_ns(&mut self, rate_per_sec: f64) -> u64 {
+        let secs: f64 = Exp::new(rate_per_sec)
+            .map(|d| d.sample(&mut self.rng))
+            .unwrap_or(f64::INFINITY);
+        (secs * 1e9).min(u64::MAX as f64 / 2.0) as u64
+    }
+
+    fn arm_timer(&mut self, node: NodeId, timer: N::Timer, at: u64) {
+        self.timer_generation += 1;
+        let generation = self.timer_generation;
+        self.nodes[node.index()]
+            .timers
+            .insert(timer.clone(), generation);
+        self.push(
+            at,
+            Ev::Timer {
+                node,
+                timer,
+                generation,
+            },
+        );
+    }
+
+    /// Puts a message on the network at `at`.
+    fn send(&mut self, at: u64, src: NodeId, dst: NodeId, msg: N::Msg) {
+        self.report.messages_sent += 1;
+        let bytes = if self.measure_bytes {
+            postcard::experimental::serialized_size(&msg).unwrap_or(0) as u64
+        } else {
+            0
+        };
+        if self.measure_bytes {
+            self.metrics
+                .record(BYTES_SENT, at as f64 / 1e9, bytes as f64);
+        }
+        if src == dst {
+            self.push(at, Ev::Deliver { src, dst, msg });
+            return;
+        }
+        let t = Duration::from_nanos(at);
+        if self.net.blocked(src, dst, t) {
+            self.report.messages_dropped += 1;
+            return;
+        }
+        let link = self.net.link(src, dst);
+        let (loss, dup, reorder) = (link.loss, link.duplicate, link.reorder);
+        if loss > 0.0 && self.rng.random_bool(loss) {
+            self.report.messages_dropped += 1;
+            return;
+        }
+        let mut start = at;
+        if let Some(bw) = link.bandwidth_bytes_per_sec {
+            let free = self.link_free.entry((src, dst)).or_insert(0);
+            start = start.max(*free);
+            let tx = (bytes as f64 / bw * 1e9) as u64;
+            start += tx;
+            *free = start;
+        }
+        let arrive = start + self.delay_ns(src, dst, t);
+        let ordered = reorder <= 0.0 || !self.rng.random_bool(reorder);
+        let arrive = if ordered {
+            let last = self.link_last.entry((src, dst)).or_insert(0);
+            let a = arrive.max(*last);
+            *last = a;
+            a
+        } else {
+            arrive
+        };
+        if dup > 0.0 && self.rng.random_bool(dup) {
+            let again = start + self.delay_ns(src, dst, t);
+            self.push(
+                again,
+                Ev::Deliver {
+                    src,
+                    dst,
+                    msg: msg.clone(),
+                },
+            );
+        }
+        self.push(arrive, Ev::Deliver { src, dst, msg });
+    }
+
+    fn delay_ns(&mut self, src: NodeId, dst: NodeId, t: Duration) -> u64 {
+        let sampled = self.net.link(src, dst).latency.sample_ns(&mut self.rng);
+        let (extra, factor) = self.net.slowdown(src, dst, t);
+        (sampled as f64 * factor) as u64 + extra
+    }
+
+    /// Runs the event loop to a bound.
+    pub(crate) fn run(mut self) -> Result<(RunReport, GlobalState<N>), SimError> {
+        let limits = self.sim.limits;
+        let horizon = ns(limits.horizon);
+        let started = Instant::now();
+        let stop = loop {
+            let Some(next) = self.queue.pop() else {
+                break StopReason::Quiescent;
+            };
+            if next.at > horizon {
+                self.now = horizon;
+                break StopReason::Horizon;
+            }
+            if self.report.events >= limits.max_events {
+                self.queue.push(next);
+                break StopReason::EventLimit;
+            }
+            if self.report.events.is_multiple_of(4096)
+                && let Some(budget) = limits.wall_budget
+                && started.elapsed() > budget
+            {
+                self.queue.push(next);
+                break StopReason::WallBudget;
+            }
+            self.now = next.at;
+            self.report.events += 1;
+            self.handle(next.ev)?;
+        };
+        self.report.stop = stop;
+        self.report.wall = started.elapsed();
+        self.report.sim_time = Duration::from_nanos(self.now);
+        self.report.trace_hash = self.trace.finish();
+        let secs = self.report.sim_time.as_secs_f64();
+        let summaries = self.metrics.summaries(secs);
+        self.report.objectives =
+            crate::sim::metrics::objectives(self.sim.system.objectives(), &summaries);
+        self.report.constraints =
+            crate::sim::metrics::constraints(self.sim.system.constraints(), &summaries);
+        self.report.summaries = summaries;
+        self.report.metrics = self.metrics;
+        // Give the state its pending timers back, as the explorer keeps them.
+        for (slot, rt) in self.state.nodes.iter_mut().zip(&self.nodes) {
+            let mut timers: Vec<N::Timer> = rt.timers.keys().cloned().collect();
+            timers.sort();
+            slot.timers = timers;
+        }
+        Ok((self.report, self.state))
+    }
+
+    fn trace_event(&mut self, kind: u8, node: NodeId, detail: &impl Hash) {
+        self.now.hash(&mut self.trace);
+        kind.hash(&mut self.trace);
+        node.hash(&mut self.trace);
+        detail.hash(&mut self.trace);
+    }
+
+    fn handle(&mut self, ev: Ev<N>) -> Result<(), SimError> {
+        match ev {
+            Ev::Start(node) => {
+                if !self.state.nodes[node.index()].up {
+                    return Ok(());
+                }
+                if self.requeue_if_busy(node, Ev::Start(node)) {
+                    return Ok(());
+                }
+                self.trace_event(0, node, &());
+                self.run_handler(node, Input::Start)
+            }
+            Ev::Deliver { src, dst, msg } => {
+                if !self.state.nodes[dst.index()].up
+                    || (src != dst && self.net.blocked(src, dst, Duration::from_nanos(self.now)))
+                {
+                    self.report.messages_dropped += 1;
+                    return Ok(());
+                }
+                if self.nodes[dst.index()].busy_until > self.now {
+                    let at = self.nodes[dst.index()].busy_until;
+                    self.push(at, Ev::Deliver { src, dst, msg });
+                    return Ok(());
+                }
+                self.trace_event(1, dst, &(src, &msg));
+                self.report.messages_delivered += 1;
+                self.run_handler(dst, Input::Message(src, msg))
+            }
+            Ev::Timer {
+                node,
+                timer,
+                generation,
+            } => {
+                let rt = &self.nodes[node.index()];
+                if rt.timers.get(&timer) != Some(&generation) || !self.state.nodes[node.index()].up
+                {
+                    return Ok(());
+                }
+                if rt.busy_until > self.now {
+                    let at = rt.busy_until;
+                    self.push(
+                        at,
+                        Ev::Timer {
+                            node,
+                            timer,
+                            generation,
+                        },
+                    );
+                    return Ok(());
+                }
+                self.nodes[node.index()].timers.remove(&timer);
+                self.trace_event(2, node, &timer);
+                self.run_handler(node, Input::Timer(timer))
+            }
+            Ev::Arrival => {
+                let Some(workload) = self.sim.workload else {
+                    return Ok(());
+                };
+                let clients = workload.clients();
+                let k = self.arrivals;
+                self.arrivals += 1;
+                let client = clients[(k % clients.len() as u64) as usize];
+                self.trace_event(3, client, &k);
+                let msg = workload.request(client, k);
+                self.push(
+                    self.now,
+                    Ev::Deliver {
+                        src: client,
+                        dst: client,
+                        msg,
+                    },
+                );
+                if let Load::Open { rate_per_sec } = self.sim.load {
+                    let at = self.now + self.exp_ns(rate_per_sec);
+                    self.push(at, Ev::Arrival);
+                }
+                Ok(())
+            }
+            Ev::Issue(client) => {
+                let Some(workload) = self.sim.workload else {
+                    return Ok(());
+                };
+                let k = self.arrivals;
+                self.arrivals += 1;
+                self.trace_event(3, client, &k);
+                let msg = workload.request(client, k);
+                self.push(
+                    self.now,
+                    Ev::Deliver {
+                        src: client,
+                        dst: client,
+                        msg,
+                    },
+                );
+                Ok(())
+            }
+            Ev::Crash(node) => {
+                self.crash(node);
+                Ok(())
+            }
+            Ev::Restart(node) => {
+                let slot = &mut self.state.nodes[node.index()];
+                if !slot.up {
+                    slot.up = true;
+                    self.report.restarts += 1;
+                    self.trace_event(5, node, &());
+                    self.push(self.now, Ev::Start(node));
+                }
+                Ok(())
+            }
+            Ev::Churn(i) => {
+                let Fault::Churn {
+                    nodes,
+                    rate_per_sec,
+                    down_for,
+                    until,
+                    ..
+                } = &self.sim.faults[i]
+                else {
+                    return Ok(());
+                };
+                if self.now >= ns(*until) {
+                    return Ok(());
+                }
+                let up: Vec<NodeId> = nodes
+                    .iter()
+                    .copied()
+                    .filter(|n| self.state.nodes[n.index()].up)
+                    .collect();
+                if !up.is_empty() {
+                    let victim = up[self.rng.random_range(0..up.len())];
+                    self.crash(victim);
+                    let down = down_for.sample_ns(&mut self.rng);
+                    self.push(self.now + down, Ev::Restart(victim));
+                }
+                let at = self.now + self.exp_ns(*rate_per_sec);
+                self.push(at, Ev::Churn(i));
+                Ok(())
+            }
+        }
+    }
+
+    fn requeue_if_busy(&mut self, node: NodeId, ev: Ev<N>) -> bool {
+        let busy = self.nodes[node.index()].busy_until;
+        if busy > self.now {
+            self.push(busy, ev);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The explorer's crash: durable state kept, volatile lost, timers cleared.
+    fn crash(&mut self, id: NodeId) {
+        let node = &self.sim.system.nodes()[id.index()];
+        let slot = &mut self.state.nodes[id.index()];
+        if !slot.up {
+            return;
+        }
+        let durable = node.durable(&slot.state);
+        slot.state = node.init(id, Some(durable));
+        slot.up = false;
+        self.state.crashes += 1;
+        self.report.crashes += 1;
+        let rt = &mut self.nodes[id.index()];
+        rt.timers.clear();
+        rt.busy_until = 0;
+        self.spans.retain(|k, _| k.0 != id);
+        self.feedback.retain(|k, _| k.0 != id);
+        self.trace_event(4, id, &());
+    }
+
+    fn run_handler(&mut self, id: NodeId, input: Input<N>) -> Result<(), SimError> {
+        let system = self.sim.system;
+        let count = system.nodes().len();
+        let node = &system.nodes()[id.index()];
+        let mut effects = std::mem::take(&mut self.effects);
+        effects.clear();
+        let mut chooser = RunChooser {
+            policies: &mut self.policies,
+            rng: &mut self.rng,
+            now: self.now,
+        };
+        let state = &mut self.state.nodes[id.index()].state;
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            execute(node, id, count, state, input, &mut effects, &mut chooser)
+        }));
+        if let Err(payload) = ran {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into());
+            return Err(SimError::Panic {
+                node: id,
+                at: Duration::from_nanos(self.now),
+                message,
+            });
+        }
+        let service = self
+            .net
+            .service_ns(id, Duration::from_nanos(self.now), &mut self.rng);
+        let done = self.now + service;
+        self.nodes[id.index()].busy_until = done;
+        self.report.decisions += effects.decisions.len() as u64;
+        self.apply_metrics(id, &effects, done);
+        for op in effects.timers.drain(..) {
+            match op {
+                TimerOp::Set { timer, after } => self.arm_timer(id, timer, done + ns(after)),
+                TimerOp::Cancel(timer) => {
+                    self.nodes[id.index()].timers.remove(&timer);
+                }
+            }
+        }
+        for (to, msg) in effects.sends.drain(..) {
+            if to.index() >= count {
+                return Err(SimError::Panic {
+                    node: id,
+                    at: Duration::from_nanos(self.now),
+                    message: format!("sent to {to}, which does not exist"),
+                });
+            }
+            self.send(done, id, to, msg);
+        }
+        self.effects = effects;
+        Ok(())
+    }
+
+    fn apply_metrics(&mut self, id: NodeId, effects: &Effects<N>, done: u64) {
+        let at_secs = done as f64 / 1e9;
+        let mut paired: smallvec_like::Paired = Default::default();
+        for op in &effects.metrics {
+            match *op {
+                MetricOp::Record { metric, value } => self.metrics.record(metric, at_secs, value),
+                MetricOp::Begin { metric, key } => {
+                    self.spans.insert((id, metric, key), self.now);
+                    // Feedback convention: the n-th span named like a choice
+                    // pairs with the n-th decision of that choice.
+                    let nth = paired.bump(metric);
+                    if let Some(d) = effects
+                        .decisions
+                        .iter()
+                        .filter(|d| d.name == metric)
+                        .nth(nth)
+                    {
+                        self.feedback.insert((id, metric, key), d.chosen);
+                    }
+                }
+                MetricOp::End { metric, key } => {
+                    let Some(begun) = self.spans.remove(&(id, metric, key)) else {
+                        continue;
+                    };
+                    let secs = done.saturating_sub(begun) as f64 / 1e9;
+                    self.metrics.span(metric, at_secs, secs);
+                    if let Some(chosen) = self.feedback.remove(&(id, metric, key)) {
+                        self.policies.observe(&Outcome {
+                            node: id,
+                            name: metric,
+                            chosen,
+                            cost: secs,
+                            at: Duration::from_nanos(done),
+                        });
+                    }
+                    if let (Some(w), Load::Closed { think, .. }) =
+                        (self.sim.workload, &self.sim.load)
+                        && w.span_metric() == metric
+                    {
+                        let at = done + think.sample_ns(&mut self.rng);
+                        self.push(at, Ev::Issue(id));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Executor-derived metric: postcard-encoded bytes of each message sent
+/// (measured when a link limits bandwidth or an objective or constraint names it).
+pub const BYTES_SENT: &str = "bytes_sent";
+
+mod smallvec_like {
+    /// Counts spans begun per metric name within one handler.
+    #[derive(Default)]
+    pub struct Paired(Vec<(&'static str, usize)>);
+
+    impl Paired {
+        /// Returns how many spans of `metric` were counted before, and counts this one.
+        pub fn bump(&mut self, metric: &'static str) -> usize {
+            if let Some(entry) = self.0.iter_mut().find(|(m, _)| *m == metric) {
+                entry.1 += 1;
+                entry.1 - 1
+            } else {
+                self.0.push((metric, 1));
+                0
+            }
+        }
+    }
+}

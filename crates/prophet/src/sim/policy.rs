@@ -1,0 +1,531 @@
+//! Choice policies: how an executor resolves `choose` without branching.
+//!
+//! A [`Policy`] picks a candidate index and learns from [`Outcome`]s. The
+//! observation interface is executor-neutral: the simulator feeds it from
+//! spans (below), and the live runtime can feed it the same way from real
+//! clocks.
+//!
+//! **Feedback convention.** An outcome is the duration of a span named
+//! after the choice, begun in the same handler as the decision: a client
+//! that calls `choose("kv.read_replica", …)` and `begin_span("kv.read_replica",
+//! seq)` in one handler, and later `end_span("kv.read_replica", seq)`, gives
+//! the policy that chose the replica its response time. The n-th such span
+//! begun in a handler pairs with the n-th decision of that name in it.
+//!
+//! Policies are instantiated per (node, choice): each client balances on
+//! its own view, as deployed balancers do.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, RngCore};
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::model::NodeId;
+
+/// What a policy sees when asked to choose.
+#[derive(Clone, Copy, Debug)]
+pub struct ChoiceView {
+    /// The node making the choice.
+    pub node: NodeId,
+    /// The choice's stable name.
+    pub name: &'static str,
+    /// Number of candidates (at least 1).
+    pub candidates: usize,
+    /// The executor's current time.
+    pub now: Duration,
+}
+
+/// The observed result of one decision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Outcome {
+    /// The node that decided.
+    pub node: NodeId,
+    /// The choice's name.
+    pub name: &'static str,
+    /// The candidate chosen.
+    pub chosen: usize,
+    /// Its cost, in seconds (smaller is better).
+    pub cost: f64,
+    /// When the outcome was observed.
+    pub at: Duration,
+}
+
+/// Resolves one choice at one node.
+pub trait Policy: Send {
+    /// Picks an index below `view.candidates`.
+    fn choose(&mut self, view: &ChoiceView, rng: &mut dyn RngCore) -> usize;
+    /// Learns from the outcome of an earlier decision.
+    fn observe(&mut self, _outcome: &Outcome) {}
+}
+
+/// A user heuristic: a function of the view and the per-candidate statistics.
+pub type HeuristicFn = dyn Fn(&ChoiceView, &[ArmStats], &mut dyn RngCore) -> usize + Send + Sync;
+
+/// A named way to build policies.
+#[derive(Clone)]
+pub enum PolicySpec {
+    /// Candidate 0: the programmer's default.
+    First,
+    /// Candidate `i` (the last one when there are fewer).
+    Fixed(usize),
+    /// Uniformly at random.
+    Random,
+    /// 0, 1, 2, … cyclically.
+    RoundRobin,
+    /// The candidate with the least mean cost; a random one with probability ε.
+    EpsilonGreedy(f64),
+    /// UCB1 on costs normalised by the largest seen.
+    Ucb1,
+    /// Thompson sampling with a Gaussian posterior on each candidate's mean cost.
+    Thompson,
+    /// Power of two choices: of two random candidates, the one with fewer
+    /// requests outstanding.
+    P2c,
+    /// Power of two choices on Peak-EWMA cost: decayed peak response time ×
+    /// (outstanding + 1) (Finagle / Linkerd).
+    PeakEwma,
+    /// C3's replica ranking (Suresh et al., NSDI 2015) with client-local
+    /// estimates: `R − 1/μ + q̂³/μ`, `q̂ = 1 + outstanding`, `R` the EWMA
+    /// response time and `1/μ` the smallest response time seen.
+    C3,
+    /// A user heuristic under a name.
+    Heuristic(&'static str, Arc<HeuristicFn>),
+}
+
+impl fmt::Debug for PolicySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name())
+    }
+}
+
+/// The names `PolicySpec::parse` accepts.
+pub const POLICY_NAMES: &[&str] = &[
+    "first",
+    "fixed:<i>",
+    "random",
+    "round-robin",
+    "epsilon-greedy[:<eps>]",
+    "ucb1",
+    "thompson",
+    "p2c",
+    "peak-ewma",
+    "c3",
+];
+
+/// An unknown or malformed policy name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy `{given}`; valid policies: {valid}")]
+pub struct UnknownPolicy {
+    /// The name given.
+    pub given: String,
+    /// The valid names, comma-separated.
+    pub valid: String,
+}
+
+impl PolicySpec {
+    /// Parses a policy name (see [`POLICY_NAMES`]).
+    pub fn parse(text: &str) -> Result<PolicySpec, UnknownPolicy> {
+        let bad = || UnknownPolicy {
+            given: text.to_string(),
+            valid: POLICY_NAMES.join(", "),
+        };
+        let (head, arg) = match text.trim().split_once(':') {
+            Some((h, a)) => (h, Some(a)),
+            None => (text.trim(), None),
+        };
+        Ok(match (head, arg) {
+            ("first", None) => PolicySpec::First,
+            ("fixed", Some(a)) => PolicySpec::Fixed(a.parse().map_err(|_| bad())?),
+            ("random", None) => PolicySpec::Random,
+            ("round-robin", None) => PolicySpec::RoundRobin,
+            ("epsilon-greedy", None) => PolicySpec::EpsilonGreedy(0.1),
+            ("epsilon-greedy", Some(a)) => match a.parse::<f64>() {
+                Ok(e) if (0.0..=1.0).contains(&e) => PolicySpec::EpsilonGreedy(e),
+                _ => return Err(bad()),
+            },
+            ("ucb1", None) => PolicySpec::Ucb1,
+            ("thompson", None) => PolicySpec::Thompson,
+            ("p2c", None) => PolicySpec::P2c,
+            ("peak-ewma", None) => PolicySpec::PeakEwma,
+            ("c3", None) => PolicySpec::C3,
+            _ => return Err(bad()),
+        })
+    }
+
+    /// The policy's name as `parse` takes it.
+    pub fn name(&self) -> String {
+        match self {
+            PolicySpec::First => "first".into(),
+            PolicySpec::Fixed(i) => format!("fixed:{i}"),
+            PolicySpec::Random => "random".into(),
+            PolicySpec::RoundRobin => "round-robin".into(),
+            PolicySpec::EpsilonGreedy(e) => format!("epsilon-greedy:{e}"),
+            PolicySpec::Ucb1 => "ucb1".into(),
+            PolicySpec::Thompson => "thompson".into(),
+            PolicySpec::P2c => "p2c".into(),
+            PolicySpec::PeakEwma => "peak-ewma".into(),
+            PolicySpec::C3 => "c3".into(),
+            PolicySpec::Heuristic(name, _) => (*name).into(),
+        }
+    }
+
+    /// A fresh policy.
+    pub fn build(&self) -> Box<dyn Policy> {
+        let kind = match self {
+            PolicySpec::First => return Box::new(Fixed(0)),
+            PolicySpec::Fixed(i) => return Box::new(Fixed(*i)),
+            PolicySpec::Random => return Box::new(Uniform),
+            PolicySpec::RoundRobin => return Box::new(RoundRobin(0)),
+            PolicySpec::EpsilonGreedy(e) => Kind::EpsilonGreedy(*e),
+            PolicySpec::Ucb1 => Kind::Ucb1,
+            PolicySpec::Thompson => Kind::Thompson,
+            PolicySpec::P2c => Kind::P2c,
+            PolicySpec::PeakEwma => Kind::PeakEwma,
+            PolicySpec::C3 => Kind::C3,
+            PolicySpec::Heuristic(_, f) => Kind::Heuristic(Arc::clone(f)),
+        };
+        Box::new(Learning {
+            kind,
+            arms: Vec::new(),
+            decisions: 0,
+        })
+    }
+}
+
+struct Fixed(usize);
+impl Policy for Fixed {
+    fn choose(&mut self, view: &ChoiceView, _: &mut dyn RngCore) -> usize {
+        self.0.min(view.candidates - 1)
+    }
+}
+
+struct Uniform;
+impl Policy for Uniform {
+    fn choose(&mut self, view: &ChoiceView, rng: &mut dyn RngCore) -> usize {
+        rng.random_range(0..view.candidates)
+    }
+}
+
+struct RoundRobin(usize);
+impl Policy for RoundRobin {
+    fn choose(&mut self, view: &ChoiceView, _: &mut dyn RngCore) -> usize {
+        let i = self.0 % view.candidates;
+        self.0 = self.0.wrapping_add(1);
+        i
+    }
+}
+
+/// Per-candidate statistics kept by the learning policies and given to heuristics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ArmStats {
+    /// Outcomes observed.
+    pub n: u64,
+    /// Mean cost (seconds).
+    pub mean: f64,
+    /// Sum of squared deviations (Welford), for the variance.
+    pub m2: f64,
+    /// Decisions for this candidate without an outcome yet.
+    pub outstanding: u64,
+    /// Peak-EWMA response time (seconds); 0 before the first outcome.
+    pub peak_ewma: f64,
+    /// EWMA response time, α = 0.1 per outcome.
+    pub ewma: f64,
+    /// Smallest cost seen.
+    pub min: f64,
+    /// Time of the last Peak-EWMA update.
+    pub updated: Duration,
+}
+
+/// Peak-EWMA decay time constant (Finagle and Linkerd use 10 s).
+pub const PEAK_EWMA_DECAY: Duration = Duration::from_secs(10);
+/// Cost of a candidate with requests outstanding and no response yet.
+const UNKNOWN_PENALTY: f64 = 1e3;
+
+impl ArmStats {
+    fn observe(&mut self, cost: f64, at: Duration) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        self.n += 1;
+        let delta = cost - self.mean;
+        self.mean += delta / self.n as f64;
+        self.m2 += delta * (cost - self.mean);
+        if self.n == 1 {
+            self.ewma = cost;
+            self.min = cost;
+            self.peak_ewma = cost;
+        } else {
+            self.ewma = 0.9 * self.ewma + 0.1 * cost;
+            self.min = self.min.min(cost);
+            if cost > self.peak_ewma {
+                self.peak_ewma = cost;
+            } else {
+                let w = self.weight(at);
+                self.peak_ewma = self.peak_ewma * w + cost * (1.0 - w);
+            }
+        }
+        self.updated = at;
+    }
+
+    fn weight(&self, at: Duration) -> f64 {
+        let dt = at.saturating_sub(self.updated).as_secs_f64();
+        (-dt / PEAK_EWMA_DECAY.as_secs_f64()).exp()
+    }
+
+    fn peak_ewma_cost(&self) -> f64 {
+        if self.n == 0 {
+            if self.outstanding == 0 {
+                0.0
+            } else {
+                UNKNOWN_PENALTY + self.outstanding as f64
+            }
+        } else {
+            self.peak_ewma * (self.outstanding as f64 + 1.0)
+        }
+    }
+
+    fn c3_score(&self) -> f64 {
+        if self.n == 0 {
+            return if self.outstanding == 0 {
+                0.0
+            } else {
+                UNKNOWN_PENALTY + self.outstanding as f64
+            };
+        }
+        let q = 1.0 + self.outstanding as f64;
+        let service = self.min.max(1e-9);
+        self.ewma - service + q * q * q * service
+    }
+}
+
+enum Kind {
+    EpsilonGreedy(f64),
+    Ucb1,
+    Thompson,
+    P2c,
+    PeakEwma,
+    C3,
+    Heuristic(Arc<HeuristicFn>),
+}
+
+struct Learning {
+    kind: Kind,
+    arms: Vec<ArmStats>,
+    decisions: u64,
+}
+
+fn argmin(scores: impl Iterator<Item = f64>) -> usize {
+    let mut best = (0, f64::INFINITY);
+    for (i, s) in scores.enumerate() {
+        if s < best.1 {
+            best = (i, s);
+        }
+    }
+    best.0
+}
+
+fn two_distinct(rng: &mut dyn RngCore, n: usize) -> (usize, usize) {
+    let a = rng.random_range(0..n);
+    if n == 1 {
+        return (a, a);
+    }
+    let b = (a + 1 + rng.random_range(0..n - 1)) % n;
+    (a, b)
+}
+
+impl Policy for Learning {
+    fn choose(&mut self, view: &ChoiceView, rng: &mut dyn RngCore) -> usize {
+        let n = view.candidates;
+        if self.arms.len() < n {
+            self.arms.resize(n, ArmStats::default());
+        }
+        self.decisions += 1;
+        let arms = &self.arms[..n];
+        let untried = arms.iter().position(|a| a.n == 0 && a.outstanding == 0);
+        let chosen = match &self.kind {
+            Kind::EpsilonGreedy(eps) => {
+                if let Some(i) = untried {
+                    i
+                } else if rng.random_bool(*eps) {
+                    rng.random_range(0..n)
+                } else {
+                    argmin(
+                        arms.iter()
+                            .map(|a| if a.n == 0 { f64::INFINITY } else { a.mean }),
+                    )
+                }
+            }
+            Kind::Ucb1 => match untried {
+                Some(i) => i,
+                None => {
+                    let scale = arms.iter().map(|a| a.mean).fold(1e-9, f64::max);
+                    let total: u64 = arms.iter().map(|a| a.n.max(1)).sum();
+                    let ln = (total as f64).ln();
+                    argmin(arms.iter().map(|a| {
+                        let m = a.n.max(1) as f64;
+                        a.mean / scale - (2.0 * ln / m).sqrt()
+                    }))
+                }
+            },
+            Kind::Thompson => match untried {
+                Some(i) => i,
+                None => {
+                    let spread = arms.iter().map(|a| a.mean).fold(1e-9, f64::max);
+                    let scores: Vec<f64> = arms
+                        .iter()
+                        .map(|a| {
+                            let m = a.n.max(1) as f64;
+                            let var = if a.n > 1 {
+                                a.m2 / (m - 1.0)
+                            } else {
+                                spread * spread
+                            };
+                            let z: f64 = StandardNormal.sample(rng);
+                            a.mean + z * (var / m).sqrt()
+                        })
+                        .collect();
+                    argmin(scores.into_iter())
+                }
+            },
+            Kind::P2c => {
+                let (a, b) = two_distinct(rng, n);
+                if arms[b].outstanding < arms[a].outstanding {
+                    b
+                } else {
+                    a
+                }
+            }
+            Kind::PeakEwma => {
+                let (a, b) = two_distinct(rng, n);
+                if arms[b].peak_ewma_cost() < arms[a].peak_ewma_cost() {
+                    b
+                } else {
+                    a
+                }
+            }
+            Kind::C3 => {
+                let scores: Vec<f64> = arms.iter().map(ArmStats::c3_score).collect();
+                // Ties (e.g. all idle at start) broken at random, not by index.
+                let best = scores.iter().copied().fold(f64::INFINITY, f64::min);
+                let tied: Vec<usize> = (0..n).filter(|&i| scores[i] <= best).collect();
+                tied[rng.random_range(0..tied.len())]
+            }
+            Kind::Heuristic(f) => f(view, arms, rng).min(n - 1),
+        };
+        self.arms[chosen].outstanding += 1;
+        chosen
+    }
+
+    fn observe(&mut self, outcome: &Outcome) {
+        if self.arms.len() <= outcome.chosen {
+            self.arms.resize(outcome.chosen + 1, ArmStats::default());
+        }
+        self.arms[outcome.chosen].observe(outcome.cost, outcome.at);
+    }
+}
+
+/// The policies of a run: a spec per choice name, instantiated per node.
+pub struct PolicyTable {
+    specs: BTreeMap<String, PolicySpec>,
+    default: PolicySpec,
+    live: hashbrown::HashMap<(NodeId, &'static str), Box<dyn Policy>, foldhash::fast::FixedState>,
+}
+
+impl PolicyTable {
+    /// Every choice resolved by `default` unless named in `specs`.
+    pub fn new(default: PolicySpec, specs: BTreeMap<String, PolicySpec>) -> Self {
+        PolicyTable {
+            specs,
+            default,
+            live: hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0)),
+        }
+    }
+
+    /// The spec used for choice `name`.
+    pub fn spec(&self, name: &str) -> &PolicySpec {
+        self.specs.get(name).unwrap_or(&self.default)
+    }
+
+    /// Resolves a choice.
+    pub fn choose(&mut self, view: &ChoiceView, rng: &mut dyn RngCore) -> usize {
+        let policy = match self.live.get_mut(&(view.node, view.name)) {
+            Some(p) => p,
+            None => {
+                let built = self.spec(view.name).build();
+                self.live.entry((view.node, view.name)).or_insert(built)
+            }
+        };
+        policy.choose(view, rng)
+    }
+
+    /// Feeds an outcome to the policy that made the decision.
+    pub fn observe(&mut self, outcome: &Outcome) {
+        if let Some(p) = self.live.get_mut(&(outcome.node, outcome.name)) {
+            p.observe(outcome);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn view(candidates: usize) -> ChoiceView {
+        ChoiceView {
+            node: NodeId(0),
+            name: "c",
+            candidates,
+            now: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn unknown_policy_names_the_valid_ones() {
+        let e = PolicySpec::parse("fastest").unwrap_err();
+        assert!(e.to_string().contains("unknown policy `fastest`"), "{e}");
+        assert!(e.to_string().contains("peak-ewma"), "{e}");
+        assert!(PolicySpec::parse("fixed:x").is_err());
+        assert_eq!(PolicySpec::parse("fixed:2").unwrap().name(), "fixed:2");
+    }
+
+    #[test]
+    fn bandits_find_the_cheap_arm() {
+        // Arm 2 costs 1 ms, the others 10 ms; after 500 rounds with feedback
+        // each bandit picks arm 2 in at least 80% of the last 100 rounds.
+        for spec in [
+            PolicySpec::EpsilonGreedy(0.1),
+            PolicySpec::Ucb1,
+            PolicySpec::Thompson,
+        ] {
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let mut p = spec.build();
+            let mut late_hits = 0;
+            for round in 0..500 {
+                let i = p.choose(&view(4), &mut rng);
+                let cost = if i == 2 { 0.001 } else { 0.010 };
+                p.observe(&Outcome {
+                    node: NodeId(0),
+                    name: "c",
+                    chosen: i,
+                    cost,
+                    at: Duration::from_millis(round),
+                });
+                if round >= 400 && i == 2 {
+                    late_hits += 1;
+                }
+            }
+            assert!(late_hits >= 80, "{spec:?}: {late_hits}");
+        }
+    }
+
+    #[test]
+    fn round_robin_cycles() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut p = PolicySpec::RoundRobin.build();
+        let picks: Vec<usize> = (0..5).map(|_| p.choose(&view(3), &mut rng)).collect();
+        assert_eq!(picks, vec![0, 1, 2, 0, 1]);
+    }
+}

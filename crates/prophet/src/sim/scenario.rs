@@ -1,0 +1,754 @@
+//! Scenario files: a documented TOML format naming a system, its
+//! parameters, the network and node model, load, faults, horizon, seeds and
+//! policies, so that a simulation is a file anyone can rerun.
+//!
+//! This module parses text (reading the file is the caller's job) into a
+//! [`Scenario`] and converts its parts into the simulator's types. Every
+//! field is documented in the guide chapter "Simulating a system". Errors
+//! name the line and the field: syntax, unknown fields, wrong types, bad
+//! durations, distributions and policy names come from the TOML parser with
+//! its position; node ids out of range are reported with the section.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use crate::model::NodeId;
+use crate::sim::fault::{Fault, Load};
+use crate::sim::network::{LatencyDist, LinkModel, NetworkModel, Partition, Slowdown, Target};
+use crate::sim::policy::PolicySpec;
+
+/// Why a scenario was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file is not valid TOML or does not fit the format; the message
+    /// names the line, column and field.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file's name.
+        file: String,
+        /// The parser's message, with position.
+        message: String,
+    },
+    /// A value is well-formed but not acceptable.
+    #[error("{file}: line {line}: `{field}`: {message}")]
+    Invalid {
+        /// The file's name.
+        file: String,
+        /// 1-based line of the field.
+        line: usize,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Parses `500ms`, `30s`, `1.5s`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (examples: 500ms, 30s, 2m, 1h)"))?;
+    let seconds = match unit.trim() {
+        "us" => value / 1e6,
+        "ms" => value / 1e3,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use us, ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
+}
+
+/// A duration written as text (`"250ms"`, `"2s"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Span(pub Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text).map(Span).map_err(de::Error::custom)
+    }
+}
+
+/// A policy name, checked while parsing.
+#[derive(Clone, Debug)]
+pub struct PolicyName(pub PolicySpec);
+
+impl<'de> Deserialize<'de> for PolicyName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PolicySpec::parse(&text)
+            .map(PolicyName)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A set of nodes: a list of ids, or a range `"a..b"` (b excluded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSet(pub Vec<NodeId>);
+
+impl<'de> Deserialize<'de> for NodeSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            List(Vec<u32>),
+            One(u32),
+            Range(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::List(ids) => Ok(NodeSet(ids.into_iter().map(NodeId).collect())),
+            Raw::One(id) => Ok(NodeSet(vec![NodeId(id)])),
+            Raw::Range(text) => {
+                let bad =
+                    || de::Error::custom(format!("`{text}` is not a node range like \"0..11\""));
+                let (a, b) = text.split_once("..").ok_or_else(bad)?;
+                let (a, b): (u32, u32) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if a >= b {
+                    return Err(bad());
+                }
+                Ok(NodeSet((a..b).map(NodeId).collect()))
+            }
+        }
+    }
+}
+
+/// Seeds to run: `first`, `first + 1`, … (`count` of them).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seeds {
+    /// The first seed.
+    #[serde(default)]
+    pub first: u64,
+    /// How many.
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// `[load]`: how requests arrive.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum LoadSpec {
+    /// No external requests.
+    None,
+    /// Poisson arrivals.
+    Open {
+        /// Mean arrivals per second.
+        rate_per_sec: f64,
+    },
+    /// Each client keeps `outstanding` requests in flight.
+    Closed {
+        /// Requests in flight per client.
+        #[serde(default = "one_u32")]
+        outstanding: u32,
+        /// Think time.
+        #[serde(default)]
+        think: LatencyDist,
+    },
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+/// `[[network.groups]]`: a named group of nodes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// The group's name.
+    pub name: String,
+    /// Its nodes.
+    pub nodes: NodeSet,
+}
+
+/// `[[network.group_links]]`: the link model between two groups (both directions).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupLinkSpec {
+    /// The two groups (may be the same group, for links inside it).
+    pub between: [String; 2],
+    /// One-way latency (default: 1 ms constant).
+    #[serde(default = "default_latency")]
+    pub latency: LatencyDist,
+    /// Bytes per second (absent: unlimited).
+    #[serde(default)]
+    pub bandwidth_bytes_per_sec: Option<f64>,
+    /// Loss probability.
+    #[serde(default)]
+    pub loss: f64,
+    /// Duplication probability.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Reordering probability.
+    #[serde(default)]
+    pub reorder: f64,
+}
+
+/// `[[network.links]]`: the model of the directed links from `from` to `to`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// Senders.
+    pub from: NodeSet,
+    /// Receivers.
+    pub to: NodeSet,
+    /// Also the reverse direction.
+    #[serde(default)]
+    pub both_ways: bool,
+    /// One-way latency (default: 1 ms constant).
+    #[serde(default = "default_latency")]
+    pub latency: LatencyDist,
+    /// Bytes per second (absent: unlimited).
+    #[serde(default)]
+    pub bandwidth_bytes_per_sec: Option<f64>,
+    /// Loss probability.
+    #[serde(default)]
+    pub loss: f64,
+    /// Duplication probability.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Reordering probability.
+    #[serde(default)]
+    pub reorder: f64,
+}
+
+/// `[[network.service]]`: handler service time at some nodes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// The nodes.
+    pub nodes: NodeSet,
+    /// Time per handler.
+    pub time: LatencyDist,
+}
+
+fn default_latency() -> LatencyDist {
+    LinkModel::default().latency
+}
+
+macro_rules! link_of {
+    ($spec:expr) => {
+        LinkModel {
+            latency: $spec.latency.clone(),
+            bandwidth_bytes_per_sec: $spec.bandwidth_bytes_per_sec,
+            loss: $spec.loss,
+            duplicate: $spec.duplicate,
+            reorder: $spec.reorder,
+        }
+    };
+}
+
+/// `[network]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Links without a more specific model.
+    #[serde(default)]
+    pub default: Option<LinkModel>,
+    /// Named groups.
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+    /// Links between groups.
+    #[serde(default)]
+    pub group_links: Vec<GroupLinkSpec>,
+    /// Per-link models.
+    #[serde(default)]
+    pub links: Vec<LinkSpec>,
+    /// Service times.
+    #[serde(default)]
+    pub service: Vec<ServiceSpec>,
+}
+
+/// `[[slowdowns]]`: a node or a link slows down between two instants.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowdownSpec {
+    /// Affected nodes (messages arriving at them, and their handlers).
+    #[serde(default)]
+    pub nodes: Option<NodeSet>,
+    /// Or an affected link `[a, b]` (both directions).
+    #[serde(default)]
+    pub link: Option<[u32; 2]>,
+    /// Start.
+    pub from: Span,
+    /// End.
+    pub until: Span,
+    /// Added delay.
+    #[serde(default)]
+    pub extra_latency: Option<Span>,
+    /// Latency multiplier.
+    #[serde(default = "unit")]
+    pub latency_factor: f64,
+    /// Service-time multiplier.
+    #[serde(default = "unit")]
+    pub service_factor: f64,
+}
+
+fn unit() -> f64 {
+    1.0
+}
+
+/// `[[partitions]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// Start.
+    pub from: Span,
+    /// Heal time (absent: never heals).
+    #[serde(default)]
+    pub until: Option<Span>,
+    /// The sides; nodes not listed form one more side.
+    pub sides: Vec<NodeSet>,
+}
+
+/// `[[faults]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// A crash at a time.
+    Crash {
+        /// The nodes that crash.
+        nodes: NodeSet,
+        /// When.
+        at: Span,
+        /// Restart this much later (absent: stay down).
+        #[serde(default)]
+        restart_after: Option<Span>,
+    },
+    /// Random crashes and restarts.
+    Churn {
+        /// Nodes that may crash.
+        nodes: NodeSet,
+        /// Crashes per second.
+        rate_per_sec: f64,
+        /// Down time.
+        down_for: LatencyDist,
+        /// Start (default 0).
+        #[serde(default)]
+        from: Option<Span>,
+        /// End (default: the horizon).
+        #[serde(default)]
+        until: Option<Span>,
+    },
+}
+
+/// `[compare]`: run the scenario once per policy of one choice.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompareSpec {
+    /// The choice whose policy varies.
+    pub choice: String,
+    /// The policies to compare.
+    pub policies: Vec<PolicyName>,
+}
+
+/// A scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The built-in system (as `prophet list` names it).
+    pub system: String,
+    /// One line on what the scenario shows.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The system's parameters.
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+    /// Simulated time per run (default 60s).
+    #[serde(default)]
+    pub horizon: Option<Span>,
+    /// Seeds.
+    #[serde(default)]
+    pub seeds: Option<Seeds>,
+    /// Event bound per run.
+    #[serde(default)]
+    pub max_events: Option<u64>,
+    /// Wall-clock budget per run.
+    #[serde(default)]
+    pub wall_budget: Option<Span>,
+    /// Policy per choice name.
+    #[serde(default)]
+    pub policies: BTreeMap<String, PolicyName>,
+    /// Policy for choices not named.
+    #[serde(default)]
+    pub default_policy: Option<PolicyName>,
+    /// Policies to compare.
+    #[serde(default)]
+    pub compare: Option<CompareSpec>,
+    /// Load.
+    #[serde(default)]
+    pub load: Option<LoadSpec>,
+    /// Network and node model.
+    #[serde(default)]
+    pub network: Option<NetworkSpec>,
+    /// Slowdowns.
+    #[serde(default)]
+    pub slowdowns: Vec<SlowdownSpec>,
+    /// Partitions.
+    #[serde(default)]
+    pub partitions: Vec<PartitionSpec>,
+    /// Faults.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    #[serde(skip)]
+    source: Source,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Source {
+    file: String,
+    text: String,
+}
+
+impl Scenario {
+    /// Parses a scenario; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        scenario.source = Source {
+            file: file.to_string(),
+            text: text.to_string(),
+        };
+        Ok(scenario)
+    }
+
+    /// An error about `field`, located at its first occurrence in the file.
+    pub fn invalid(&self, field: &str, message: impl fmt::Display) -> ScenarioError {
+        let key = field.rsplit('.').next().unwrap_or(field);
+        let line = self
+            .source
+            .text
+            .lines()
+            .position(|l| {
+                let l = l.trim_start();
+                l.starts_with(key)
+                    || l.starts_with(&format!("[{key}"))
+                    || l.starts_with(&format!("[[{key}"))
+            })
+            .map_or(0, |i| i + 1);
+        ScenarioError::Invalid {
+            file: self.source.file.clone(),
+            line,
+            field: field.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The parameters as `key=value` pairs.
+    pub fn param_pairs(&self) -> Vec<String> {
+        self.params
+            .iter()
+            .map(|(k, v)| match v {
+                toml::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect()
+    }
+
+    /// The horizon (default 60 s).
+    pub fn horizon(&self) -> Duration {
+        self.horizon.map_or(Duration::from_secs(60), |s| s.0)
+    }
+
+    /// The seeds to run.
+    pub fn seed_list(&self) -> Vec<u64> {
+        let s = self.seeds.unwrap_or(Seeds { first: 0, count: 1 });
+        (s.first..s.first + s.count.max(1)).collect()
+    }
+
+    /// The load, if the file gives one.
+    pub fn load(&self) -> Option<Load> {
+        self.load.as_ref().map(|l| match l {
+            LoadSpec::None => Load::None,
+            LoadSpec::Open { rate_per_sec } => Load::Open {
+                rate_per_sec: *rate_per_sec,
+            },
+            LoadSpec::Closed { outstanding, think } => Load::Closed {
+                outstanding: *outstanding,
+                think: think.clone(),
+            },
+        })
+    }
+
+    /// Applies the file's network section, slowdowns and partitions to
+    /// `base` (the system's default model), checked against `nodes` nodes.
+    pub fn network_model(
+        &self,
+        base: NetworkModel,
+        nodes: usize,
+    ) -> Result<NetworkModel, ScenarioError> {
+        let mut model = base;
+        let check = |field: &str, set: &[NodeId]| -> Result<(), ScenarioError> {
+            match set.iter().find(|id| id.index() >= nodes) {
+                Some(bad) => Err(self.invalid(
+                    field,
+                    format!(
+                        "node {} does not exist (the system has {nodes} nodes: 0..{nodes})",
+                        bad.0
+                    ),
+                )),
+                None => Ok(()),
+            }
+        };
+        if let Some(net) = &self.network {
+            if let Some(link) = &net.default {
+                link.validate()
+                    .map_err(|e| self.invalid("network.default", e))?;
+                model.default_link = link.clone();
+            }
+            for g in &net.groups {
+                check("network.groups", &g.nodes.0)?;
+                for &id in &g.nodes.0 {
+                    model.groups.insert(id, g.name.clone());
+                }
+            }
+            for gl in &net.group_links {
+                for name in &gl.between {
+                    if !net.groups.iter().any(|g| &g.name == name) {
+                        return Err(
+                            self.invalid("network.group_links", format!("no group named `{name}`"))
+                        );
+                    }
+                }
+                let link = link_of!(gl);
+                link.validate()
+                    .map_err(|e| self.invalid("network.group_links", e))?;
+                model
+                    .group_links
+                    .insert((gl.between[0].clone(), gl.between[1].clone()), link);
+            }
+            for l in &net.links {
+                check("network.links", &l.from.0)?;
+                check("network.links", &l.to.0)?;
+                let link = link_of!(l);
+                link.validate()
+                    .map_err(|e| self.invalid("network.links", e))?;
+                for &a in &l.from.0 {
+                    for &b in &l.to.0 {
+                        model.links.insert((a, b), link.clone());
+                        if l.both_ways {
+                            model.links.insert((b, a), link.clone());
+                        }
+                    }
+                }
+            }
+            for s in &net.service {
+                check("network.service", &s.nodes.0)?;
+                s.time
+                    .validate()
+                    .map_err(|e| self.invalid("network.service", e))?;
+                for &id in &s.nodes.0 {
+                    model.service.insert(id, s.time.clone());
+                }
+            }
+        }
+        for s in &self.slowdowns {
+            let targets: Vec<Target> = match (&s.nodes, s.link) {
+                (Some(set), None) => {
+                    check("slowdowns", &set.0)?;
+                    set.0.iter().map(|&n| Target::Node(n)).collect()
+                }
+                (None, Some([a, b])) => {
+                    check("slowdowns", &[NodeId(a), NodeId(b)])?;
+                    vec![Target::Link(NodeId(a), NodeId(b))]
+                }
+                _ => return Err(self.invalid("slowdowns", "give exactly one of `nodes` or `link`")),
+            };
+            if s.until.0 <= s.from.0 {
+                return Err(self.invalid("slowdowns", "`until` must be after `from`"));
+            }
+            for target in targets {
+                model.slowdowns.push(Slowdown {
+                    from: s.from.0,
+                    until: s.until.0,
+                    target,
+                    extra_latency: s.extra_latency.map_or(Duration::ZERO, |d| d.0),
+                    latency_factor: s.latency_factor,
+                    service_factor: s.service_factor,
+                });
+            }
+        }
+        for p in &self.partitions {
+            for side in &p.sides {
+                check("partitions", &side.0)?;
+            }
+            model.partitions.push(Partition {
+                from: p.from.0,
+                until: p.until.map(|u| u.0),
+                sides: p.sides.iter().map(|s| s.0.clone()).collect(),
+            });
+        }
+        model
+            .validate(nodes)
+            .map_err(|e| self.invalid("network", e))?;
+        Ok(model)
+    }
+
+    /// The faults, checked against `nodes` nodes.
+    pub fn fault_list(&self, nodes: usize) -> Result<Vec<Fault>, ScenarioError> {
+        let mut out = Vec::new();
+        for f in &self.faults {
+            match f {
+                FaultSpec::Crash {
+                    nodes: set,
+                    at,
+                    restart_after,
+                } => {
+                    if let Some(bad) = set.0.iter().find(|id| id.index() >= nodes) {
+                        return Err(
+                            self.invalid("faults", format!("node {} does not exist", bad.0))
+                        );
+                    }
+                    out.extend(set.0.iter().map(|&node| Fault::Crash {
+                        node,
+                        at: at.0,
+                        restart_after: restart_after.map(|d| d.0),
+                    }));
+                }
+                FaultSpec::Churn {
+                    nodes: set,
+                    rate_per_sec,
+                    down_for,
+                    from,
+                    until,
+                } => {
+                    if let Some(bad) = set.0.iter().find(|id| id.index() >= nodes) {
+                        return Err(
+                            self.invalid("faults", format!("node {} does not exist", bad.0))
+                        );
+                    }
+                    if !(rate_per_sec.is_finite() && *rate_per_sec >= 0.0) {
+                        return Err(self.invalid("rate_per_sec", "must be ≥ 0"));
+                    }
+                    down_for
+                        .validate()
+                        .map_err(|e| self.invalid("down_for", e))?;
+                    out.push(Fault::Churn {
+                        nodes: set.0.clone(),
+                        rate_per_sec: *rate_per_sec,
+                        down_for: down_for.clone(),
+                        from: from.map_or(Duration::ZERO, |d| d.0),
+                        until: until.map_or(self.horizon(), |d| d.0),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The policies per choice.
+    pub fn policy_map(&self) -> BTreeMap<String, PolicySpec> {
+        self.policies
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let text = "system = \"kv\"\nhorizon = \"10 parsecs\"\n";
+        let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("horizon"), "{e}");
+        let text = "system = \"kv\"\n\n[policies]\n\"kv.read_replica\" = \"fastest\"\n";
+        let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
+        assert!(
+            e.contains("line 4") && e.contains("unknown policy `fastest`"),
+            "{e}"
+        );
+        let text = "system = \"kv\"\nhorizn = \"10s\"\n";
+        let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2") && e.contains("unknown field `horizn`"),
+            "{e}"
+        );
+        let text = "system = \"kv\"\n[[slowdowns]]\nnodes = [30]\nfrom = \"1s\"\nuntil = \"2s\"\n";
+        let s = Scenario::parse("s.toml", text).expect("parses");
+        let e = s
+            .network_model(NetworkModel::default(), 4)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("node 30 does not exist"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_full_scenario_converts() {
+        let text = r#"
+system = "kv"
+horizon = "30s"
+seeds = { first = 5, count = 3 }
+policies = { "kv.read_replica" = "peak-ewma" }
+[params]
+replicas = 3
+[load]
+kind = "open"
+rate_per_sec = 100
+[network.default]
+latency = { dist = "log-normal", median_ms = 1.0, sigma = 0.5 }
+[[network.groups]]
+name = "eu"
+nodes = "0..2"
+[[network.group_links]]
+between = ["eu", "eu"]
+latency = { dist = "constant", ms = 0.5 }
+loss = 0.01
+[[network.service]]
+nodes = [0, 1, 2]
+time = { dist = "uniform", min_ms = 1, max_ms = 3 }
+[[slowdowns]]
+nodes = 2
+from = "10s"
+until = "20s"
+extra_latency = "2s"
+[[partitions]]
+from = "1s"
+until = "2s"
+sides = [[0], [1, 2]]
+[[faults]]
+kind = "crash"
+nodes = [1]
+at = "5s"
+restart_after = "500ms"
+"#;
+        let s = Scenario::parse("full.toml", text).expect("parses");
+        assert_eq!(s.seed_list(), vec![5, 6, 7]);
+        assert_eq!(s.horizon(), Duration::from_secs(30));
+        assert_eq!(s.param_pairs(), vec!["replicas=3".to_string()]);
+        let net = s.network_model(NetworkModel::default(), 5).expect("valid");
+        assert_eq!(net.groups.len(), 2);
+        assert_eq!(net.slowdowns.len(), 1);
+        assert_eq!(net.partitions[0].sides.len(), 2);
+        assert_eq!(s.fault_list(5).expect("valid").len(), 1);
+        assert_eq!(s.policy_map()["kv.read_replica"].name(), "peak-ewma");
+        assert!(matches!(s.load(), Some(Load::Open { rate_per_sec }) if rate_per_sec == 100.0));
+    }
+}
