@@ -21,6 +21,10 @@
 //! listen = "0.0.0.0:7000"          # optional: where it binds (default: addr)
 //! http = "127.0.0.1:9000"          # optional: metrics/health of its process
 //!
+//! [workload]                       # optional, for systems with clients (kv)
+//! rate = 10.0                      # requests per second over the cluster
+//! requests = 0                     # total, 0 = no limit
+//!
 //! [[faults]]                       # optional, also changeable at run time
 //! from = 0
 //! to = 1
@@ -100,6 +104,25 @@ impl Default for Limits {
     }
 }
 
+/// The request generator (for systems with a workload, e.g. `kv`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadConfig {
+    /// Requests per second over the whole cluster (0: no requests).
+    pub rate: f64,
+    /// Total requests (0: no limit).
+    pub requests: u64,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            rate: 10.0,
+            requests: 0,
+        }
+    }
+}
+
 /// A node's entry.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +159,8 @@ struct RawFile {
     nodes: Vec<NodeEntry>,
     #[serde(default)]
     faults: Vec<FaultRule>,
+    #[serde(default)]
+    workload: WorkloadConfig,
 }
 
 /// A validated cluster file.
@@ -159,6 +184,8 @@ pub struct ClusterConfig {
     pub nodes: Vec<NodeEntry>,
     /// Initial fault rules.
     pub faults: Vec<FaultRule>,
+    /// The request generator.
+    pub workload: WorkloadConfig,
 }
 
 impl ClusterConfig {
@@ -279,6 +306,12 @@ impl ClusterConfig {
             rule.validate(raw.nodes.len())
                 .map_err(|(name, message)| field(format!("faults[{i}].{name}"), message))?;
         }
+        if !(0.0..=100_000.0).contains(&raw.workload.rate) {
+            return Err(field(
+                "workload.rate",
+                "must be from 0 to 100000 requests per second",
+            ));
+        }
         let mut params = Vec::new();
         for (key, value) in &raw.params {
             let text = match value {
@@ -304,6 +337,7 @@ impl ClusterConfig {
             choose: raw.choose,
             nodes: raw.nodes,
             faults: raw.faults,
+            workload: raw.workload,
         })
     }
 

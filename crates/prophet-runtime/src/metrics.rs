@@ -363,6 +363,28 @@ impl Registry {
     }
 }
 
+/// The value of `aggregate` over `samples`; `elapsed_s` is the time the
+/// samples were gathered over (for rates). Quantiles and extremes use the
+/// recent window; count, mean and rate use every sample.
+pub fn aggregate(
+    samples: &Samples,
+    aggregate: prophet::model::Aggregate,
+    elapsed_s: f64,
+) -> Option<f64> {
+    use prophet::model::Aggregate as A;
+    let mut window: Vec<f64> = samples.window.iter().copied().collect();
+    window.sort_by(f64::total_cmp);
+    match aggregate {
+        A::Count => Some(samples.count as f64),
+        A::Mean => (samples.count > 0).then(|| samples.sum / samples.count as f64),
+        A::Rate => (elapsed_s > 0.0).then(|| samples.count as f64 / elapsed_s),
+        A::P50 => quantile(&window, 0.5),
+        A::P99 => quantile(&window, 0.99),
+        A::P999 => quantile(&window, 0.999),
+        A::Max => window.last().copied(),
+    }
+}
+
 /// The `q` quantile (nearest rank) of sorted `values`.
 pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {

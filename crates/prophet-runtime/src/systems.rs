@@ -2,16 +2,18 @@
 //!
 //! `catalog::Entry` (in `prophet-systems`) knows how to *check* a system; this
 //! table adds what the runtime needs: how to build the system with concrete
-//! node types and start a process of it, and how to evaluate its properties
-//! on states gathered from live nodes. Every catalog name must have an entry
-//! here (a test checks it).
+//! node types and start a process of it, its workload, and how to evaluate
+//! its properties on states gathered from live nodes. Every catalog name must
+//! have an entry here (a test checks it). A system not (yet) in the catalog
+//! declares its parameters here.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use prophet::model::{GlobalState, InFlight, Model, Node, NodeSlot, System};
-use prophet_systems::catalog::{self, Params};
+use prophet::model::{GlobalState, InFlight, Model, Node, NodeSlot, Objective, System, Workload};
+use prophet_systems::catalog::{self, ParamKind, ParamSpec, Params};
+use prophet_systems::kv;
 
 use crate::RuntimeError;
 use crate::config::ClusterConfig;
@@ -46,14 +48,28 @@ pub type InspectFn = fn(&Params, &[Vec<u8>]) -> Result<Vec<PropertyStatus>, Stri
 pub struct LiveHook {
     /// The catalog name.
     pub name: &'static str,
+    /// Parameters, used when the catalog has no entry of this name.
+    pub params: &'static [ParamSpec],
     /// How many nodes the system has with these parameters.
     pub node_count: fn(&Params) -> usize,
     /// Runs nodes `ids` of the cluster until `shutdown` completes or a node fails.
     pub run: RunFn,
     /// Evaluates the properties on postcard-encoded states of every node (by id).
     pub inspect: InspectFn,
-    /// The declared objectives: (name, metric, aggregate).
-    pub objectives: fn(&Params) -> Vec<prophet::model::Objective>,
+    /// The declared objectives.
+    pub objectives: fn(&Params) -> Vec<Objective>,
+}
+
+impl LiveHook {
+    /// Parses `key=value` pairs: against the catalog entry if there is one,
+    /// else against this hook's own parameters.
+    pub fn parse_params(&self, pairs: &[String]) -> Result<Params, RuntimeError> {
+        let parsed = match catalog::find(self.name) {
+            Ok(entry) => entry.params(pairs),
+            Err(_) => Params::parse(self.name, self.params, pairs),
+        };
+        parsed.map_err(|e| RuntimeError::System(format!("params: {e}")))
+    }
 }
 
 /// How a built-in system is built from its parameters.
@@ -62,17 +78,25 @@ pub trait LiveSystem: 'static {
     type N: Node;
     /// The system with these parameters.
     fn build(params: &Params) -> System<Self::N>;
+    /// Its request generator, if external requests drive it.
+    fn workload(_params: &Params) -> Option<Arc<dyn Workload<Self::N>>> {
+        None
+    }
 }
 
 /// Runs nodes `ids` of a system until `shutdown` or a node error.
 pub async fn run_until<N: Node>(
     system: Arc<System<N>>,
+    workload: Option<Arc<dyn Workload<N>>>,
     config: ClusterConfig,
     ids: Vec<u32>,
     options: ProcessOptions,
     shutdown: BoxFuture<()>,
 ) -> Result<(), RuntimeError> {
     let mut process = Process::start(system, &config, &ids, options).await?;
+    if let Some(workload) = workload {
+        process.drive(workload, config.workload.rate, config.workload.requests);
+    }
     tracing::info!(cluster = %config.cluster, system = %config.system, nodes = ?ids, http = ?process.http_addr, "process started");
     tokio::select! {
         () = shutdown => {
@@ -93,9 +117,11 @@ fn run_hook<S: LiveSystem>(
     shutdown: BoxFuture<()>,
 ) -> BoxFuture<Result<(), RuntimeError>> {
     Box::pin(async move {
-        let params = parse_params(&config.system, &config.params)?;
+        let hook = find(&config.system)?;
+        let params = hook.parse_params(&config.params)?;
         let system = Arc::new(S::build(&params));
-        run_until(system, config, ids, options, shutdown).await
+        let workload = S::workload(&params);
+        run_until(system, workload, config, ids, options, shutdown).await
     })
 }
 
@@ -121,8 +147,9 @@ fn inspect_hook<S: LiveSystem>(
             up: true,
         });
     }
-    // Messages in flight are not observable from outside: properties are
-    // evaluated on the node states with an empty network.
+    // Messages in flight are not observable from outside, and the node
+    // states are not one consistent cut: properties are evaluated on the
+    // gathered states with an empty network.
     let global = GlobalState::<S::N> {
         nodes,
         network: InFlight::new(system.semantics().delivery),
@@ -139,9 +166,10 @@ fn inspect_hook<S: LiveSystem>(
         .collect())
 }
 
-fn hook<S: LiveSystem>(name: &'static str) -> LiveHook {
+fn hook<S: LiveSystem>(name: &'static str, params: &'static [ParamSpec]) -> LiveHook {
     LiveHook {
         name,
+        params,
         node_count: |p| S::build(p).nodes().len(),
         run: run_hook::<S>,
         inspect: inspect_hook::<S>,
@@ -149,17 +177,50 @@ fn hook<S: LiveSystem>(name: &'static str) -> LiveHook {
     }
 }
 
-/// Parses `key=value` pairs against the catalog entry of `system`.
-pub fn parse_params(system: &str, pairs: &[String]) -> Result<Params, RuntimeError> {
-    let entry = catalog::find(system).map_err(|e| RuntimeError::System(e.to_string()))?;
-    entry
-        .params(pairs)
-        .map_err(|e| RuntimeError::System(format!("params: {e}")))
+/// The replicated key-value store, driven by its workload.
+struct KvLive;
+
+const KV_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "replicas",
+        kind: ParamKind::Int { min: 1, max: 9 },
+        default: "3",
+        help: "number of replicas",
+    },
+    ParamSpec {
+        name: "clients",
+        kind: ParamKind::Int { min: 1, max: 8 },
+        default: "1",
+        help: "number of clients",
+    },
+    ParamSpec {
+        name: "variant",
+        kind: ParamKind::Choice(&["correct", "volatile-store"]),
+        default: "correct",
+        help: "correct, or the seeded bug",
+    },
+];
+
+fn kv_config(params: &Params) -> kv::Config {
+    let mut config = kv::Config::new(params.int("replicas"), params.int("clients"));
+    config.variant = kv::Variant::parse(params.text("variant")).unwrap_or(kv::Variant::Correct);
+    config.boot_requests = 0;
+    config
+}
+
+impl LiveSystem for KvLive {
+    type N = kv::KvNode;
+    fn build(params: &Params) -> System<kv::KvNode> {
+        kv::system_with(&kv_config(params))
+    }
+    fn workload(params: &Params) -> Option<Arc<dyn Workload<kv::KvNode>>> {
+        Some(Arc::new(kv::workload(&kv_config(params))))
+    }
 }
 
 /// Every system the runtime can run.
 pub fn hooks() -> Vec<LiveHook> {
-    Vec::new()
+    vec![hook::<KvLive>("kv", KV_PARAMS)]
 }
 
 /// The hook for catalog name `name`.
@@ -174,11 +235,6 @@ pub fn find(name: &str) -> Result<LiveHook, RuntimeError> {
                 .join(", ")
         ))
     })
-}
-
-#[allow(dead_code)]
-fn _assert_hook_is_constructible<S: LiveSystem>() -> LiveHook {
-    hook::<S>("")
 }
 
 #[cfg(test)]

@@ -1,0 +1,112 @@
+//! `prophet run` end to end: real node processes of the `prophet` binary on
+//! loopback, driven by the system's workload. Bounded: every run has
+//! `--until` and a `--duration` cap, and the command stops its children.
+
+use std::process::Command;
+
+fn prophet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_prophet"))
+}
+
+fn last_report(stdout: &str) -> serde_json::Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON report");
+    serde_json::from_str(line).expect("valid JSON")
+}
+
+#[test]
+fn kv_on_four_processes_serves_every_read_and_write() {
+    let dir = std::env::temp_dir().join(format!("prophet-cli-kv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = prophet()
+        .args([
+            "run",
+            "kv",
+            "--nodes",
+            "4",
+            "-p",
+            "replicas=3",
+            "-p",
+            "clients=1",
+        ])
+        .args([
+            "--rate",
+            "50",
+            "--requests",
+            "60",
+            "--until",
+            "kv.request_latency>=60",
+        ])
+        .args([
+            "--duration",
+            "60s",
+            "--interval",
+            "200ms",
+            "--json",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("prophet runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report = last_report(&stdout);
+    let samples = &report["samples"];
+    assert_eq!(
+        samples["kv.request_latency"], 60,
+        "every request answered: {report}"
+    );
+    let reads = samples["kv.read_latency"].as_u64().unwrap_or(0);
+    let writes = samples["kv.write_latency"].as_u64().unwrap_or(0);
+    assert_eq!(reads + writes, 60, "{report}");
+    assert!(reads > 0 && writes > 0, "both kinds served: {report}");
+    for p in report["properties"].as_array().expect("properties") {
+        assert_eq!(p["holds"], true, "{p}");
+    }
+    // Each process wrote a log with its start and its clean stop.
+    for p in 0..4 {
+        let log = std::fs::read_to_string(dir.join(format!("process-{p}.log"))).expect("log");
+        assert!(log.contains("process started"), "{log}");
+        assert!(
+            log.contains("shutting down"),
+            "process {p} stopped cleanly:\n{log}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_cluster_files_are_refused_with_the_field_named() {
+    let dir = std::env::temp_dir().join(format!("prophet-cli-badcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("cluster.toml");
+    std::fs::write(
+        &path,
+        "cluster = \"x\"\nsystem = \"kv\"\nsecret = \"00112233445566778899aabbccddeeff\"\n\
+         [[nodes]]\nid = 0\naddr = \"127.0.0.1:1\"\n[[nodes]]\nid = 0\naddr = \"127.0.0.1:2\"\n",
+    )
+    .expect("write");
+    let output = prophet()
+        .args(["node", "--config"])
+        .arg(&path)
+        .args(["--id", "0"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nodes[1].id"), "{stderr}");
+    let output = prophet()
+        .args(["run", "kv", "--nodes", "9"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--nodes must be from 1 to 4"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
