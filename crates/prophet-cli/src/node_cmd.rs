@@ -19,8 +19,12 @@ pub struct NodeArgs {
     #[arg(long)]
     config: PathBuf,
     /// A node this process runs; repeat to run several in one process.
-    #[arg(long = "id", required = true)]
+    #[arg(long = "id", required_unless_present = "id_from_hostname")]
     ids: Vec<u32>,
+    /// Take the node id from the host name's trailing `-N` (StatefulSet pod
+    /// `prophet-3` runs node 3).
+    #[arg(long, conflicts_with = "ids")]
+    id_from_hostname: bool,
     /// Also stop when standard input closes (`prophet run` uses this so its
     /// children never outlive it).
     #[arg(long, hide = true)]
@@ -71,8 +75,32 @@ pub async fn shutdown_signal(on_stdin_close: bool) {
     }
 }
 
+/// The node id in a host name like `prophet-3`.
+fn id_from_hostname() -> Result<u32, String> {
+    let name = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .ok_or("--id-from-hostname: no HOSTNAME and no /etc/hostname")?;
+    name.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("--id-from-hostname: host name `{name}` does not end in -<number>"))
+}
+
 pub fn run(args: &NodeArgs) -> ExitCode {
     init_tracing();
+    let ids = if args.id_from_hostname {
+        match id_from_hostname() {
+            Ok(id) => vec![id],
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        args.ids.clone()
+    };
     let config = match ClusterConfig::load(&args.config) {
         Ok(config) => config,
         Err(error) => {
@@ -84,7 +112,7 @@ pub fn run(args: &NodeArgs) -> ExitCode {
         .and_then(|hook| Ok((hook.parse_params(&config.params)?, hook)))
         .and_then(|(params, hook)| {
             config.check_node_count((hook.node_count)(&params))?;
-            config.check_ids(&args.ids)?;
+            config.check_ids(&ids)?;
             Ok(hook)
         });
     let hook = match checked {
@@ -104,7 +132,6 @@ pub fn run(args: &NodeArgs) -> ExitCode {
             return ExitCode::from(EXIT_VIOLATION);
         }
     };
-    let ids = args.ids.clone();
     let stdin = args.exit_on_stdin_close;
     let result = runtime.block_on(async move {
         (hook.run)(
