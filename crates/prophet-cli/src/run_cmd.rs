@@ -40,6 +40,13 @@ pub struct RunArgs {
     /// Requests per second of the workload (systems with clients).
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// How every choice is resolved: a simulator policy name (first, random,
+    /// round-robin, epsilon-greedy, ucb1, thompson, p2c, peak-ewma, c3, fixed:<i>).
+    #[arg(long, default_value = "first")]
+    policy: String,
+    /// Seed of the random policies.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Total requests (0: until stopped).
     #[arg(long, default_value_t = 0)]
     requests: u64,
@@ -103,8 +110,11 @@ fn write_cluster(
         }
     }
     text.push_str(&format!(
-        "\n[workload]\nrate = {:?}\nrequests = {}\n\n",
-        args.rate, args.requests
+        "\n[workload]\nrate = {:?}\nrequests = {}\n\n[choose]\npolicy = \"{}\"\nseed = {}\n\n",
+        args.rate,
+        args.requests,
+        args.policy.replace('"', ""),
+        args.seed
     ));
     let mut ids = vec![Vec::new(); processes];
     let mut http = Vec::new();
@@ -154,6 +164,8 @@ struct Report {
     properties: Option<Vec<PropertyStatus>>,
     objectives: Vec<(String, String, Option<f64>)>,
     samples: BTreeMap<String, u64>,
+    /// Decisions by `choice=index`, over every node.
+    choices: BTreeMap<String, u64>,
 }
 
 async fn gather(
@@ -165,7 +177,27 @@ async fn gather(
 ) -> Report {
     let mut states: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
     let mut merged: BTreeMap<String, Samples> = BTreeMap::new();
+    let mut choices: BTreeMap<String, u64> = BTreeMap::new();
     for addr in http {
+        if let Ok((200, body)) = request(addr, "GET", "/metrics", "").await {
+            for line in body
+                .lines()
+                .filter(|l| l.starts_with("prophet_choices_total{"))
+            {
+                let label = |key: &str| {
+                    line.split(&format!("{key}=\""))
+                        .nth(1)
+                        .and_then(|r| r.split('"').next())
+                };
+                if let (Some(choice), Some(chosen), Some(count)) = (
+                    label("choice"),
+                    label("chosen"),
+                    line.rsplit(' ').next().and_then(|c| c.parse::<u64>().ok()),
+                ) {
+                    *choices.entry(format!("{choice}={chosen}")).or_default() += count;
+                }
+            }
+        }
         if let Ok((200, body)) = request(addr, "GET", "/state", "").await
             && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
         {
@@ -211,6 +243,7 @@ async fn gather(
         properties: properties.flatten(),
         objectives,
         samples: merged.into_iter().map(|(k, s)| (k, s.count)).collect(),
+        choices,
     }
 }
 
@@ -221,6 +254,7 @@ fn print_report(report: &Report, elapsed: Duration, json: bool) {
             "properties": report.properties,
             "objectives": report.objectives.iter().map(|(name, metric, value)| serde_json::json!({"name": name, "metric": metric, "value": value})).collect::<Vec<_>>(),
             "samples": report.samples,
+            "choices": report.choices,
         });
         println!("{value}");
         return;
@@ -259,6 +293,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Err(error) = prophet::sim::PolicySpec::parse(&args.policy) {
+        eprintln!("error: --policy: {error}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let nodes = (hook.node_count)(&params);
     let processes = args.nodes.unwrap_or(nodes);
     if processes == 0 || processes > nodes {

@@ -41,6 +41,8 @@ fn kv_on_four_processes_serves_every_read_and_write() {
             "kv.request_latency>=60",
         ])
         .args([
+            "--policy",
+            "round-robin",
             "--duration",
             "60s",
             "--interval",
@@ -70,6 +72,13 @@ fn kv_on_four_processes_serves_every_read_and_write() {
     for p in report["properties"].as_array().expect("properties") {
         assert_eq!(p["holds"], true, "{p}");
     }
+    // Round-robin read replicas: reads went to every one of the 3 replicas.
+    let choices = report["choices"].as_object().expect("choices");
+    let replicas_read = choices
+        .keys()
+        .filter(|k| k.starts_with("kv.read_replica="))
+        .count();
+    assert_eq!(replicas_read, 3, "{choices:?}");
     // Each process wrote a log with its start and its clean stop.
     for p in 0..4 {
         let log = std::fs::read_to_string(dir.join(format!("process-{p}.log"))).expect("log");

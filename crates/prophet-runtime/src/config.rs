@@ -12,8 +12,10 @@
 //! send_queue = 4096
 //! inbox = 4096
 //!
-//! [choose]                         # optional: "first" (default) or random
-//! random = { seed = 7 }
+//! [choose]                         # optional: simulator policies by name
+//! policy = "first"                 # default for every choice
+//! seed = 7                         # for random policies
+//! choices = { "kv.read_replica" = "p2c" }
 //!
 //! [[nodes]]                        # one per node, ids 0..n in order
 //! id = 0
@@ -42,7 +44,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::{SECRET_BYTES_MIN, Secret, unhex};
-use crate::choice::ChoicePolicy;
+use crate::choice::ChoiceConfig;
 use crate::codec::MAX_FRAME_BYTES_DEFAULT;
 use crate::faults::FaultRule;
 
@@ -155,7 +157,7 @@ struct RawFile {
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
-    choose: ChoicePolicy,
+    choose: ChoiceConfig,
     nodes: Vec<NodeEntry>,
     #[serde(default)]
     faults: Vec<FaultRule>,
@@ -178,8 +180,8 @@ pub struct ClusterConfig {
     pub data_dir: PathBuf,
     /// Limits.
     pub limits: Limits,
-    /// Choice policy.
-    pub choose: ChoicePolicy,
+    /// Choice policies.
+    pub choose: ChoiceConfig,
     /// Nodes by id.
     pub nodes: Vec<NodeEntry>,
     /// Initial fault rules.
@@ -312,6 +314,9 @@ impl ClusterConfig {
                 "must be from 0 to 100000 requests per second",
             ));
         }
+        raw.choose
+            .validate()
+            .map_err(|(name, message)| field(name, message))?;
         let mut params = Vec::new();
         for (key, value) in &raw.params {
             let text = match value {

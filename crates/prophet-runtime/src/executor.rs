@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use prophet::model::{
-    Chooser, Decision, Effects, Input, MetricOp, Node, NodeId, System, TimerOp, execute,
-};
+use prophet::model::{Decision, Effects, Input, MetricOp, Node, NodeId, System, TimerOp, execute};
+use prophet::sim::Outcome;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::RuntimeError;
+use crate::choice::LiveChooser;
 use crate::durable::DurableStore;
 use crate::metrics::{NodeStats, Registry};
 use crate::transport::{PeerQueue, Transport};
@@ -85,8 +85,8 @@ pub struct NodeTask<N: Node> {
     pub inbox_tx: mpsc::Sender<NodeEvent<N>>,
     /// The durable file, or `None` for a node kept in memory only.
     pub store: Option<DurableStore>,
-    /// Resolves `choose`.
-    pub chooser: Box<dyn Chooser + Send>,
+    /// Resolves `choose` and learns from outcomes.
+    pub chooser: Box<dyn LiveChooser>,
     /// Optional decision log.
     pub decisions: Option<Arc<dyn DecisionLog>>,
     /// The process's counters.
@@ -101,6 +101,9 @@ struct Running<N: Node> {
     timers: HashMap<N::Timer, (u64, JoinHandle<()>)>,
     timer_generation: u64,
     spans: HashMap<(&'static str, u64), Instant>,
+    /// Spans that time a decision (named after the choice): the index chosen.
+    decided: HashMap<(&'static str, u64), usize>,
+    started: Instant,
     links: Vec<Option<Arc<PeerQueue<N::Msg>>>>,
     stats: Arc<NodeStats>,
     handled: u64,
@@ -129,6 +132,8 @@ impl<N: Node> NodeTask<N> {
             timers: HashMap::new(),
             timer_generation: 0,
             spans: HashMap::new(),
+            decided: HashMap::new(),
+            started: Instant::now(),
             links: vec![None; node_count],
             stats: Arc::clone(&stats),
             handled: 0,
@@ -219,12 +224,26 @@ impl<N: Node> Running<N> {
             }
         }
         let now = Instant::now();
+        // Feedback convention (as in the simulator): the n-th span begun in
+        // this handler under a choice's name times the n-th decision of it.
+        let mut paired: HashMap<&'static str, usize> = HashMap::new();
         for op in self.effects.metrics.drain(..) {
             match op {
                 MetricOp::Record { metric, value } => self.task.metrics.record(id.0, metric, value),
                 MetricOp::Begin { metric, key } => {
                     if self.spans.len() < SPANS_OPEN_MAX {
                         self.spans.insert((metric, key), now);
+                        let nth = paired.entry(metric).or_default();
+                        if let Some(d) = self
+                            .effects
+                            .decisions
+                            .iter()
+                            .filter(|d| d.name == metric)
+                            .nth(*nth)
+                        {
+                            self.decided.insert((metric, key), d.chosen);
+                        }
+                        *nth += 1;
                     } else {
                         warn!(
                             node = id.0,
@@ -234,8 +253,19 @@ impl<N: Node> Running<N> {
                 }
                 MetricOp::End { metric, key } => {
                     if let Some(began) = self.spans.remove(&(metric, key)) {
-                        let ms = now.duration_since(began).as_secs_f64() * 1e3;
-                        self.task.metrics.record(id.0, metric, ms);
+                        let took = now.duration_since(began);
+                        self.task
+                            .metrics
+                            .record(id.0, metric, took.as_secs_f64() * 1e3);
+                        if let Some(chosen) = self.decided.remove(&(metric, key)) {
+                            self.task.chooser.observe(&Outcome {
+                                node: id,
+                                name: metric,
+                                chosen,
+                                cost: took.as_secs_f64(),
+                                at: now.duration_since(self.started),
+                            });
+                        }
                     }
                 }
             }
