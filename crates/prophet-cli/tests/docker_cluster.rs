@@ -356,13 +356,17 @@ fn kv_keeps_acknowledged_writes_across_a_replica_kill_and_a_disconnect() {
     assert!(c.logs(1).contains("recovered durable state"));
 
     // Cut replica 2 off the network, then reconnect it at the same address.
+    let received_before = c.metric_sum(2, "prophet_messages_received_total");
+    assert!(
+        received_before > 0,
+        "replica 2 received messages before the cut"
+    );
     docker(&["network", "disconnect", &c.name, &c.container(2)]).expect("disconnect");
     let at_cut = served(&c);
     assert!(
         eventually(300, || served(&c) >= at_cut + 40),
         "serving goes on without replica 2"
     );
-    let received_cut = c.metric_sum(2, "prophet_messages_received_total");
     docker(&[
         "network",
         "connect",
@@ -372,10 +376,19 @@ fn kv_keeps_acknowledged_writes_across_a_replica_kill_and_a_disconnect() {
         &c.container(2),
     ])
     .expect("reconnect");
+    // The published port is allocated anew with the new endpoint.
+    c.refresh_http(2).expect("port");
     assert!(
         eventually(300, || c.metric_sum(2, "prophet_messages_received_total")
-            > received_cut + 10),
-        "replica 2 receives writes again after reconnecting"
+            > received_before + 10),
+        "replica 2 receives writes again after reconnecting; its log:\n{}\nclient metrics:\n{}",
+        c.logs(2),
+        c.get(3, "/metrics")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("to=\"2\""))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     // Client first, then replicas: every write the client saw acknowledged
