@@ -11,6 +11,8 @@ use std::time::Duration;
 use prophet::explore::{Explorer, Progress, Report, Strategy, Trace};
 use prophet::model::Model;
 
+use crate::{paxos, randtree, two_phase};
+
 /// The type of a parameter's value.
 #[derive(Clone, Copy, Debug)]
 pub enum ParamKind {
@@ -308,7 +310,82 @@ pub fn find(name: &str) -> Result<&'static Entry, ParamError> {
         })
 }
 
-static ENTRIES: &[Entry] = &[];
+static ENTRIES: &[Entry] = &[
+    Entry {
+        name: "two-phase-commit",
+        about: "Lamport's TwoPhase.tla as a plain model (TLC: 288 states for 3 RMs, 8,832 for 5)",
+        params: &[ParamSpec {
+            name: "rms",
+            kind: ParamKind::Int {
+                min: 1,
+                max: two_phase::MAX_RMS as u64,
+            },
+            default: "3",
+            help: "number of resource managers",
+        }],
+        check: |params, options| check_model(&two_phase::TwoPhase::new(params.int("rms")), options),
+    },
+    Entry {
+        name: "paxos",
+        about: "single-decree Paxos: clients, proposers (one per client) and acceptors",
+        params: &[
+            ParamSpec {
+                name: "acceptors",
+                kind: ParamKind::Int { min: 1, max: 9 },
+                default: "3",
+                help: "number of acceptors",
+            },
+            ParamSpec {
+                name: "clients",
+                kind: ParamKind::Int { min: 1, max: 5 },
+                default: "2",
+                help: "number of competing clients, each with its own proposer",
+            },
+            ParamSpec {
+                name: "variant",
+                kind: ParamKind::Choice(paxos::VARIANTS),
+                default: "correct",
+                help: "correct, or a seeded bug",
+            },
+        ],
+        check: |params, options| {
+            let variant = paxos::Variant::from_name(params.text("variant"))
+                .ok_or_else(|| format!("unknown variant {}", params.text("variant")))?;
+            let system = paxos::system(params.int("clients"), params.int("acceptors"), variant);
+            check_model(&system, options)
+        },
+    },
+    Entry {
+        name: "randtree",
+        about: "RandTree, CrystalBall's random overlay tree, with one crash/restart",
+        params: &[
+            ParamSpec {
+                name: "nodes",
+                kind: ParamKind::Int { min: 2, max: 64 },
+                default: "4",
+                help: "number of nodes, root included",
+            },
+            ParamSpec {
+                name: "max_children",
+                kind: ParamKind::Int { min: 1, max: 16 },
+                default: "2",
+                help: "degree bound",
+            },
+            ParamSpec {
+                name: "variant",
+                kind: ParamKind::Choice(randtree::VARIANTS),
+                default: "correct",
+                help: "correct, or a seeded bug",
+            },
+        ],
+        check: |params, options| {
+            let variant = randtree::Variant::from_name(params.text("variant"))
+                .ok_or_else(|| format!("unknown variant {}", params.text("variant")))?;
+            let system = randtree::system(params.int("nodes"), params.int("max_children"), variant);
+            check_model(&system, options)
+        },
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -9,3 +9,6 @@
 
 pub mod catalog;
 pub mod kv;
+pub mod paxos;
+pub mod randtree;
+pub mod two_phase;

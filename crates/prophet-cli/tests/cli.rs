@@ -1,0 +1,212 @@
+//! The `prophet` binary as a user runs it: exit statuses, messages, JSON.
+
+use std::process::{Command, Output};
+
+fn prophet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prophet"))
+        .args(args)
+        .output()
+        .expect("prophet runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The last line of stdout, parsed as JSON.
+fn last_json(output: &Output) -> serde_json::Value {
+    let text = stdout(output);
+    let line = text.lines().last().expect("some output");
+    serde_json::from_str(line).expect("last line is JSON")
+}
+
+#[test]
+fn unknown_system_is_bad_usage_and_names_the_valid_ones() {
+    let output = prophet(&["check", "raft"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("unknown system `raft`"), "{message}");
+    assert!(
+        message.contains("two-phase-commit, paxos, randtree"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_parameters_are_bad_usage_with_the_valid_choices() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["check", "paxos", "--param", "nodes=3"],
+            "its parameters are: acceptors, clients",
+        ),
+        (
+            &["check", "paxos", "--param", "variant=sloppy"],
+            "expected one of correct",
+        ),
+        (
+            &["check", "two-phase-commit", "--param", "rms=many"],
+            "expected an integer from 1 to",
+        ),
+        (
+            &["check", "two-phase-commit", "--param", "rms"],
+            "not of the form key=value",
+        ),
+        (
+            &["check", "two-phase-commit", "--time-limit", "soon"],
+            "not a duration",
+        ),
+        (
+            &["check", "two-phase-commit", "--replay", "x"],
+            "should look like",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = prophet(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn list_shows_every_system_with_its_parameters() {
+    let output = prophet(&["list", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let value = last_json(&output);
+    let names: Vec<&str> = value["systems"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["two-phase-commit", "paxos", "randtree"]);
+    let text = stdout(&prophet(&["list"]));
+    assert!(text.contains("rms="), "{text}");
+}
+
+#[test]
+fn two_phase_commit_passes_with_tlc_counts_in_json() {
+    let output = prophet(&["check", "two-phase-commit", "--param", "rms=3", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = last_json(&output);
+    assert_eq!(report["system"], "two-phase-commit");
+    assert_eq!(report["params"]["rms"], "3");
+    assert_eq!(report["strategy"], "bfs");
+    assert_eq!(report["unique_states"], 288);
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["violations"].as_array().map(Vec::len), Some(0));
+    for key in ["total_states", "max_depth", "elapsed_s", "examples"] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+}
+
+#[test]
+fn dfs_and_symmetry_flags_reach_the_explorer() {
+    let report = last_json(&prophet(&[
+        "check",
+        "two-phase-commit",
+        "--param",
+        "rms=5",
+        "--dfs",
+        "--json",
+    ]));
+    assert_eq!(report["strategy"], "dfs");
+    assert_eq!(report["unique_states"], 8832);
+    let reduced = last_json(&prophet(&[
+        "check",
+        "two-phase-commit",
+        "--param",
+        "rms=5",
+        "--symmetry",
+        "--json",
+    ]));
+    assert!(reduced["unique_states"].as_u64().expect("count") < 8832);
+    let bounded = last_json(&prophet(&[
+        "check",
+        "two-phase-commit",
+        "--max-depth",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(bounded["complete"], false);
+    assert!(!bounded["unexplored"].as_array().expect("list").is_empty());
+}
+
+#[test]
+fn a_buggy_paxos_exits_1_with_a_replayable_counterexample() {
+    let output = prophet(&[
+        "check",
+        "paxos",
+        "--param",
+        "variant=ignore-accepted",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = last_json(&output);
+    let violation = &report["violations"][0];
+    assert_eq!(violation["property"], "agreement");
+    assert_eq!(violation["kind"], "always");
+    let trace = &violation["trace"];
+    assert_eq!(
+        violation["trace_len"],
+        trace["steps"].as_array().map(Vec::len).unwrap_or(0)
+    );
+    let path = format!(
+        "{}:{}",
+        trace["init"],
+        trace["path"]
+            .as_array()
+            .expect("path")
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    );
+    let replay = prophet(&[
+        "check",
+        "paxos",
+        "--param",
+        "variant=ignore-accepted",
+        "--replay",
+        &path,
+        "--json",
+    ]);
+    assert_eq!(replay.status.code(), Some(0));
+    assert_eq!(last_json(&replay)["replay"]["steps"], trace["steps"]);
+
+    let text = stdout(&prophet(&[
+        "check",
+        "paxos",
+        "--param",
+        "variant=ignore-accepted",
+    ]));
+    assert!(
+        text.contains("VIOLATION of invariant \"agreement\""),
+        "{text}"
+    );
+    assert!(text.contains("replay with: --replay"), "{text}");
+}
+
+#[test]
+fn random_walks_are_reproducible_from_the_command_line() {
+    let run = |seed: &str| {
+        let r = last_json(&prophet(&[
+            "check", "randtree", "--walk", "--seed", seed, "--walks", "50", "--json",
+        ]));
+        (
+            r["unique_states"].clone(),
+            r["total_states"].clone(),
+            r["strategy"].clone(),
+        )
+    };
+    let (a, b) = (run("3"), run("3"));
+    assert_eq!(a, b);
+    assert_eq!(a.2, "walk");
+}

@@ -1,0 +1,167 @@
+//! The reference protocols under the explorer: published state counts, the
+//! correct variants verified completely at small sizes, and every seeded bug
+//! caught with a shortest counterexample of known length.
+
+use prophet::explore::{Explorer, Report, Strategy};
+use prophet::model::Model;
+use prophet_systems::two_phase::TwoPhase;
+use prophet_systems::{paxos, randtree};
+
+fn bfs<M: Model>(model: &M) -> Report {
+    Explorer::new(model).run()
+}
+
+fn passes(report: &Report) {
+    assert!(report.complete, "incomplete: {:?}", report.unexplored);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}
+
+/// The single violation found, as (property, trace length).
+fn violation(report: &Report) -> (&str, usize) {
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    let finding = &report.violations[0];
+    let trace = finding.trace.as_ref().expect("a violation has a trace");
+    assert_eq!(trace.steps.len(), finding.trace_len);
+    (finding.property.as_str(), finding.trace_len)
+}
+
+#[test]
+fn two_phase_commit_matches_tlc_for_3_and_5_resource_managers() {
+    for (rms, states) in [(3, 288), (5, 8_832)] {
+        for strategy in [Strategy::Bfs, Strategy::Dfs] {
+            let report = Explorer::new(&TwoPhase::new(rms)).strategy(strategy).run();
+            passes(&report);
+            assert_eq!(report.unique_states, states, "{rms} RMs, {strategy:?}");
+        }
+    }
+}
+
+#[test]
+fn two_phase_commit_reaches_both_outcomes_by_shortest_paths() {
+    let report = bfs(&TwoPhase::new(3));
+    let examples: Vec<(&str, usize)> = report
+        .examples
+        .iter()
+        .map(|e| (e.property.as_str(), e.trace_len))
+        .collect();
+    // Commit: 3 prepares, 3 receipts, commit, 3 deliveries. Abort: TM aborts
+    // or an RM gives up, then everyone learns it.
+    assert!(examples.contains(&("all committed", 10)), "{examples:?}");
+    assert!(examples.contains(&("all aborted", 3)), "{examples:?}");
+}
+
+#[test]
+fn two_phase_symmetry_keeps_one_state_per_permutation_class() {
+    for (rms, classes) in [(3, 80), (5, 314)] {
+        let report = Explorer::new(&TwoPhase::new(rms)).symmetry(true).run();
+        passes(&report);
+        assert_eq!(report.unique_states, classes, "{rms} RMs");
+        let dfs = Explorer::new(&TwoPhase::new(rms))
+            .strategy(Strategy::Dfs)
+            .symmetry(true)
+            .run();
+        assert_eq!(dfs.unique_states, classes, "{rms} RMs, DFS");
+    }
+}
+
+#[test]
+fn correct_paxos_is_verified_completely_at_small_sizes() {
+    let system = paxos::system(1, 3, paxos::Variant::Correct);
+    let report = bfs(&system);
+    passes(&report);
+    assert_eq!(report.unique_states, 2_225);
+    // Propose, 2 prepares, 2 promises, 2 accepts, 2 acceptances.
+    assert_eq!(report.examples[0].property, "value chosen");
+    assert_eq!(report.examples[0].trace_len, 9);
+    let dfs = Explorer::new(&system).strategy(Strategy::Dfs).run();
+    passes(&dfs);
+    assert_eq!(dfs.unique_states, 2_225);
+}
+
+#[test]
+fn paxos_ignoring_accepted_values_breaks_agreement_in_18_steps() {
+    let report = bfs(&paxos::system(2, 3, paxos::Variant::IgnoreAccepted));
+    // Two full ballots of 9 steps each, the second overwriting the first.
+    assert_eq!(violation(&report), ("agreement", 18));
+}
+
+#[test]
+fn paxos_acceptor_forgetting_its_promise_breaks_agreement_in_20_steps() {
+    let report = bfs(&paxos::system(2, 3, paxos::Variant::ForgetfulAcceptor));
+    // The same two ballots plus the acceptor's crash and restart.
+    assert_eq!(violation(&report), ("agreement", 20));
+    let steps = &report.violations[0].trace.as_ref().expect("trace").steps;
+    assert!(
+        steps.iter().any(|s| s.description.contains("crashes")),
+        "{steps:#?}"
+    );
+    assert!(
+        steps.iter().any(|s| s.description.contains("restarts")),
+        "{steps:#?}"
+    );
+}
+
+#[test]
+fn correct_randtree_is_verified_completely_with_a_crash() {
+    for (nodes, max_children, states) in [(3, 1, 271), (4, 2, 9_253)] {
+        let system = randtree::system(nodes, max_children, randtree::Variant::Correct);
+        let report = bfs(&system);
+        passes(&report);
+        assert_eq!(report.unique_states, states, "{nodes} nodes");
+        assert!(
+            report
+                .examples
+                .iter()
+                .any(|e| e.property == "everyone joined"),
+            "{:?}",
+            report.examples
+        );
+    }
+}
+
+#[test]
+fn randtree_forgetting_its_links_on_restart_is_caught_in_5_steps() {
+    let report = bfs(&randtree::system(4, 2, randtree::Variant::ForgetfulRejoin));
+    // Join, offer, ack, crash, restart: the root still lists the node.
+    assert_eq!(violation(&report), ("parent/child consistency", 5));
+    let last = report.violations[0]
+        .trace
+        .as_ref()
+        .and_then(|t| t.steps.last().map(|s| s.description.clone()))
+        .unwrap_or_default();
+    assert!(last.contains("restarts"), "{last}");
+}
+
+#[test]
+fn randtree_forward_join_is_a_branching_choice() {
+    // Root + 4 nodes, 2 children each: the root's children are a < b and the
+    // last two joins are forwarded. Always taking the first candidate would
+    // put both under a; the explorer must also try b.
+    let under_larger_child = |s: &prophet::model::GlobalState<randtree::RandTree>| {
+        let root = s.node(randtree::ROOT);
+        root.children.len() == 2
+            && root
+                .children
+                .iter()
+                .next_back()
+                .is_some_and(|b| !s.node(*b).children.is_empty())
+    };
+    let system = randtree::system(5, 2, randtree::Variant::Correct)
+        .sometimes("a node under the root's larger child", move |_, s| {
+            under_larger_child(s)
+        });
+    let report = bfs(&system);
+    passes(&report);
+    let example = report
+        .examples
+        .iter()
+        .find(|e| e.property == "a node under the root's larger child")
+        .expect("reachable only by branching on randtree.forward_join");
+    let steps = &example.trace.as_ref().expect("trace").steps;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.description.contains("with choices [1]")),
+        "{steps:#?}"
+    );
+}
