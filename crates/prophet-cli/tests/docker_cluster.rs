@@ -422,3 +422,86 @@ fn kv_keeps_acknowledged_writes_across_a_replica_kill_and_a_disconnect() {
         other => panic!("node 3 is the client: {other:?}"),
     }
 }
+
+fn paxos_state(state: &[u8]) -> prophet_systems::paxos::State {
+    postcard::from_bytes(state).expect("a paxos state")
+}
+
+#[test]
+fn paxos_acceptor_killed_and_restarted_keeps_its_promises_and_agreement_holds() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_docker!();
+    use prophet_systems::paxos::State;
+    // 2 clients (0, 1), their proposers (2, 3), acceptors 4, 5, 6: 7 containers.
+    let mut c = Cluster::start("paxos", "paxos", "clients = 2, acceptors = 3", 7, "")
+        .expect("cluster starts");
+    let hook = systems::find("paxos").expect("paxos runs live");
+    let params = hook
+        .parse_params(&["clients=2".into(), "acceptors=3".into()])
+        .expect("params");
+    let check = |c: &Cluster| -> Option<Vec<(String, bool)>> {
+        let states: Option<Vec<Vec<u8>>> = (0..7).map(|id| c.state(id)).collect();
+        let properties = (hook.inspect)(&params, &states?).ok()?;
+        Some(properties.into_iter().map(|p| (p.name, p.holds)).collect())
+    };
+    let decided = |c: &Cluster| {
+        (0..2).all(|id| {
+            c.state(id).is_some_and(|s| {
+                matches!(
+                    paxos_state(&s),
+                    State::Client {
+                        decided: Some(_),
+                        ..
+                    }
+                )
+            })
+        })
+    };
+    assert!(
+        eventually(300, || decided(&c)),
+        "both clients learn a decision; proposer log:\n{}",
+        c.logs(2)
+    );
+    // Acceptor 4: what it promised and accepted, then SIGKILL and restart.
+    let before = paxos_state(&c.state(4).expect("acceptor state"));
+    assert!(
+        matches!(&before, State::Acceptor(a) if a.promised.is_some()),
+        "{before:?}"
+    );
+    docker(&["kill", &c.container(4)]).expect("kill");
+    docker(&["start", &c.container(4)]).expect("restart");
+    c.refresh_http(4).expect("port");
+    assert!(
+        eventually(300, || c.get(4, "/health").is_some()),
+        "acceptor 4 is back:\n{}",
+        c.logs(4)
+    );
+    let after = paxos_state(&c.state(4).expect("acceptor state"));
+    assert_eq!(
+        after, before,
+        "the restarted acceptor kept its promise and accepted value"
+    );
+    assert!(c.logs(4).contains("recovered durable state"));
+    // Every node's state, including the restarted acceptor's: agreement,
+    // validity, and a chosen value.
+    let properties = check(&c).expect("every node answers");
+    for (name, holds) in &properties {
+        assert!(holds, "{name} does not hold: {properties:?}");
+    }
+    let clients: Vec<State> = (0..2)
+        .map(|id| paxos_state(&c.state(id).expect("state")))
+        .collect();
+    match (&clients[0], &clients[1]) {
+        (
+            State::Client {
+                decided: Some(a), ..
+            },
+            State::Client {
+                decided: Some(b), ..
+            },
+        ) => {
+            assert_eq!(a, b, "both clients learned the same value")
+        }
+        other => panic!("clients decided: {other:?}"),
+    }
+}

@@ -119,3 +119,81 @@ fn bad_cluster_files_are_refused_with_the_field_named() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--nodes must be from 1 to 4"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn paxos_decides(processes: &str, clients: &str) {
+    let dir = std::env::temp_dir().join(format!(
+        "prophet-cli-paxos-{processes}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = prophet()
+        .args([
+            "run",
+            "paxos",
+            "--nodes",
+            processes,
+            "-p",
+            clients,
+            "-p",
+            "acceptors=3",
+        ])
+        .args([
+            "--until",
+            "value chosen",
+            "--duration",
+            "60s",
+            "--interval",
+            "100ms",
+            "--json",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("prophet runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("`value chosen` reached"), "{stderr}");
+    let report = last_report(&stdout);
+    let properties = report["properties"].as_array().expect("properties");
+    let holds = |name: &str| {
+        properties
+            .iter()
+            .any(|p| p["name"] == name && p["holds"] == true)
+    };
+    assert!(
+        holds("agreement") && holds("validity") && holds("value chosen"),
+        "{report}"
+    );
+    // Every acceptor's promise is on disk, checksummed, and decodes.
+    let clients: u32 = clients
+        .trim_start_matches("clients=")
+        .parse()
+        .expect("count");
+    for acceptor in 2 * clients..2 * clients + 3 {
+        let mut store = prophet_runtime::durable::DurableStore::open(&dir.join("data"), acceptor)
+            .expect("open");
+        let durable: Option<prophet_systems::paxos::Durable> = store.load().expect("valid file");
+        let state = durable.flatten().expect("an acceptor's durable state");
+        assert!(
+            state.promised.is_some(),
+            "acceptor {acceptor} promised: {state:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn paxos_decides_one_value_on_five_processes() {
+    // 1 client, 1 proposer, 3 acceptors: one node per process.
+    paxos_decides("5", "clients=1");
+}
+
+#[test]
+fn paxos_with_two_competing_clients_decides_one_value_on_three_processes() {
+    // 2 clients, 2 proposers, 3 acceptors spread over 3 processes.
+    paxos_decides("3", "clients=2");
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use prophet::model::{GlobalState, InFlight, Model, Node, NodeSlot, Objective, System, Workload};
 use prophet_systems::catalog::{self, ParamKind, ParamSpec, Params};
-use prophet_systems::kv;
+use prophet_systems::{kv, paxos, randtree};
 
 use crate::RuntimeError;
 use crate::config::ClusterConfig;
@@ -218,13 +218,61 @@ impl LiveSystem for KvLive {
     }
 }
 
+/// Ballot rounds a live proposer may use: far more than the checker's bound,
+/// so restarts and contention do not stop progress in practice.
+pub const PAXOS_LIVE_ROUNDS: u8 = 200;
+
+/// Single-decree Paxos; clients propose on start.
+struct PaxosLive;
+
+impl LiveSystem for PaxosLive {
+    type N = paxos::PaxosNode;
+    fn build(params: &Params) -> System<paxos::PaxosNode> {
+        let variant =
+            paxos::Variant::from_name(params.text("variant")).unwrap_or(paxos::Variant::Correct);
+        paxos::system_with_rounds(
+            params.int("clients"),
+            params.int("acceptors"),
+            variant,
+            PAXOS_LIVE_ROUNDS,
+        )
+    }
+}
+
+/// RandTree: nodes join the overlay on start.
+struct RandTreeLive;
+
+impl LiveSystem for RandTreeLive {
+    type N = randtree::RandTree;
+    fn build(params: &Params) -> System<randtree::RandTree> {
+        let variant = randtree::Variant::from_name(params.text("variant"))
+            .unwrap_or(randtree::Variant::Correct);
+        randtree::system(params.int("nodes"), params.int("max_children"), variant)
+    }
+}
+
+/// Catalog systems that cannot run live, and why.
+pub const NOT_LIVE: &[(&str, &str)] = &[(
+    "two-phase-commit",
+    "a plain transition-system model (no nodes), written for checking only",
+)];
+
 /// Every system the runtime can run.
 pub fn hooks() -> Vec<LiveHook> {
-    vec![hook::<KvLive>("kv", KV_PARAMS)]
+    vec![
+        hook::<PaxosLive>("paxos", &[]),
+        hook::<RandTreeLive>("randtree", &[]),
+        hook::<KvLive>("kv", KV_PARAMS),
+    ]
 }
 
 /// The hook for catalog name `name`.
 pub fn find(name: &str) -> Result<LiveHook, RuntimeError> {
+    if let Some((_, why)) = NOT_LIVE.iter().find(|(n, _)| *n == name) {
+        return Err(RuntimeError::System(format!(
+            "system `{name}` cannot run live: {why}"
+        )));
+    }
     hooks().into_iter().find(|h| h.name == name).ok_or_else(|| {
         RuntimeError::System(format!(
             "system `{name}` cannot run live; live systems: {}",
@@ -244,10 +292,15 @@ mod tests {
         let hooks = super::hooks();
         for entry in prophet_systems::catalog::catalog() {
             assert!(
-                hooks.iter().any(|h| h.name == entry.name),
+                hooks.iter().any(|h| h.name == entry.name)
+                    || super::NOT_LIVE.iter().any(|(n, _)| *n == entry.name),
                 "catalog system `{}` has no live hook in prophet-runtime/src/systems.rs",
                 entry.name
             );
+        }
+        for hook in &hooks {
+            let params = hook.parse_params(&[]).expect("defaults are valid");
+            assert!((hook.node_count)(&params) > 0, "{}", hook.name);
         }
     }
 }
