@@ -4,6 +4,8 @@
 //! This module owns the socket and its read buffer, nothing else: who is on
 //! the other end is the handshake's business ([`crate::auth`]).
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,6 +15,17 @@ use crate::codec::{self, CodecError, Frame, FrameBuffer};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Idle time before TCP keepalive probes start on a quiet connection.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+
+/// Time between keepalive probes (3 unanswered probes close the connection).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Data unacknowledged for this long breaks the connection (Linux
+/// `TCP_USER_TIMEOUT`), so a writer to a partitioned peer reconnects within
+/// seconds instead of retransmitting into the void for minutes.
+pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a connection stopped.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +55,15 @@ impl Framed {
     pub fn new(stream: TcpStream, max_frame_bytes: usize) -> Self {
         // Small frames, pipelined: do not wait to coalesce (we batch ourselves).
         let _ = stream.set_nodelay(true);
+        // Detect dead peers (partition, host gone) without relying on traffic.
+        let socket = socket2::SockRef::from(&stream);
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(3);
+        let _ = socket.set_tcp_keepalive(&keepalive);
+        #[cfg(target_os = "linux")]
+        let _ = socket.set_tcp_user_timeout(Some(UNACKED_TIMEOUT));
         Framed {
             stream,
             buffer: FrameBuffer::new(),
