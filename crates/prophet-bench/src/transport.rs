@@ -39,7 +39,7 @@ pub struct TransportBench {
 impl Default for TransportBench {
     fn default() -> Self {
         TransportBench {
-            messages: 200_000,
+            messages: 1_000_000,
             window: 256,
             round_trips: 4_000,
         }
@@ -151,6 +151,10 @@ async fn prophet_echo(node: EchoNode) -> Result<(Duration, Vec<f64>), String> {
     // Bounded wait: 2 minutes at most.
     let mut result = Err("the echo run did not finish within 2 minutes".to_string());
     for _ in 0..120_000 {
+        if client.metrics.recorded_count(RUN) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
         let recorded = client.metrics.recorded();
         if let Some(run) = recorded.get(RUN).filter(|s| s.count == 1) {
             let ms = run.sum;

@@ -30,6 +30,12 @@ use crate::transport::{PeerQueue, Transport};
 /// new span is not timed and a warning is logged.
 pub const SPANS_OPEN_MAX: usize = 65_536;
 
+/// One handler in this many is timed for `prophet_handler_seconds`.
+pub const HANDLER_TIMING_EVERY: u64 = 16;
+
+/// Inbox events taken per wake-up (then handled one at a time).
+pub const EVENTS_PER_WAKE: usize = 64;
+
 /// An event in a node's inbox.
 pub enum NodeEvent<N: Node> {
     /// A message from a node.
@@ -153,10 +159,31 @@ impl<N: Node> NodeTask<N> {
 impl<N: Node> Running<N> {
     async fn event_loop(&mut self) -> Result<(), RuntimeError> {
         self.handle(Input::Start).await?;
-        while let Some(event) = self.task.inbox.recv().await {
+        // Take what is waiting in one go (fewer wake-ups), then handle it one
+        // event at a time, in arrival order.
+        let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
+        while self
+            .task
+            .inbox
+            .recv_many(&mut events, EVENTS_PER_WAKE)
+            .await
+            > 0
+        {
             self.stats
                 .inbox_depth
                 .store(self.task.inbox.len() as i64, Ordering::Relaxed);
+            for event in events.drain(..) {
+                if self.dispatch(event).await? {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one inbox event; `true` when it asks the node to stop.
+    async fn dispatch(&mut self, event: NodeEvent<N>) -> Result<bool, RuntimeError> {
+        {
             match event {
                 NodeEvent::Message(from, msg) => self.handle(Input::Message(from, msg)).await?,
                 NodeEvent::Timer(timer, generation) => {
@@ -179,18 +206,23 @@ impl<N: Node> Running<N> {
                 }
                 NodeEvent::Stop => {
                     info!(node = self.task.id.0, "stopping");
-                    return Ok(());
+                    return Ok(true);
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     async fn handle(&mut self, input: Input<N>) -> Result<(), RuntimeError> {
         let id = self.task.id;
         let node = &self.task.system.nodes()[id.index()];
         self.effects.clear();
-        let started = Instant::now();
+        // Reading the clock costs as much as a small handler on some
+        // machines, so handler time is sampled; every handler is counted.
+        let started = self
+            .handled
+            .is_multiple_of(HANDLER_TIMING_EVERY)
+            .then(Instant::now);
         let ran = catch_unwind(AssertUnwindSafe(|| {
             execute(
                 node,
@@ -202,7 +234,12 @@ impl<N: Node> Running<N> {
                 self.task.chooser.as_mut(),
             )
         }));
-        self.stats.observe_handler(started.elapsed());
+        let finished = started.map(|started| {
+            let now = Instant::now();
+            self.stats.observe_handler(now.duration_since(started));
+            now
+        });
+        self.stats.handlers.fetch_add(1, Ordering::Relaxed);
         self.handled += 1;
         if let Err(payload) = ran {
             let message = payload
@@ -223,7 +260,12 @@ impl<N: Node> Running<N> {
                 log.decided(id, decision);
             }
         }
-        let now = Instant::now();
+        // The clock is read only when the handler recorded something.
+        let now = match finished {
+            Some(now) => now,
+            None if self.effects.metrics.is_empty() => self.started,
+            None => Instant::now(),
+        };
         // Feedback convention (as in the simulator): the n-th span begun in
         // this handler under a choice's name times the n-th decision of it.
         let mut paired: HashMap<&'static str, usize> = HashMap::new();
@@ -271,11 +313,14 @@ impl<N: Node> Running<N> {
             }
         }
         self.persist().await?;
-        for op in std::mem::take(&mut self.effects.timers) {
+        // Take the buffers out and put them back, so their capacity is reused.
+        let mut timers = std::mem::take(&mut self.effects.timers);
+        for op in timers.drain(..) {
             self.apply_timer(op);
         }
-        let sends = std::mem::take(&mut self.effects.sends);
-        for (to, msg) in sends {
+        self.effects.timers = timers;
+        let mut sends = std::mem::take(&mut self.effects.sends);
+        for (to, msg) in sends.drain(..) {
             let Some(slot) = self.links.get_mut(to.index()) else {
                 warn!(
                     node = id.0,
@@ -287,6 +332,7 @@ impl<N: Node> Running<N> {
             let queue = slot.get_or_insert_with(|| self.task.transport.link(id.0, to.0));
             self.task.transport.send(queue, msg).await;
         }
+        self.effects.sends = sends;
         Ok(())
     }
 

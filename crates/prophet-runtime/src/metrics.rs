@@ -47,6 +47,8 @@ pub struct LinkStats {
 pub struct NodeStats {
     /// Handlers run.
     pub handlers: AtomicU64,
+    /// Handlers timed (a sample of them: see `executor::HANDLER_TIMING_EVERY`).
+    pub handlers_timed: AtomicU64,
     /// Total handler time in nanoseconds.
     pub handler_ns: AtomicU64,
     /// Handler-time histogram (cumulative at render time), one slot per
@@ -61,9 +63,9 @@ pub struct NodeStats {
 }
 
 impl NodeStats {
-    /// Counts one handler run that took `took`.
+    /// Counts one timed handler run that took `took`.
     pub fn observe_handler(&self, took: Duration) {
-        self.handlers.fetch_add(1, Ordering::Relaxed);
+        self.handlers_timed.fetch_add(1, Ordering::Relaxed);
         let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.handler_ns.fetch_add(ns, Ordering::Relaxed);
         let s = took.as_secs_f64();
@@ -188,6 +190,17 @@ impl Registry {
             .unwrap_or(0)
     }
 
+    /// How many samples of `metric` local nodes recorded (cheap: no copy).
+    pub fn recorded_count(&self, metric: &str) -> u64 {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((_, m), _)| *m == metric)
+            .map(|(_, s)| s.count)
+            .sum()
+    }
+
     /// The recorded samples, merged over local nodes, by metric name.
     pub fn recorded(&self) -> BTreeMap<String, Samples> {
         let mut merged: BTreeMap<String, Samples> = BTreeMap::new();
@@ -264,6 +277,14 @@ impl Registry {
                 n.up.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(out, "# TYPE prophet_handlers_total counter");
+        for (id, n) in &nodes {
+            let _ = writeln!(
+                out,
+                "prophet_handlers_total{{node=\"{id}\"}} {}",
+                n.handlers.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(out, "# TYPE prophet_inbox_depth gauge");
         for (id, n) in &nodes {
             let _ = writeln!(
@@ -303,7 +324,7 @@ impl Registry {
             let _ = writeln!(
                 out,
                 "prophet_handler_seconds_count{{node=\"{id}\"}} {}",
-                n.handlers.load(Ordering::Relaxed)
+                n.handlers_timed.load(Ordering::Relaxed)
             );
         }
         let recorded = self

@@ -82,7 +82,8 @@ pub struct TransportConfig {
 pub struct PeerQueue<M> {
     from: u32,
     to: u32,
-    items: Mutex<VecDeque<(Instant, M)>>,
+    /// Messages with the time they may leave (`None`: at once, no clock read).
+    items: Mutex<VecDeque<(Option<Instant>, M)>>,
     capacity: usize,
     policy: QueuePolicy,
     ready: Notify,
@@ -98,45 +99,60 @@ enum Pop {
 
 impl<M> PeerQueue<M> {
     /// Queues `msg`, to leave no earlier than `at`, under the queue's policy.
-    pub async fn push(&self, at: Instant, msg: M) {
+    pub async fn push(&self, at: Option<Instant>, msg: M) {
+        // Fast path without registering as a waiter: there is room.
         let mut msg = Some(msg);
+        if self.try_push(at, &mut msg) {
+            return;
+        }
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            {
-                let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-                if items.len() >= self.capacity && self.policy == QueuePolicy::DropOldest {
-                    items.pop_front();
-                    self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
-                    self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
-                }
-                if items.len() < self.capacity {
-                    if let Some(msg) = msg.take() {
-                        items.push_back((at, msg));
-                    }
-                    self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-                    drop(items);
-                    self.ready.notify_one();
-                    return;
-                }
+            if self.try_push(at, &mut msg) {
+                return;
             }
             room.await;
         }
     }
 
+    /// Queues `msg` if there is room (or the policy drops the oldest).
+    fn try_push(&self, at: Option<Instant>, msg: &mut Option<M>) -> bool {
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        if items.len() >= self.capacity && self.policy == QueuePolicy::DropOldest {
+            items.pop_front();
+            self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
+            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        }
+        if items.len() >= self.capacity {
+            return false;
+        }
+        if let Some(msg) = msg.take() {
+            items.push_back((at, msg));
+        }
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+        drop(items);
+        self.ready.notify_one();
+        true
+    }
+
     /// Moves up to `max` due messages into `out`.
     fn pop_batch(&self, max: usize, out: &mut Vec<M>) -> Pop {
         let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
+        let mut now = None;
         while out.len() < max {
+            let due = match items.front() {
+                Some((None, _)) => true,
+                Some((Some(at), _)) => *at <= *now.get_or_insert_with(Instant::now),
+                None => false,
+            };
             match items.front() {
-                Some((at, _)) if *at <= now => {
+                Some(_) if due => {
                     if let Some((_, msg)) = items.pop_front() {
                         out.push(msg);
                     }
                 }
-                Some((at, _)) if out.is_empty() => return Pop::NotBefore(*at),
+                Some((Some(at), _)) if out.is_empty() => return Pop::NotBefore(*at),
                 Some(_) => break,
                 None if out.is_empty() => return Pop::Empty,
                 None => break,
@@ -215,7 +231,8 @@ where
     /// Sends `msg` on `queue` through the fault layer.
     pub async fn send(&self, queue: &PeerQueue<M>, msg: M) {
         match self.faults.outbound(queue.from, queue.to) {
-            Verdict::Send { delay } => queue.push(Instant::now() + delay, msg).await,
+            Verdict::Send { delay } if delay.is_zero() => queue.push(None, msg).await,
+            Verdict::Send { delay } => queue.push(Some(Instant::now() + delay), msg).await,
             Verdict::Partitioned | Verdict::Lost => {
                 queue.stats.dropped_fault.fetch_add(1, Ordering::Relaxed);
             }
