@@ -297,7 +297,11 @@ fn summary(
 
 /// Runs every measurement; one JSON object per measurement, then the ratios.
 pub fn run(bench: &TransportBench) -> Result<Vec<Value>, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match std::env::var("PROPHET_BENCH_RUNTIME").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
