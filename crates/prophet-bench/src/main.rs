@@ -1,1 +1,179 @@
-fn main() {}
+//! `prophet-bench`: side-by-side comparisons of Prophet with peer projects.
+//! Each comparison prints one JSON object per measurement and one per ratio.
+//!
+//! ```text
+//! cargo run --release -p prophet-bench -- explore --json
+//! ```
+
+mod explore_cmp;
+mod sr_two_phase;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Side-by-side comparisons of Prophet with peer projects")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Explorer vs stateright 0.31 on two-phase commit (BFS/DFS with 8 RMs,
+    /// DFS with 10), each run in its own process for a clean peak-memory figure.
+    Explore {
+        /// Print only JSON lines (one per measurement, one per ratio).
+        #[arg(long)]
+        json: bool,
+        /// Small sizes (5 RMs), for a smoke test.
+        #[arg(long)]
+        quick: bool,
+        /// Worker threads for both checkers (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also measure stateright on its own idiomatic model (Vec + BTreeSet state).
+        #[arg(long)]
+        idiomatic: bool,
+        /// Runs per tool for cases under 10 RMs, alternating tools; the
+        /// fastest run of each is kept (the 10-RM case runs once).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// One measurement (used by `explore`; runs in a child process).
+    #[command(hide = true)]
+    ExploreCase {
+        #[arg(long)]
+        tool: String,
+        #[arg(long)]
+        strategy: String,
+        #[arg(long)]
+        rms: usize,
+        #[arg(long)]
+        threads: usize,
+    },
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Explore {
+            json,
+            quick,
+            threads,
+            idiomatic,
+            repeat,
+        } => explore(
+            json,
+            quick,
+            threads.unwrap_or_else(cores),
+            idiomatic,
+            repeat,
+        ),
+        Cmd::ExploreCase {
+            tool,
+            strategy,
+            rms,
+            threads,
+        } => {
+            let tool = match tool.as_str() {
+                "prophet" => "prophet",
+                "stateright" => "stateright",
+                "stateright-idiomatic" => "stateright-idiomatic",
+                other => {
+                    eprintln!("unknown tool {other}");
+                    return ExitCode::from(2);
+                }
+            };
+            let strategy = if strategy == "bfs" { "bfs" } else { "dfs" };
+            explore_cmp::run_case(
+                explore_cmp::Case {
+                    tool,
+                    strategy,
+                    rms,
+                },
+                threads,
+            )
+            .map(|v| println!("{v}"))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explore(
+    json: bool,
+    quick: bool,
+    threads: usize,
+    idiomatic: bool,
+    repeat: usize,
+) -> Result<(), String> {
+    use explore_cmp::{Case, measure_in_child, ratio};
+    for (strategy, rms) in explore_cmp::cases(quick) {
+        let mut tools = vec!["stateright", "prophet"];
+        if idiomatic && !(strategy == "dfs" && rms >= 10) {
+            tools.insert(0, "stateright-idiomatic");
+        }
+        let runs = if rms >= 10 { 1 } else { repeat.max(1) };
+        let mut best: Vec<Option<serde_json::Value>> = vec![None; tools.len()];
+        for _ in 0..runs {
+            for (slot, &tool) in best.iter_mut().zip(&tools) {
+                let case = Case {
+                    tool,
+                    strategy,
+                    rms,
+                };
+                let value = measure_in_child(case, threads)?;
+                let faster = slot
+                    .as_ref()
+                    .is_none_or(|b| value["elapsed_s"].as_f64() < b["elapsed_s"].as_f64());
+                if faster {
+                    *slot = Some(value);
+                }
+            }
+        }
+        let mut results = Vec::new();
+        for (mut value, tool) in best.into_iter().flatten().zip(tools) {
+            value["runs"] = runs.into();
+            if json {
+                println!("{value}");
+            } else {
+                println!(
+                    "{tool:>22} {strategy} rms={rms}: {} unique states in {:.2}s = {:.0} states/s, peak RSS {:.0} MiB",
+                    value["unique_states"],
+                    value["elapsed_s"].as_f64().unwrap_or(0.0),
+                    value["unique_states_per_s"].as_f64().unwrap_or(0.0),
+                    value["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
+                );
+            }
+            results.push(value);
+        }
+        let prophet = results.last().ok_or("no measurement")?;
+        for baseline in &results[..results.len() - 1] {
+            let r = ratio(prophet, baseline);
+            if json {
+                println!("{r}");
+            } else {
+                println!(
+                    "{:>22} vs {}: speed x{:.2}, memory x{:.2}, same counts: {}",
+                    "prophet",
+                    baseline["tool"],
+                    r["speed_ratio"].as_f64().unwrap_or(f64::NAN),
+                    r["memory_ratio"].as_f64().unwrap_or(f64::NAN),
+                    r["same_unique_states"]
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -184,6 +184,56 @@ impl TwoPhase {
         self.rms
     }
 
+    fn for_each_action(&self, state: &State, mut emit: impl FnMut(Action)) {
+        if state.tm_state == TmState::Init {
+            if state.tm_prepared == self.all_prepared() {
+                emit(Action::TmCommit);
+            }
+            emit(Action::TmAbort);
+        }
+        for rm in 0..self.rms {
+            let r = rm as u8;
+            if state.tm_state == TmState::Init && state.prepared_sent(rm) {
+                emit(Action::TmRcvPrepared(r));
+            }
+            if state.rm_state(rm) == RmState::Working {
+                emit(Action::RmPrepare(r));
+                emit(Action::RmChooseToAbort(r));
+            }
+            if state.commit_sent() {
+                emit(Action::RmRcvCommitMsg(r));
+            }
+            if state.abort_sent() {
+                emit(Action::RmRcvAbortMsg(r));
+            }
+        }
+    }
+
+    fn apply(&self, state: &State, action: Action) -> State {
+        let mut next = *state;
+        match action {
+            Action::TmRcvPrepared(rm) => next.tm_prepared |= 1 << rm,
+            Action::TmCommit => next.tm_state = TmState::Committed,
+            Action::TmAbort => next.tm_state = TmState::Aborted,
+            Action::RmPrepare(rm) => {
+                next.set_rm_state(rm.into(), RmState::Prepared);
+                next.msgs_prepared |= 1 << rm;
+            }
+            Action::RmChooseToAbort(rm) => next.set_rm_state(rm.into(), RmState::Aborted),
+            Action::RmRcvCommitMsg(rm) => next.set_rm_state(rm.into(), RmState::Committed),
+            Action::RmRcvAbortMsg(rm) => next.set_rm_state(rm.into(), RmState::Aborted),
+        }
+        next
+    }
+
+    fn all_in(&self, state: &State, rm: RmState) -> bool {
+        (0..self.rms).all(|r| state.rm_state(r) == rm)
+    }
+
+    fn any_in(&self, state: &State, rm: RmState) -> bool {
+        (0..self.rms).any(|r| state.rm_state(r) == rm)
+    }
+
     fn all_prepared(&self) -> u32 {
         if self.rms == 32 {
             u32::MAX
@@ -207,59 +257,35 @@ impl Model for TwoPhase {
     }
 
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
-        if state.tm_state == TmState::Init {
-            if state.tm_prepared == self.all_prepared() {
-                actions.push(Action::TmCommit);
-            }
-            actions.push(Action::TmAbort);
-        }
-        for rm in 0..self.rms {
-            let r = rm as u8;
-            if state.tm_state == TmState::Init && state.prepared_sent(rm) {
-                actions.push(Action::TmRcvPrepared(r));
-            }
-            if state.rm_state(rm) == RmState::Working {
-                actions.push(Action::RmPrepare(r));
-                actions.push(Action::RmChooseToAbort(r));
-            }
-            if state.commit_sent() {
-                actions.push(Action::RmRcvCommitMsg(r));
-            }
-            if state.abort_sent() {
-                actions.push(Action::RmRcvAbortMsg(r));
-            }
-        }
+        self.for_each_action(state, |a| actions.push(a));
+    }
+
+    /// Enumerates actions and applies them in one pass, without an action
+    /// buffer: the explorer's hot loop.
+    fn successors(
+        &self,
+        state: &State,
+        out: &mut Vec<(Action, State)>,
+    ) -> Result<(), (Action, StepError)> {
+        self.for_each_action(state, |a| out.push((a, self.apply(state, a))));
+        Ok(())
     }
 
     fn next_state(&self, state: &State, action: &Action) -> Result<Option<State>, StepError> {
-        let mut next = *state;
-        match *action {
-            Action::TmRcvPrepared(rm) => next.tm_prepared |= 1 << rm,
-            Action::TmCommit => next.tm_state = TmState::Committed,
-            Action::TmAbort => next.tm_state = TmState::Aborted,
-            Action::RmPrepare(rm) => {
-                next.set_rm_state(rm.into(), RmState::Prepared);
-                next.msgs_prepared |= 1 << rm;
-            }
-            Action::RmChooseToAbort(rm) => next.set_rm_state(rm.into(), RmState::Aborted),
-            Action::RmRcvCommitMsg(rm) => next.set_rm_state(rm.into(), RmState::Committed),
-            Action::RmRcvAbortMsg(rm) => next.set_rm_state(rm.into(), RmState::Aborted),
-        }
-        Ok(Some(next))
+        Ok(Some(self.apply(state, *action)))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
             // TPConsistent: no RM committed while another aborted.
             Property::always("atomicity", |m: &TwoPhase, s: &State| {
-                let states: Vec<RmState> = (0..m.rms).map(|r| s.rm_state(r)).collect();
-                !(states.contains(&RmState::Committed) && states.contains(&RmState::Aborted))
+                !(m.any_in(s, RmState::Committed) && m.any_in(s, RmState::Aborted))
             }),
             Property::sometimes("all committed", |m: &TwoPhase, s: &State| {
-                (0..m.rms).all(|r| s.rm_state(r) == RmState::Committed)
+                m.all_in(s, RmState::Committed)
             }),
             Property::sometimes("all aborted", |m: &TwoPhase, s: &State| {
-                (0..m.rms).all(|r| s.rm_state(r) == RmState::Aborted)
+                m.all_in(s, RmState::Aborted)
             }),
         ]
     }

@@ -133,35 +133,17 @@ fn randtree_forgetting_its_links_on_restart_is_caught_in_5_steps() {
 }
 
 #[test]
-fn randtree_forward_join_is_a_branching_choice() {
-    // Root + 4 nodes, 2 children each: the root's children are a < b and the
-    // last two joins are forwarded. Always taking the first candidate would
-    // put both under a; the explorer must also try b.
-    let under_larger_child = |s: &prophet::model::GlobalState<randtree::RandTree>| {
-        let root = s.node(randtree::ROOT);
-        root.children.len() == 2
-            && root
-                .children
-                .iter()
-                .next_back()
-                .is_some_and(|b| !s.node(*b).children.is_empty())
-    };
-    let system = randtree::system(5, 2, randtree::Variant::Correct)
-        .sometimes("a node under the root's larger child", move |_, s| {
-            under_larger_child(s)
-        });
-    let report = bfs(&system);
-    passes(&report);
-    let example = report
-        .examples
-        .iter()
-        .find(|e| e.property == "a node under the root's larger child")
-        .expect("reachable only by branching on randtree.forward_join");
-    let steps = &example.trace.as_ref().expect("trace").steps;
-    assert!(
-        steps
-            .iter()
-            .any(|s| s.description.contains("with choices [1]")),
-        "{steps:#?}"
-    );
+fn dfs_counterexamples_replay_without_stored_parents() {
+    // DFS keeps only fingerprints; its traces come from the search's own
+    // trail and must still replay step for step.
+    let system = paxos::system(2, 3, paxos::Variant::IgnoreAccepted);
+    let report = Explorer::new(&system).strategy(Strategy::Dfs).run();
+    let (property, len) = violation(&report);
+    assert_eq!(property, "agreement");
+    assert!(len >= 18, "no trace can be shorter than the BFS one: {len}");
+    let trace = report.violations[0].trace.as_ref().expect("trace");
+    let replayed = Explorer::new(&system)
+        .replay(trace.init, &trace.path)
+        .expect("the encoded path replays");
+    assert_eq!(replayed.steps, trace.steps);
 }

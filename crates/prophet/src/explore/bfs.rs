@@ -21,7 +21,7 @@ pub(crate) fn run<M: Model>(search: &Search<'_, M>, starts: &[M::State]) {
     let mut frontier: Vec<(M::State, Fingerprint)> = Vec::new();
     for state in starts {
         let fp = search.fingerprint(state);
-        if search.visit(state, fp, 0, 0) {
+        if search.visit(state, fp, 0, 0, None) {
             frontier.push((state.clone(), fp));
         }
     }
@@ -50,7 +50,7 @@ pub(crate) fn run<M: Model>(search: &Search<'_, M>, starts: &[M::State]) {
                             if search.out_of_budget() {
                                 break 'work;
                             }
-                            expand(search, state, *fp, depth, &mut buffer, |s, f| {
+                            expand(search, state, *fp, depth, &mut buffer, None, |s, f| {
                                 next.push((s, f))
                             });
                         }

@@ -4,20 +4,22 @@
 //! bottom half of it to a shared pool when another worker is idle. The search
 //! ends when every worker is idle and the pool is empty.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use crate::explore::expand::expand;
 use crate::explore::search::Search;
-use crate::explore::visited::Fingerprint;
+use crate::explore::visited::{Fingerprint, Trail};
 use crate::model::Model;
 
 struct Entry<S> {
     state: S,
     fp: Fingerprint,
     depth: usize,
+    /// The path to the state's parent: the visited set keeps no parents.
+    parent: Option<Arc<Trail>>,
 }
 
 /// Below this many entries a worker keeps its stack to itself.
@@ -27,11 +29,12 @@ pub(crate) fn run<M: Model>(search: &Search<'_, M>, starts: &[M::State]) {
     let mut roots = Vec::new();
     for state in starts {
         let fp = search.fingerprint(state);
-        if search.visit(state, fp, 0, 0) {
+        if search.visit(state, fp, 0, 0, None) {
             roots.push(Entry {
                 state: state.clone(),
                 fp,
                 depth: 0,
+                parent: None,
             });
         }
     }
@@ -78,6 +81,7 @@ fn worker<M: Model>(
             continue;
         }
         let depth = entry.depth;
+        let trail = Arc::new(Trail::new(entry.fp, entry.parent));
         fresh.clear();
         expand(
             search,
@@ -85,6 +89,7 @@ fn worker<M: Model>(
             entry.fp,
             depth,
             &mut buffer,
+            Some(&trail),
             |s, f| fresh.push((s, f)),
         );
         // Push in reverse so that the first successor is explored first.
@@ -93,6 +98,7 @@ fn worker<M: Model>(
                 state,
                 fp,
                 depth: depth + 1,
+                parent: Some(Arc::clone(&trail)),
             });
         }
         if stack.len() > SHARE_THRESHOLD && idle.load(Ordering::Relaxed) > 0 {

@@ -4,24 +4,37 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 
 use crate::explore::search::Search;
-use crate::explore::visited::Fingerprint;
+use crate::explore::visited::{Fingerprint, Trail};
 use crate::model::{Model, StepError};
 
 /// Generates the successors of `state` (at `depth`), records the new ones and
 /// hands each to `push`. Step errors (a panicking or nondeterministic
 /// handler) are recorded as findings. Returns the number of successors.
+const PREFETCH_BATCH: usize = 32;
+
 pub(crate) fn expand<M: Model>(
     search: &Search<'_, M>,
     state: &M::State,
     fp: Fingerprint,
     depth: usize,
     buffer: &mut Vec<(M::Action, M::State)>,
+    trail: Option<&Trail>,
     mut push: impl FnMut(M::State, Fingerprint),
 ) -> usize {
-    let count = successors_of(search, state, fp, depth, buffer);
-    for (_, next) in buffer.drain(..) {
-        let next_fp = search.fingerprint(&next);
-        if search.visit(&next, next_fp, fp, depth + 1) {
+    let count = successors_of(search, state, fp, depth, buffer, trail);
+    // Fingerprint and prefetch the successors first, then visit them: the
+    // visited-set lookups are cache misses, and this lets them overlap.
+    let mut fps = [0; PREFETCH_BATCH];
+    for (slot, (_, next)) in fps.iter_mut().zip(buffer.iter()) {
+        *slot = search.fingerprint(next);
+        search.visited.prefetch(*slot);
+    }
+    for (i, (_, next)) in buffer.drain(..).enumerate() {
+        let next_fp = match fps.get(i) {
+            Some(&fp) => fp,
+            None => search.fingerprint(&next),
+        };
+        if search.visit(&next, next_fp, fp, depth + 1, trail) {
             push(next, next_fp);
         }
     }
@@ -36,6 +49,7 @@ pub(crate) fn successors_of<M: Model>(
     fp: Fingerprint,
     depth: usize,
     buffer: &mut Vec<(M::Action, M::State)>,
+    trail: Option<&Trail>,
 ) -> usize {
     buffer.clear();
     if !search.model.within_boundary(state) {
@@ -44,7 +58,9 @@ pub(crate) fn successors_of<M: Model>(
     let result = catch_unwind(AssertUnwindSafe(|| search.model.successors(state, buffer)));
     match result {
         Ok(Ok(())) => {}
-        Ok(Err((action, error))) => search.step_error(fp, depth, format!("{action:?}"), error),
+        Ok(Err((action, error))) => {
+            search.step_error(fp, depth, format!("{action:?}"), error, trail)
+        }
         Err(payload) => {
             let message = panic_text(&payload);
             search.step_error(
@@ -52,6 +68,7 @@ pub(crate) fn successors_of<M: Model>(
                 depth,
                 "computing successors".into(),
                 StepError::Panic { message },
+                trail,
             );
             buffer.clear();
         }

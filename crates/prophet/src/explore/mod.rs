@@ -225,6 +225,10 @@ impl<'m, M: Model> Explorer<'m, M> {
             self.keep_going,
             bounds,
             self.progress.as_deref(),
+            match self.strategy {
+                Strategy::Dfs => visited::Layout::FingerprintsOnly,
+                _ => visited::Layout::WithParents,
+            },
         );
         match self.strategy {
             Strategy::Bfs => bfs::run(&search, &starts),
@@ -390,7 +394,10 @@ impl<'m, M: Model> Explorer<'m, M> {
         kind: FindingKind,
         hit: &Hit,
     ) -> Finding {
-        let chain = search.visited.chain_to(hit.fp);
+        let chain = hit
+            .chain
+            .clone()
+            .unwrap_or_else(|| search.visited.chain_to(hit.fp));
         let trace = trace::trace_from_chain(self.model, starts, &chain, search.symmetry);
         Finding {
             property: property.to_string(),
@@ -409,7 +416,10 @@ impl<'m, M: Model> Explorer<'m, M> {
         starts: &[M::State],
         hit: &Hit,
     ) -> Finding {
-        let chain = search.visited.chain_to(hit.fp);
+        let chain = hit
+            .chain
+            .clone()
+            .unwrap_or_else(|| search.visited.chain_to(hit.fp));
         let mut trace = trace::trace_from_chain(self.model, starts, &chain, search.symmetry);
         let (action, error) = hit.error.clone().unwrap_or_else(|| {
             (

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::explore::trace::state_fingerprint;
-use crate::explore::visited::{Fingerprint, Visited};
+use crate::explore::visited::{Fingerprint, Layout, Trail, Visited};
 use crate::explore::{Progress, ProgressFn};
 use crate::model::{Expectation, Model, Property, StepError};
 
@@ -17,6 +17,8 @@ pub(crate) struct Hit {
     pub fp: Fingerprint,
     /// For a step error: the failing action and the error.
     pub error: Option<(String, StepError)>,
+    /// The path from a start state, when the visited set keeps no parents.
+    pub chain: Option<Vec<Fingerprint>>,
 }
 
 /// Per-property findings; the smallest (depth, fingerprint) wins so that
@@ -78,6 +80,7 @@ impl<'m, M: Model> Search<'m, M> {
         keep_going: bool,
         bounds: Bounds,
         progress: Option<&'m ProgressFn<'m>>,
+        layout: Layout,
     ) -> Self {
         let properties = model.properties();
         let count = properties.len();
@@ -87,7 +90,7 @@ impl<'m, M: Model> Search<'m, M> {
             symmetry,
             threads: threads.max(1),
             keep_going,
-            visited: Visited::new(),
+            visited: Visited::new(layout),
             unique: AtomicU64::new(0),
             total: AtomicU64::new(0),
             depth_seen: AtomicUsize::new(0),
@@ -121,17 +124,29 @@ impl<'m, M: Model> Search<'m, M> {
         fp: Fingerprint,
         parent: Fingerprint,
         depth: usize,
+        trail: Option<&Trail>,
     ) -> bool {
         if !self.visited.insert(fp, parent) {
             return false;
         }
         self.unique.fetch_add(1, Ordering::Relaxed);
         self.depth_seen.fetch_max(depth, Ordering::Relaxed);
-        self.check(state, fp, depth);
+        self.check(state, fp, depth, trail);
         true
     }
 
-    fn check(&self, state: &M::State, fp: Fingerprint, depth: usize) {
+    /// The path to `fp` (reached from the state whose trail is `trail`) when
+    /// the visited set cannot rebuild it.
+    fn chain(&self, fp: Fingerprint, trail: Option<&Trail>) -> Option<Vec<Fingerprint>> {
+        if self.visited.layout() == Layout::WithParents {
+            return None;
+        }
+        let mut chain = trail.map(Trail::chain).unwrap_or_default();
+        chain.push(fp);
+        Some(chain)
+    }
+
+    fn check(&self, state: &M::State, fp: Fingerprint, depth: usize, trail: Option<&Trail>) {
         for (i, property) in self.properties.iter().enumerate() {
             match property.expectation {
                 Expectation::Always => {
@@ -142,6 +157,7 @@ impl<'m, M: Model> Search<'m, M> {
                                 depth,
                                 fp,
                                 error: None,
+                                chain: self.chain(fp, trail),
                             },
                         );
                         if !self.keep_going {
@@ -160,6 +176,7 @@ impl<'m, M: Model> Search<'m, M> {
                                 depth,
                                 fp,
                                 error: None,
+                                chain: self.chain(fp, trail),
                             },
                         );
                         self.sometimes_found[i].store(true, Ordering::Relaxed);
@@ -185,13 +202,24 @@ impl<'m, M: Model> Search<'m, M> {
             })
     }
 
-    pub fn step_error(&self, fp: Fingerprint, depth: usize, action: String, error: StepError) {
+    /// Records a failed step at the state `fp`, whose own trail (DFS) is `trail`.
+    pub fn step_error(
+        &self,
+        fp: Fingerprint,
+        depth: usize,
+        action: String,
+        error: StepError,
+        trail: Option<&Trail>,
+    ) {
+        let chain = (self.visited.layout() == Layout::FingerprintsOnly)
+            .then(|| trail.map(Trail::chain).unwrap_or_else(|| vec![fp]));
         keep_min(
             &mut self.lock().step_error,
             Hit {
                 depth,
                 fp,
                 error: Some((action, error)),
+                chain,
             },
         );
         self.found_stop.store(true, Ordering::Relaxed);

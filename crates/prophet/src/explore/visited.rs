@@ -1,13 +1,14 @@
-//! The visited set: state fingerprints and the fingerprint of the state each
-//! was first reached from, sharded so that both cores can insert at once.
+//! The visited set: state fingerprints (and, for BFS and walks, the
+//! fingerprint of the state each was first reached from), sharded so that
+//! both cores can insert at once.
 //!
-//! Full states are never kept here (16 bytes of payload per state); a trace is
-//! rebuilt by following parents back to an initial state and replaying.
+//! Full states are never kept here: 8 or 16 bytes of payload per state in
+//! flat open-addressing tables. A trace is rebuilt by following parents (or
+//! a DFS [`Trail`]) back to a start state and replaying.
 
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Mutex;
-
-use hashbrown::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A 64-bit state fingerprint; 0 is reserved for "no parent".
 pub type Fingerprint = u64;
@@ -20,78 +21,247 @@ pub fn fingerprint<T: Hash + ?Sized>(value: &T) -> Fingerprint {
 }
 
 /// Fingerprints are already uniformly mixed: hash tables use them as they are.
-#[derive(Default, Clone, Copy)]
-struct IdentityHasher(u64);
+/// What the visited set remembers per state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Fingerprint and the parent's fingerprint (16 bytes a slot): traces are
+    /// rebuilt by following parents. BFS and random walks.
+    WithParents,
+    /// Fingerprint only (8 bytes a slot): the search keeps each pending
+    /// state's path itself ([`Trail`]). DFS.
+    FingerprintsOnly,
+}
 
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// The path to a state in a depth-first search: its fingerprint and its
+/// parent's trail. Only the ancestors of pending states are alive, so this
+/// costs memory in proportion to the stack, not to the state space.
+pub struct Trail {
+    fp: Fingerprint,
+    parent: Option<std::sync::Arc<Trail>>,
+}
+
+impl Trail {
+    /// The trail of a state reached from `parent`.
+    pub fn new(fp: Fingerprint, parent: Option<std::sync::Arc<Trail>>) -> Self {
+        Trail { fp, parent }
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+
+    /// Fingerprints from the start state to this one.
+    pub fn chain(&self) -> Vec<Fingerprint> {
+        let mut chain = vec![self.fp];
+        let mut at = self.parent.as_deref();
+        while let Some(node) = at {
+            chain.push(node.fp);
+            at = node.parent.as_deref();
         }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
+        chain.reverse();
+        chain
     }
 }
 
-type Shard = HashMap<Fingerprint, Fingerprint, BuildHasherDefault<IdentityHasher>>;
-
-const SHARD_BITS: u32 = 6;
-
-/// Fingerprint → parent fingerprint, in `2^SHARD_BITS` locked shards.
-pub struct Visited {
-    shards: Vec<Mutex<Shard>>,
+impl Drop for Trail {
+    // Long trails would otherwise be freed recursively.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(node) = next {
+            match std::sync::Arc::try_unwrap(node) {
+                Ok(mut node) => next = node.parent.take(),
+                Err(_) => break,
+            }
+        }
+    }
 }
 
-impl Visited {
-    /// An empty set.
-    pub fn new() -> Self {
-        Visited {
-            shards: (0..1 << SHARD_BITS)
-                .map(|_| Mutex::new(Shard::default()))
-                .collect(),
+/// One shard: open addressing with linear probing over a flat `u64` array
+/// (`width` words a slot, the fingerprint first; 0 marks an empty slot).
+/// Capacities need not be powers of two: the slot comes from the high bits
+/// of a multiply, so the table grows by a quarter and stays between 68% and
+/// 85% full (9.4–11.8 bytes per fingerprint-only state).
+struct Table {
+    words: Vec<u64>,
+    width: usize,
+    /// `words.len() / width`, kept to spare a division per lookup.
+    slots: usize,
+    len: usize,
+}
+
+const MAX_LOAD_PERCENT: usize = 85;
+const MIN_SLOTS: usize = 64;
+
+impl Table {
+    fn new(width: usize) -> Self {
+        Table {
+            words: Vec::new(),
+            width,
+            slots: 0,
+            len: 0,
         }
     }
 
-    fn shard(&self, fp: Fingerprint) -> std::sync::MutexGuard<'_, Shard> {
-        // The top bits pick the shard; hashbrown uses the low bits and the top 7
-        // of its own, so shards stay evenly filled.
-        let index = (fp.rotate_left(SHARD_BITS) as usize) & ((1 << SHARD_BITS) - 1);
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn slots(&self) -> usize {
+        self.slots
     }
 
-    /// Inserts `fp` with `parent`; `true` if it was not there yet.
-    pub fn insert(&self, fp: Fingerprint, parent: Fingerprint) -> bool {
-        let mut shard = self.shard(fp);
-        match shard.entry(fp) {
-            hashbrown::hash_map::Entry::Occupied(_) => false,
-            hashbrown::hash_map::Entry::Vacant(v) => {
-                v.insert(parent);
+    fn home(fp: Fingerprint, slots: usize) -> usize {
+        // Shards use the top bits; spread the rest over the slots.
+        ((u128::from(fp << SHARD_BITS) * slots as u128) >> 64) as usize
+    }
+
+    fn find(&self, fp: Fingerprint) -> Result<usize, usize> {
+        let slots = self.slots();
+        let mut i = Self::home(fp, slots);
+        loop {
+            let word = self.words[i * self.width];
+            if word == fp {
+                return Ok(i);
+            }
+            if word == 0 {
+                return Err(i);
+            }
+            i += 1;
+            if i == slots {
+                i = 0;
+            }
+        }
+    }
+
+    fn insert(&mut self, fp: Fingerprint, parent: Fingerprint) -> bool {
+        if (self.len + 1) * 100 > self.slots() * MAX_LOAD_PERCENT {
+            self.grow();
+        }
+        match self.find(fp) {
+            Ok(_) => false,
+            Err(i) => {
+                self.words[i * self.width] = fp;
+                if self.width == 2 {
+                    self.words[i * 2 + 1] = parent;
+                }
+                self.len += 1;
                 true
             }
         }
     }
 
-    /// The parent recorded for `fp` (0 for an initial state).
-    pub fn parent(&self, fp: Fingerprint) -> Option<Fingerprint> {
-        self.shard(fp).get(&fp).copied()
+    fn grow(&mut self) {
+        let slots = (self.slots() + self.slots() / 4).max(MIN_SLOTS);
+        let old = std::mem::replace(&mut self.words, vec![0; slots * self.width]);
+        self.slots = slots;
+        for slot in old.chunks_exact(self.width) {
+            if slot[0] != 0
+                && let Err(i) = self.find(slot[0])
+            {
+                self.words[i * self.width..(i + 1) * self.width].copy_from_slice(slot);
+            }
+        }
     }
 
-    /// Number of fingerprints stored.
+    fn parent(&self, fp: Fingerprint) -> Option<Fingerprint> {
+        if self.width < 2 || self.words.is_empty() {
+            return None;
+        }
+        self.find(fp).ok().map(|i| self.words[i * 2 + 1])
+    }
+}
+
+const SHARD_BITS: u32 = 6;
+
+pub struct Visited {
+    shards: Vec<Mutex<Table>>,
+    /// Per shard, the address and slot count of its words, published after
+    /// every resize: enough to prefetch a slot without taking the lock.
+    hints: Vec<(AtomicUsize, AtomicUsize)>,
+    layout: Layout,
+}
+
+impl Visited {
+    pub fn new(layout: Layout) -> Self {
+        let width = match layout {
+            Layout::WithParents => 2,
+            Layout::FingerprintsOnly => 1,
+        };
+        Visited {
+            shards: (0..1 << SHARD_BITS)
+                .map(|_| Mutex::new(Table::new(width)))
+                .collect(),
+            hints: (0..1 << SHARD_BITS)
+                .map(|_| (AtomicUsize::new(0), AtomicUsize::new(0)))
+                .collect(),
+            layout,
+        }
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    fn shard(&self, fp: Fingerprint) -> std::sync::MutexGuard<'_, Table> {
+        self.shards[Self::shard_index(fp)]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn shard_index(fp: Fingerprint) -> usize {
+        (fp >> (64 - SHARD_BITS)) as usize
+    }
+
+    /// Records `fp` (reached from `parent`, 0 for a start state); `false`
+    /// if it was already there (its first parent is kept).
+    pub fn insert(&self, fp: Fingerprint, parent: Fingerprint) -> bool {
+        let index = Self::shard_index(fp);
+        let mut table = self.shard(fp);
+        let slots = table.slots();
+        let inserted = table.insert(fp, parent);
+        if table.slots() != slots {
+            let (base, count) = &self.hints[index];
+            base.store(table.words.as_ptr() as usize, Ordering::Relaxed);
+            count.store(table.slots(), Ordering::Relaxed);
+        }
+        inserted
+    }
+
+    /// Asks the CPU to start loading the slot where `fp` would live, so that
+    /// several lookups' cache misses overlap instead of queueing behind the
+    /// shard locks. A stale hint (the shard grew meanwhile) only wastes the
+    /// prefetch.
+    pub fn prefetch(&self, fp: Fingerprint) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (base, count) = &self.hints[Self::shard_index(fp)];
+            let (base, slots) = (base.load(Ordering::Relaxed), count.load(Ordering::Relaxed));
+            if slots == 0 {
+                return;
+            }
+            let width = match self.layout {
+                Layout::WithParents => 16,
+                Layout::FingerprintsOnly => 8,
+            };
+            let address = base.wrapping_add(Table::home(fp, slots) * width);
+            // SAFETY: a prefetch is a hint that never faults and never reads
+            // into the program's state, whatever the address.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    address as *const i8,
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = fp;
+    }
+
+    /// The parent recorded for `fp` (only with [`Layout::WithParents`]).
+    pub fn parent(&self, fp: Fingerprint) -> Option<Fingerprint> {
+        self.shard(fp).parent(fp)
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map(|s| s.len()).unwrap_or(0))
+            .map(|s| s.lock().map(|s| s.len).unwrap_or(0))
             .sum()
     }
 
-    /// The chain of fingerprints from an initial state to `fp`, inclusive.
+    /// Fingerprints from a start state to `fp`, by following parents.
     pub fn chain_to(&self, fp: Fingerprint) -> Vec<Fingerprint> {
         let mut chain = vec![fp];
         let mut current = fp;
@@ -107,19 +277,13 @@ impl Visited {
     }
 }
 
-impl Default for Visited {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn chain_follows_parents() {
-        let visited = Visited::new();
+        let visited = Visited::new(Layout::WithParents);
         assert!(visited.insert(10, 0));
         assert!(visited.insert(11, 10));
         assert!(visited.insert(12, 11));
@@ -129,6 +293,34 @@ mod tests {
         );
         assert_eq!(visited.chain_to(12), vec![10, 11, 12]);
         assert_eq!(visited.len(), 3);
+    }
+
+    #[test]
+    fn tables_grow_without_losing_entries_in_both_layouts() {
+        for layout in [Layout::WithParents, Layout::FingerprintsOnly] {
+            let visited = Visited::new(layout);
+            let fps: Vec<u64> = (1..=50_000u64).map(|i| fingerprint(&i)).collect();
+            for (i, &fp) in fps.iter().enumerate() {
+                assert!(visited.insert(fp, i as u64), "{layout:?} {i}");
+            }
+            for &fp in &fps {
+                assert!(!visited.insert(fp, 7), "{layout:?}: lost {fp}");
+            }
+            assert_eq!(visited.len(), 50_000);
+            let expected = (layout == Layout::WithParents).then_some(9);
+            assert_eq!(visited.parent(fps[9]), expected);
+            assert_eq!(visited.parent(fingerprint(&"absent")), None);
+        }
+    }
+
+    #[test]
+    fn trails_list_the_path_from_the_start() {
+        let root = std::sync::Arc::new(Trail::new(1, None));
+        let mid = std::sync::Arc::new(Trail::new(2, Some(root.clone())));
+        let leaf = Trail::new(3, Some(mid));
+        assert_eq!(leaf.chain(), vec![1, 2, 3]);
+        drop(leaf);
+        assert_eq!(root.chain(), vec![1]);
     }
 
     #[test]

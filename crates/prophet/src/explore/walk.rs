@@ -26,15 +26,15 @@ pub(crate) fn run<M: Model>(
         }
         let mut state = starts[rng.random_range(0..starts.len())].clone();
         let mut fp = search.fingerprint(&state);
-        search.visit(&state, fp, 0, 0);
+        search.visit(&state, fp, 0, 0, None);
         for depth in 0..walk_len {
-            successors_of(search, &state, fp, depth, &mut buffer);
+            successors_of(search, &state, fp, depth, &mut buffer, None);
             // Every successor is recorded, so the unique count is what the
             // walk saw and a violation one step away is caught.
             let mut fps = Vec::with_capacity(buffer.len());
             for (_, next) in &buffer {
                 let next_fp = search.fingerprint(next);
-                search.visit(next, next_fp, fp, depth + 1);
+                search.visit(next, next_fp, fp, depth + 1, None);
                 fps.push(next_fp);
             }
             if buffer.is_empty() || search.should_stop() {
