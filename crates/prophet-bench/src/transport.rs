@@ -301,10 +301,7 @@ pub fn run(bench: &TransportBench) -> Result<Vec<Value>, String> {
         Ok("current") => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
-    let runtime = builder
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = builder.enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let round_trips = bench
             .round_trips
