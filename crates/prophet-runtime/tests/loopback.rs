@@ -403,3 +403,69 @@ async fn a_partition_set_at_run_time_stops_traffic_and_healing_resumes_it() {
     p1.stop().await.expect("stop");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_never_leaves_before_the_state_it_depends_on_is_on_disk() {
+    let (config, dir) = config("durable-first", 3, SECRET);
+    let system = ring(3);
+    // Node 1 cannot write its durable file: its temporary path is a directory.
+    std::fs::create_dir_all(config.data_dir.join("node-1.durable.tmp")).expect("blocker");
+    let p2 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[2],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let mut p1 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[1],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let p0 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[0],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    // Node 1 gets hop 1, fails to sync the new highest count, and stops
+    // without forwarding hop 2.
+    let exit = tokio::time::timeout(Duration::from_secs(30), p1.next_exit())
+        .await
+        .expect("node 1 stops")
+        .expect("an exit");
+    assert_eq!(exit.0, 1);
+    assert!(
+        matches!(exit.1, Err(prophet_runtime::RuntimeError::Durable(_))),
+        "{:?}",
+        exit.1
+    );
+    // Give a forwarded message every chance to arrive, then check none did.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let received: u64 = p2
+            .snapshots()
+            .await
+            .iter()
+            .map(|s| {
+                postcard::from_bytes::<RingState>(&s.state)
+                    .expect("state")
+                    .received
+            })
+            .sum();
+        assert_eq!(
+            received, 0,
+            "node 2 got a message node 1 sent without syncing"
+        );
+    }
+    p0.stop().await.expect("stop");
+    p2.stop().await.expect("stop");
+    let _ = p1.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
