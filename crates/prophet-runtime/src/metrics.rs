@@ -384,6 +384,9 @@ impl Registry {
     }
 }
 
+/// Shortest time (seconds) a rate is computed over.
+pub const RATE_WINDOW_S_MIN: f64 = 0.5;
+
 /// The value of `aggregate` over `samples`; `elapsed_s` is the time the
 /// samples were gathered over (for rates). Quantiles and extremes use the
 /// recent window; count, mean and rate use every sample.
@@ -398,7 +401,8 @@ pub fn aggregate(
     match aggregate {
         A::Count => Some(samples.count as f64),
         A::Mean => (samples.count > 0).then(|| samples.sum / samples.count as f64),
-        A::Rate => (elapsed_s > 0.0).then(|| samples.count as f64 / elapsed_s),
+        // A rate over less than half a second says more about start-up than load.
+        A::Rate => (elapsed_s >= RATE_WINDOW_S_MIN).then(|| samples.count as f64 / elapsed_s),
         A::P50 => quantile(&window, 0.5),
         A::P99 => quantile(&window, 0.99),
         A::P999 => quantile(&window, 0.999),
