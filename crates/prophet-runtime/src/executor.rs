@@ -111,6 +111,9 @@ struct Running<N: Node> {
     decided: HashMap<(&'static str, u64), usize>,
     started: Instant,
     links: Vec<Option<Arc<PeerQueue<N::Msg>>>>,
+    /// Links with messages queued since their writer was last woken.
+    dirty: Vec<bool>,
+    dirty_links: Vec<usize>,
     stats: Arc<NodeStats>,
     handled: u64,
 }
@@ -141,6 +144,8 @@ impl<N: Node> NodeTask<N> {
             decided: HashMap::new(),
             started: Instant::now(),
             links: vec![None; node_count],
+            dirty: vec![false; node_count],
+            dirty_links: Vec::new(),
             stats: Arc::clone(&stats),
             handled: 0,
         };
@@ -158,7 +163,9 @@ impl<N: Node> NodeTask<N> {
 
 impl<N: Node> Running<N> {
     async fn event_loop(&mut self) -> Result<(), RuntimeError> {
-        self.handle(Input::Start).await?;
+        let started = self.handle(Input::Start).await;
+        self.wake_writers();
+        started?;
         // Take what is waiting in one go (fewer wake-ups), then handle it one
         // event at a time, in arrival order.
         let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
@@ -173,12 +180,27 @@ impl<N: Node> Running<N> {
                 .inbox_depth
                 .store(self.task.inbox.len() as i64, Ordering::Relaxed);
             for event in events.drain(..) {
-                if self.dispatch(event).await? {
-                    return Ok(());
+                match self.dispatch(event).await {
+                    Ok(false) => {}
+                    stop_or_error => {
+                        self.wake_writers();
+                        return stop_or_error.map(|_| ());
+                    }
                 }
             }
+            self.wake_writers();
         }
         Ok(())
+    }
+
+    /// Wakes the writer of every link a handler queued to since the last call.
+    fn wake_writers(&mut self) {
+        for index in self.dirty_links.drain(..) {
+            self.dirty[index] = false;
+            if let Some(queue) = &self.links[index] {
+                queue.wake();
+            }
+        }
     }
 
     /// Handles one inbox event; `true` when it asks the node to stop.
@@ -330,7 +352,13 @@ impl<N: Node> Running<N> {
                 continue;
             };
             let queue = slot.get_or_insert_with(|| self.task.transport.link(id.0, to.0));
-            self.task.transport.send(queue, msg).await;
+            // Writers are woken once per burst of events (see `wake_writers`),
+            // so a burst leaves in one write per link.
+            self.task.transport.send(queue, msg, false).await;
+            if !self.dirty[to.index()] {
+                self.dirty[to.index()] = true;
+                self.dirty_links.push(to.index());
+            }
         }
         self.effects.sends = sends;
         Ok(())

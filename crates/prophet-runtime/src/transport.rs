@@ -99,25 +99,34 @@ enum Pop {
 
 impl<M> PeerQueue<M> {
     /// Queues `msg`, to leave no earlier than `at`, under the queue's policy.
-    pub async fn push(&self, at: Option<Instant>, msg: M) {
+    /// With `wake` false the writer is not woken (the caller calls
+    /// [`PeerQueue::wake`] once after a burst), except when the queue is full.
+    pub async fn push(&self, at: Option<Instant>, msg: M, wake: bool) {
         // Fast path without registering as a waiter: there is room.
         let mut msg = Some(msg);
-        if self.try_push(at, &mut msg) {
+        if self.try_push(at, &mut msg, wake) {
             return;
         }
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            if self.try_push(at, &mut msg) {
+            if self.try_push(at, &mut msg, wake) {
                 return;
             }
+            // Full: the writer must drain before anyone can push.
+            self.ready.notify_one();
             room.await;
         }
     }
 
+    /// Wakes the writer to send what is queued.
+    pub fn wake(&self) {
+        self.ready.notify_one();
+    }
+
     /// Queues `msg` if there is room (or the policy drops the oldest).
-    fn try_push(&self, at: Option<Instant>, msg: &mut Option<M>) -> bool {
+    fn try_push(&self, at: Option<Instant>, msg: &mut Option<M>, wake: bool) -> bool {
         let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
         if items.len() >= self.capacity && self.policy == QueuePolicy::DropOldest {
             items.pop_front();
@@ -132,7 +141,9 @@ impl<M> PeerQueue<M> {
         }
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
         drop(items);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
         true
     }
 
@@ -228,11 +239,12 @@ where
         queue
     }
 
-    /// Sends `msg` on `queue` through the fault layer.
-    pub async fn send(&self, queue: &PeerQueue<M>, msg: M) {
+    /// Sends `msg` on `queue` through the fault layer (see
+    /// [`PeerQueue::push`] for `wake`).
+    pub async fn send(&self, queue: &PeerQueue<M>, msg: M, wake: bool) {
         match self.faults.outbound(queue.from, queue.to) {
-            Verdict::Send { delay } if delay.is_zero() => queue.push(None, msg).await,
-            Verdict::Send { delay } => queue.push(Some(Instant::now() + delay), msg).await,
+            Verdict::Send { delay } if delay.is_zero() => queue.push(None, msg, wake).await,
+            Verdict::Send { delay } => queue.push(Some(Instant::now() + delay), msg, wake).await,
             Verdict::Partitioned | Verdict::Lost => {
                 queue.stats.dropped_fault.fetch_add(1, Ordering::Relaxed);
             }
