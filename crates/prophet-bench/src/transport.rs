@@ -120,10 +120,7 @@ impl EchoNode {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    prophet_runtime::ports::free_port().unwrap_or(0)
 }
 
 /// Runs Prophet's two-node echo; returns (run duration, round-trip samples in ms).

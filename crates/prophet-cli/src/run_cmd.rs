@@ -69,12 +69,7 @@ pub struct RunArgs {
     json: bool,
 }
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free port: {e}"))
-}
+use prophet_runtime::ports::free_port;
 
 /// The local cluster: (cluster file, node ids per process, HTTP address per process).
 type Layout = (PathBuf, Vec<Vec<u32>>, Vec<String>);

@@ -25,6 +25,7 @@ pub mod executor;
 pub mod faults;
 pub mod http;
 pub mod metrics;
+pub mod ports;
 pub mod process;
 pub mod systems;
 pub mod transport;

@@ -63,10 +63,7 @@ impl Node for Ring {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    prophet_runtime::ports::free_port().expect("a free port")
 }
 
 const SECRET: &str = "00112233445566778899aabbccddeeff";
