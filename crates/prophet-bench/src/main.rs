@@ -4,11 +4,13 @@
 //! ```text
 //! cargo run --release -p prophet-bench -- explore --json
 //! cargo run --release -p prophet-bench -- sim --json
+//! cargo run --release -p prophet-bench -- transport --json
 //! ```
 
 mod explore_cmp;
 mod sim_cmp;
 mod sr_two_phase;
+mod transport;
 
 use std::process::ExitCode;
 
@@ -50,6 +52,17 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Live transport: two runtime nodes on loopback against a plain tokio
+    /// TCP echo with the same framing (pipelined messages/s, round-trip
+    /// p50/p99). `PROPHET_BENCH_RUNTIME=current` uses one thread.
+    Transport {
+        /// Print only JSON lines (the only output format).
+        #[arg(long)]
+        json: bool,
+        /// Messages in the throughput run.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+    },
     /// One measurement (used by `explore`; runs in a child process).
     #[command(hide = true)]
     ExploreCase {
@@ -85,6 +98,17 @@ fn main() -> ExitCode {
             repeat,
         ),
         Cmd::Sim { json: _ } => sim_cmp::run(),
+        Cmd::Transport { json: _, messages } => {
+            let bench = transport::TransportBench {
+                messages,
+                ..Default::default()
+            };
+            transport::run(&bench).map(|lines| {
+                for line in lines {
+                    println!("{line}");
+                }
+            })
+        }
         Cmd::ExploreCase {
             tool,
             strategy,

@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 mod check_cmd;
 mod duration;
 mod list_cmd;
+mod node_cmd;
+mod run_cmd;
+mod secret_cmd;
 mod sim_cmd;
 mod sim_plot;
 
@@ -41,6 +44,12 @@ enum Command {
     /// Exit status: 0 when every constraint held, 1 when one was violated,
     /// 2 on bad usage.
     Sim(sim_cmd::SimArgs),
+    /// Run nodes of a cluster (from a cluster file) in this process.
+    Node(node_cmd::NodeArgs),
+    /// Start a local cluster of node processes on loopback and watch it.
+    Run(run_cmd::RunArgs),
+    /// Print a fresh random cluster secret (hex).
+    ClusterSecret(secret_cmd::SecretArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +58,8 @@ fn main() -> ExitCode {
         Command::List(args) => list_cmd::run(&args),
         Command::Check(args) => check_cmd::run(&args),
         Command::Sim(args) => sim_cmd::run(&args),
+        Command::Node(args) => node_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
+        Command::ClusterSecret(args) => secret_cmd::run(&args),
     }
 }

@@ -8,9 +8,8 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod kv;
 pub mod paxos;
 pub mod randtree;
-pub mod two_phase;
-
-pub mod kv;
 pub mod sim_catalog;
+pub mod two_phase;

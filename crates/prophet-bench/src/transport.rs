@@ -1,0 +1,335 @@
+//! `prophet-bench transport`: the live runtime's transport against a plain
+//! tokio TCP echo with the same framing, measured in the same run.
+//!
+//! Two nodes on loopback, each in its own runtime `Process` (so messages
+//! cross real sockets, queues, the fault layer and the executor): node 0
+//! sends small messages, node 1 echoes them. Two measurements each side:
+//! - throughput: `window` messages in flight, `messages` in total, msgs/s;
+//! - round trip: one message in flight, p50 / p99 over `round_trips`.
+//!
+//! Node code never reads a clock: the run's duration and every round trip are
+//! timed by the executor through spans, exactly as objectives are measured.
+//! The baseline uses the same `Frame` type and codec, one TCP connection, a
+//! client that keeps `window` frames in flight and a server that echoes every
+//! frame it reads, batching what it has read into one write.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prophet::model::{Ctx, Node, NodeId, System};
+use prophet_runtime::codec::{self, Frame, FrameBuffer, MAX_FRAME_BYTES_DEFAULT};
+use prophet_runtime::metrics::quantile;
+use prophet_runtime::{ClusterConfig, Process, ProcessOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct TransportBench {
+    /// Messages in the throughput run.
+    pub messages: u64,
+    /// Messages in flight in the throughput run.
+    pub window: u64,
+    /// Round trips in the latency run (at most 4096: the samples kept).
+    pub round_trips: u64,
+}
+
+impl Default for TransportBench {
+    fn default() -> Self {
+        TransportBench {
+            messages: 1_000_000,
+            window: 256,
+            round_trips: 4_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Echo {
+    Ping(u64),
+    Pong(u64),
+}
+
+#[derive(Clone)]
+struct EchoNode {
+    messages: u64,
+    window: u64,
+    time_each: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct EchoState {
+    sent: u64,
+    received: u64,
+}
+
+const RUN: &str = "bench.run_ms";
+const RTT: &str = "bench.rtt_ms";
+
+impl Node for EchoNode {
+    type State = EchoState;
+    type Msg = Echo;
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> EchoState {
+        EchoState::default()
+    }
+    fn on_start(&self, _: &mut EchoState, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            // Warm-up round trip: connections are up before the clock starts.
+            ctx.send(NodeId(1), Echo::Ping(0));
+        }
+    }
+    fn on_message(&self, state: &mut EchoState, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Echo) {
+        match msg {
+            Echo::Ping(seq) => ctx.send(from, Echo::Pong(seq)),
+            Echo::Pong(0) => {
+                ctx.begin_span(RUN, 0);
+                while state.sent < self.window.min(self.messages) {
+                    self.send_next(state, ctx);
+                }
+            }
+            Echo::Pong(seq) => {
+                state.received += 1;
+                if self.time_each {
+                    ctx.end_span(RTT, seq);
+                }
+                if state.sent < self.messages {
+                    self.send_next(state, ctx);
+                }
+                if state.received == self.messages {
+                    ctx.end_span(RUN, 0);
+                }
+            }
+        }
+    }
+    fn durable(&self, _: &EchoState) {}
+}
+
+impl EchoNode {
+    fn send_next(&self, state: &mut EchoState, ctx: &mut Ctx<'_, Self>) {
+        state.sent += 1;
+        if self.time_each {
+            ctx.begin_span(RTT, state.sent);
+        }
+        ctx.send(NodeId(1), Echo::Ping(state.sent));
+    }
+}
+
+fn free_port() -> u16 {
+    prophet_runtime::ports::free_port().unwrap_or(0)
+}
+
+/// Runs Prophet's two-node echo; returns (run duration, round-trip samples in ms).
+async fn prophet_echo(node: EchoNode) -> Result<(Duration, Vec<f64>), String> {
+    let text = format!(
+        "cluster = \"bench\"\nsystem = \"echo\"\nsecret = \"{}\"\n[limits]\nsend_queue = 65536\ninbox = 65536\n\
+         [[nodes]]\nid = 0\naddr = \"127.0.0.1:{}\"\n[[nodes]]\nid = 1\naddr = \"127.0.0.1:{}\"\n",
+        prophet_runtime::auth::Secret::generate_hex(),
+        free_port(),
+        free_port()
+    );
+    let config = ClusterConfig::parse(&text, "bench", std::path::Path::new("."))
+        .map_err(|e| e.to_string())?;
+    let system = Arc::new(System::new("echo", vec![node.clone(), node.clone()]));
+    let options = ProcessOptions {
+        no_disk: true,
+        ..ProcessOptions::default()
+    };
+    let server = Process::start(Arc::clone(&system), &config, &[1], options.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = Process::start(system, &config, &[0], options)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Bounded wait: 2 minutes at most.
+    let mut result = Err("the echo run did not finish within 2 minutes".to_string());
+    for _ in 0..120_000 {
+        if client.metrics.recorded_count(RUN) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        let recorded = client.metrics.recorded();
+        if let Some(run) = recorded.get(RUN).filter(|s| s.count == 1) {
+            let ms = run.sum;
+            let rtts = recorded
+                .get(RTT)
+                .map(|s| s.window.iter().copied().collect())
+                .unwrap_or_default();
+            result = Ok((Duration::from_secs_f64(ms / 1e3), rtts));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    client.stop().await.map_err(|e| e.to_string())?;
+    server.stop().await.map_err(|e| e.to_string())?;
+    result
+}
+
+async fn echo_server(listener: TcpListener) -> Result<(), String> {
+    let (mut stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut buffer = FrameBuffer::new();
+    let mut out = Vec::new();
+    loop {
+        let spare = buffer.spare();
+        spare.reserve(64 * 1024);
+        if stream.read_buf(spare).await.map_err(|e| e.to_string())? == 0 {
+            return Ok(());
+        }
+        while let Some(frame) = buffer
+            .next_frame::<Echo>(MAX_FRAME_BYTES_DEFAULT)
+            .map_err(|e| e.to_string())?
+        {
+            if let Frame::Data(Echo::Ping(seq)) = frame {
+                codec::encode(
+                    &Frame::Data(Echo::Pong(seq)),
+                    MAX_FRAME_BYTES_DEFAULT,
+                    &mut out,
+                )
+                .map_err(|e| e.to_string())?;
+            }
+        }
+        stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        out.clear();
+    }
+}
+
+/// Plain tokio echo with the same frames; returns (duration, rtt samples in ms).
+async fn tokio_echo(
+    messages: u64,
+    window: u64,
+    time_each: bool,
+) -> Result<(Duration, Vec<f64>), String> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = tokio::spawn(echo_server(listener));
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut buffer = FrameBuffer::new();
+    let mut out = Vec::new();
+    let mut sent_at = std::collections::HashMap::new();
+    let mut rtts = Vec::new();
+    let (mut sent, mut received) = (0u64, 0u64);
+    let started = Instant::now();
+    while sent < window.min(messages) {
+        sent += 1;
+        if time_each {
+            sent_at.insert(sent, Instant::now());
+        }
+        codec::encode(
+            &Frame::Data(Echo::Ping(sent)),
+            MAX_FRAME_BYTES_DEFAULT,
+            &mut out,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    out.clear();
+    while received < messages {
+        let spare = buffer.spare();
+        spare.reserve(64 * 1024);
+        if stream.read_buf(spare).await.map_err(|e| e.to_string())? == 0 {
+            return Err("echo server closed".into());
+        }
+        while let Some(frame) = buffer
+            .next_frame::<Echo>(MAX_FRAME_BYTES_DEFAULT)
+            .map_err(|e| e.to_string())?
+        {
+            if let Frame::Data(Echo::Pong(seq)) = frame {
+                received += 1;
+                if let Some(at) = sent_at.remove(&seq) {
+                    rtts.push(at.elapsed().as_secs_f64() * 1e3);
+                }
+                if sent < messages {
+                    sent += 1;
+                    if time_each {
+                        sent_at.insert(sent, Instant::now());
+                    }
+                    codec::encode(
+                        &Frame::Data(Echo::Ping(sent)),
+                        MAX_FRAME_BYTES_DEFAULT,
+                        &mut out,
+                    )
+                    .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await.map_err(|e| e.to_string())?;
+            out.clear();
+        }
+    }
+    let took = started.elapsed();
+    drop(stream);
+    let _ = server.await;
+    Ok((took, rtts))
+}
+
+fn summary(
+    system: &str,
+    bench: &TransportBench,
+    throughput: Duration,
+    rtts: &mut [f64],
+) -> (Value, Value, f64, f64) {
+    let rate = bench.messages as f64 / throughput.as_secs_f64();
+    rtts.sort_by(f64::total_cmp);
+    let p50 = quantile(rtts, 0.5).unwrap_or(f64::NAN) * 1e3;
+    let p99 = quantile(rtts, 0.99).unwrap_or(f64::NAN) * 1e3;
+    (
+        json!({"bench": "transport", "measurement": "throughput", "system": system,
+               "messages": bench.messages, "window": bench.window, "seconds": throughput.as_secs_f64(),
+               "msgs_per_s": rate}),
+        json!({"bench": "transport", "measurement": "round_trip", "system": system,
+               "round_trips": rtts.len(), "p50_us": p50, "p99_us": p99}),
+        rate,
+        p99,
+    )
+}
+
+/// Runs every measurement; one JSON object per measurement, then the ratios.
+pub fn run(bench: &TransportBench) -> Result<Vec<Value>, String> {
+    let mut builder = match std::env::var("PROPHET_BENCH_RUNTIME").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder.enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let round_trips = bench
+            .round_trips
+            .min(prophet_runtime::metrics::SAMPLES_KEPT as u64);
+        let (base_run, _) = tokio_echo(bench.messages, bench.window, false).await?;
+        let (_, mut base_rtts) = tokio_echo(round_trips, 1, true).await?;
+        let throughput_node = EchoNode {
+            messages: bench.messages,
+            window: bench.window,
+            time_each: false,
+        };
+        let (prophet_run, _) = prophet_echo(throughput_node).await?;
+        let latency_node = EchoNode {
+            messages: round_trips,
+            window: 1,
+            time_each: true,
+        };
+        let (_, mut prophet_rtts) = prophet_echo(latency_node).await?;
+        let (bt, bl, base_rate, base_p99) = summary("tokio-echo", bench, base_run, &mut base_rtts);
+        let (pt, pl, rate, p99) = summary("prophet", bench, prophet_run, &mut prophet_rtts);
+        let throughput_ratio = rate / base_rate;
+        let p99_ratio = p99 / base_p99;
+        Ok(vec![
+            bt,
+            bl,
+            pt,
+            pl,
+            json!({"bench": "transport", "measurement": "ratio",
+                   "throughput_ratio": throughput_ratio, "p99_ratio": p99_ratio,
+                   "goal": "throughput_ratio >= 0.8 and p99_ratio <= 1.2",
+                   "goal_met": throughput_ratio >= 0.8 && p99_ratio <= 1.2}),
+        ])
+    })
+}

@@ -1,0 +1,438 @@
+//! `prophet run`: start a local cluster of K processes on loopback, drive the
+//! system's workload, print its properties and objectives as it runs, and
+//! shut everything down on Ctrl-C, after `--duration`, or once `--until`
+//! holds.
+//!
+//! The children are this same binary running `prophet node`; they stop when
+//! their standard input closes, so they never outlive this command.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use prophet_runtime::auth::{Secret, unhex};
+use prophet_runtime::http::request;
+use prophet_runtime::metrics::{Samples, aggregate};
+use prophet_runtime::systems::{self, LiveHook, PropertyStatus};
+use prophet_systems::catalog::Params;
+
+use crate::duration::parse_duration;
+use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+
+/// Arguments of `prophet run`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    prophet run kv --nodes 4 --rate 50\n  \
+    prophet run paxos --nodes 3 --until decided --duration 30s\n\n\
+Exit status: 0 when the run ended with every `always` property holding (and --until\n\
+reached, if given), 1 otherwise, 2 on bad usage.")]
+pub struct RunArgs {
+    /// The system to run (`prophet list`).
+    system: String,
+    /// Number of node processes (default: one per node). Nodes are spread
+    /// over them round-robin.
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// A parameter of the system as key=value; repeat for several.
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// Requests per second of the workload (systems with clients).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// How every choice is resolved: a simulator policy name (first, random,
+    /// round-robin, epsilon-greedy, ucb1, thompson, p2c, peak-ewma, c3, fixed:<i>).
+    #[arg(long, default_value = "first")]
+    policy: String,
+    /// Seed of the random policies.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Total requests (0: until stopped).
+    #[arg(long, default_value_t = 0)]
+    requests: u64,
+    /// Stop after this long (e.g. 30s); default: until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Stop as soon as this holds: a property name (`decided`), or
+    /// `METRIC>=COUNT` over the samples nodes recorded (`kv.request_latency>=100`).
+    #[arg(long)]
+    until: Option<String>,
+    /// Time between reports.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    interval: Duration,
+    /// Directory for the cluster file, secret, logs and durable state
+    /// (default: a new directory under the system's temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print one JSON object per report instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+use prophet_runtime::ports::free_port;
+
+/// The local cluster: (cluster file, node ids per process, HTTP address per process).
+type Layout = (PathBuf, Vec<Vec<u32>>, Vec<String>);
+
+/// Writes the cluster file and secret.
+fn write_cluster(
+    dir: &Path,
+    args: &RunArgs,
+    nodes: usize,
+    processes: usize,
+) -> Result<Layout, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let secret_path = dir.join("cluster.secret");
+    std::fs::write(&secret_path, Secret::generate_hex())
+        .map_err(|e| format!("{}: {e}", secret_path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&secret_path, std::fs::Permissions::from_mode(0o600));
+    }
+    let mut text = format!(
+        "cluster = \"run-{}\"\nsystem = \"{}\"\nsecret_file = \"cluster.secret\"\ndata_dir = \"data\"\n\n[params]\n",
+        std::process::id(),
+        args.system
+    );
+    for pair in &args.params {
+        if let Some((k, v)) = pair.split_once('=') {
+            text.push_str(&format!(
+                "{} = \"{}\"\n",
+                k.trim(),
+                v.trim().replace('"', "")
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "\n[workload]\nrate = {:?}\nrequests = {}\n\n[choose]\npolicy = \"{}\"\nseed = {}\n\n",
+        args.rate,
+        args.requests,
+        args.policy.replace('"', ""),
+        args.seed
+    ));
+    let mut ids = vec![Vec::new(); processes];
+    let mut http = Vec::new();
+    for _ in 0..processes {
+        http.push(format!("127.0.0.1:{}", free_port()?));
+    }
+    for id in 0..nodes {
+        let p = id % processes;
+        let http_line = if ids[p].is_empty() {
+            format!("http = \"{}\"\n", http[p])
+        } else {
+            String::new()
+        };
+        ids[p].push(id as u32);
+        text.push_str(&format!(
+            "[[nodes]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n{http_line}\n",
+            free_port()?
+        ));
+    }
+    let path = dir.join("cluster.toml");
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path, ids, http))
+}
+
+fn spawn(config: &Path, ids: &[u32], log: &Path) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut command = Command::new(exe);
+    command
+        .arg("node")
+        .arg("--config")
+        .arg(config)
+        .arg("--exit-on-stdin-close");
+    for id in ids {
+        command.arg("--id").arg(id.to_string());
+    }
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .map_err(|e| format!("cannot start a node process: {e}"))
+}
+
+/// One report: properties on the gathered states and objectives on the samples.
+struct Report {
+    properties: Option<Vec<PropertyStatus>>,
+    objectives: Vec<(String, String, Option<f64>)>,
+    samples: BTreeMap<String, u64>,
+    /// Decisions by `choice=index`, over every node.
+    choices: BTreeMap<String, u64>,
+}
+
+async fn gather(
+    hook: &LiveHook,
+    params: &Params,
+    http: &[String],
+    nodes: usize,
+    elapsed_s: f64,
+) -> Report {
+    let mut states: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+    let mut merged: BTreeMap<String, Samples> = BTreeMap::new();
+    let mut choices: BTreeMap<String, u64> = BTreeMap::new();
+    for addr in http {
+        if let Ok((200, body)) = request(addr, "GET", "/metrics", "").await {
+            for line in body
+                .lines()
+                .filter(|l| l.starts_with("prophet_choices_total{"))
+            {
+                let label = |key: &str| {
+                    line.split(&format!("{key}=\""))
+                        .nth(1)
+                        .and_then(|r| r.split('"').next())
+                };
+                if let (Some(choice), Some(chosen), Some(count)) = (
+                    label("choice"),
+                    label("chosen"),
+                    line.rsplit(' ').next().and_then(|c| c.parse::<u64>().ok()),
+                ) {
+                    *choices.entry(format!("{choice}={chosen}")).or_default() += count;
+                }
+            }
+        }
+        if let Ok((200, body)) = request(addr, "GET", "/state", "").await
+            && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
+        {
+            for node in json["nodes"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(state)) =
+                    (node["id"].as_u64(), node["state"].as_str().and_then(unhex))
+                {
+                    states.insert(id as u32, state);
+                }
+            }
+        }
+        if let Ok((200, body)) = request(addr, "GET", "/recorded", "").await
+            && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
+        {
+            for (metric, value) in json.as_object().into_iter().flatten() {
+                let m = merged.entry(metric.clone()).or_default();
+                m.count += value["count"].as_u64().unwrap_or(0);
+                m.sum += value["sum"].as_f64().unwrap_or(0.0);
+                m.window.extend(
+                    value["window"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_f64()),
+                );
+            }
+        }
+    }
+    let properties = (states.len() == nodes).then(|| {
+        let ordered: Vec<Vec<u8>> = states.into_values().collect();
+        (hook.inspect)(params, &ordered).ok()
+    });
+    let objectives = (hook.objectives)(params)
+        .into_iter()
+        .map(|o| {
+            let value = merged
+                .get(&o.metric)
+                .and_then(|s| aggregate(s, o.aggregate, elapsed_s));
+            (o.name, o.metric, value)
+        })
+        .collect();
+    Report {
+        properties: properties.flatten(),
+        objectives,
+        samples: merged.into_iter().map(|(k, s)| (k, s.count)).collect(),
+        choices,
+    }
+}
+
+fn print_report(report: &Report, elapsed: Duration, json: bool) {
+    if json {
+        let value = serde_json::json!({
+            "elapsed_s": elapsed.as_secs_f64(),
+            "properties": report.properties,
+            "objectives": report.objectives.iter().map(|(name, metric, value)| serde_json::json!({"name": name, "metric": metric, "value": value})).collect::<Vec<_>>(),
+            "samples": report.samples,
+            "choices": report.choices,
+        });
+        println!("{value}");
+        return;
+    }
+    let mut line = format!("[{:>6.1}s]", elapsed.as_secs_f64());
+    match &report.properties {
+        Some(properties) => {
+            for p in properties {
+                line.push_str(&format!(
+                    " {}={}",
+                    p.name,
+                    if p.holds { "yes" } else { "NO" }
+                ));
+            }
+        }
+        None => line.push_str(" (waiting for every node's state)"),
+    }
+    for (name, _, value) in &report.objectives {
+        match value {
+            Some(v) => line.push_str(&format!(" | {name}={v:.3}")),
+            None => line.push_str(&format!(" | {name}=-")),
+        }
+    }
+    println!("{line}");
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let prepared = systems::find(&args.system).and_then(|hook| {
+        let params = hook.parse_params(&args.params)?;
+        Ok((hook, params))
+    });
+    let (hook, params) = match prepared {
+        Ok(p) => p,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(error) = prophet::sim::PolicySpec::parse(&args.policy) {
+        eprintln!("error: --policy: {error}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let nodes = (hook.node_count)(&params);
+    let processes = args.nodes.unwrap_or(nodes);
+    if processes == 0 || processes > nodes {
+        eprintln!(
+            "error: --nodes must be from 1 to {nodes} (the number of nodes of `{}` with these parameters)",
+            args.system
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("prophet-run-{}", std::process::id()))
+    });
+    let (config, ids, http) = match write_cluster(&dir, args, nodes, processes) {
+        Ok(x) => x,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_VIOLATION);
+        }
+    };
+    let mut children = Vec::new();
+    for (p, ids) in ids.iter().enumerate() {
+        match spawn(&config, ids, &dir.join(format!("process-{p}.log"))) {
+            Ok(child) => children.push(child),
+            Err(error) => {
+                eprintln!("error: {error}");
+                stop(&mut children);
+                return ExitCode::from(EXIT_VIOLATION);
+            }
+        }
+    }
+    eprintln!(
+        "started {} processes for {} nodes of `{}`; cluster file, logs and data in {}",
+        processes,
+        nodes,
+        args.system,
+        dir.display()
+    );
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: {error}");
+            stop(&mut children);
+            return ExitCode::from(EXIT_VIOLATION);
+        }
+    };
+    let started = Instant::now();
+    let outcome = runtime.block_on(async {
+        let mut ticker = tokio::time::interval(args.interval);
+        let mut last: Option<Report> = None;
+        let mut until_reached = false;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => { eprintln!("interrupted; stopping the cluster"); break; }
+                _ = ticker.tick() => {}
+            }
+            for (p, child) in children.iter_mut().enumerate() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!("error: process {p} exited with {status}; see {}", dir.join(format!("process-{p}.log")).display());
+                    return (last, false, true);
+                }
+            }
+            let report = gather(&hook, &params, &http, nodes, started.elapsed().as_secs_f64()).await;
+            print_report(&report, started.elapsed(), args.json);
+            if let Some(until) = &args.until
+                && reached(until, &report)
+            {
+                until_reached = true;
+                last = Some(report);
+                break;
+            }
+            last = Some(report);
+            if args.duration.is_some_and(|d| started.elapsed() >= d) {
+                break;
+            }
+        }
+        (last, until_reached, false)
+    });
+    stop(&mut children);
+    let (last, until_reached, crashed) = outcome;
+    let always_hold = last
+        .as_ref()
+        .and_then(|r| r.properties.as_ref())
+        .is_some_and(|ps| {
+            ps.iter()
+                .filter(|p| p.expectation == "always")
+                .all(|p| p.holds)
+        });
+    let ok = !crashed && always_hold && (args.until.is_none() || until_reached);
+    eprintln!(
+        "cluster stopped: always-properties {}{}",
+        if always_hold {
+            "held"
+        } else {
+            "did NOT hold (or no complete snapshot)"
+        },
+        match &args.until {
+            Some(u) if until_reached => format!("; `{u}` reached"),
+            Some(u) => format!("; `{u}` NOT reached"),
+            None => String::new(),
+        }
+    );
+    ExitCode::from(if ok { EXIT_OK } else { EXIT_VIOLATION })
+}
+
+/// Whether the `--until` condition holds on `report`.
+fn reached(until: &str, report: &Report) -> bool {
+    if let Some((metric, count)) = until.split_once(">=")
+        && let Ok(count) = count.trim().parse::<u64>()
+    {
+        return report
+            .samples
+            .get(metric.trim())
+            .is_some_and(|&n| n >= count);
+    }
+    report
+        .properties
+        .as_ref()
+        .is_some_and(|ps| ps.iter().any(|p| p.name == until && p.holds))
+}
+
+/// Closes the children's standard input (they stop cleanly), waits a bounded
+/// time, then kills the ones still running.
+fn stop(children: &mut [Child]) {
+    for child in children.iter_mut() {
+        drop(child.stdin.take());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for child in children.iter_mut() {
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}

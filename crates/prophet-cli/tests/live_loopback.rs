@@ -1,0 +1,199 @@
+//! `prophet run` end to end: real node processes of the `prophet` binary on
+//! loopback, driven by the system's workload. Bounded: every run has
+//! `--until` and a `--duration` cap, and the command stops its children.
+
+use std::process::Command;
+
+fn prophet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_prophet"))
+}
+
+fn last_report(stdout: &str) -> serde_json::Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON report");
+    serde_json::from_str(line).expect("valid JSON")
+}
+
+#[test]
+fn kv_on_four_processes_serves_every_read_and_write() {
+    let dir = std::env::temp_dir().join(format!("prophet-cli-kv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = prophet()
+        .args([
+            "run",
+            "kv",
+            "--nodes",
+            "4",
+            "-p",
+            "replicas=3",
+            "-p",
+            "clients=1",
+        ])
+        .args([
+            "--rate",
+            "50",
+            "--requests",
+            "60",
+            "--until",
+            "kv.request_latency>=60",
+        ])
+        .args([
+            "--policy",
+            "round-robin",
+            "--duration",
+            "60s",
+            "--interval",
+            "200ms",
+            "--json",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("prophet runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report = last_report(&stdout);
+    let samples = &report["samples"];
+    assert_eq!(
+        samples["kv.request_latency"], 60,
+        "every request answered: {report}"
+    );
+    let reads = samples["kv.read_latency"].as_u64().unwrap_or(0);
+    let writes = samples["kv.write_latency"].as_u64().unwrap_or(0);
+    assert_eq!(reads + writes, 60, "{report}");
+    assert!(reads > 0 && writes > 0, "both kinds served: {report}");
+    for p in report["properties"].as_array().expect("properties") {
+        assert_eq!(p["holds"], true, "{p}");
+    }
+    // Round-robin read replicas: reads went to every one of the 3 replicas.
+    let choices = report["choices"].as_object().expect("choices");
+    let replicas_read = choices
+        .keys()
+        .filter(|k| k.starts_with("kv.read_replica="))
+        .count();
+    assert_eq!(replicas_read, 3, "{choices:?}");
+    // Each process wrote a log with its start and its clean stop.
+    for p in 0..4 {
+        let log = std::fs::read_to_string(dir.join(format!("process-{p}.log"))).expect("log");
+        assert!(log.contains("process started"), "{log}");
+        assert!(
+            log.contains("shutting down"),
+            "process {p} stopped cleanly:\n{log}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_cluster_files_are_refused_with_the_field_named() {
+    let dir = std::env::temp_dir().join(format!("prophet-cli-badcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("cluster.toml");
+    std::fs::write(
+        &path,
+        "cluster = \"x\"\nsystem = \"kv\"\nsecret = \"00112233445566778899aabbccddeeff\"\n\
+         [[nodes]]\nid = 0\naddr = \"127.0.0.1:1\"\n[[nodes]]\nid = 0\naddr = \"127.0.0.1:2\"\n",
+    )
+    .expect("write");
+    let output = prophet()
+        .args(["node", "--config"])
+        .arg(&path)
+        .args(["--id", "0"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nodes[1].id"), "{stderr}");
+    let output = prophet()
+        .args(["run", "kv", "--nodes", "9"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--nodes must be from 1 to 4"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn paxos_decides(processes: &str, clients: &str) {
+    let dir = std::env::temp_dir().join(format!(
+        "prophet-cli-paxos-{processes}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = prophet()
+        .args([
+            "run",
+            "paxos",
+            "--nodes",
+            processes,
+            "-p",
+            clients,
+            "-p",
+            "acceptors=3",
+        ])
+        .args([
+            "--until",
+            "value chosen",
+            "--duration",
+            "60s",
+            "--interval",
+            "100ms",
+            "--json",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("prophet runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("`value chosen` reached"), "{stderr}");
+    let report = last_report(&stdout);
+    let properties = report["properties"].as_array().expect("properties");
+    let holds = |name: &str| {
+        properties
+            .iter()
+            .any(|p| p["name"] == name && p["holds"] == true)
+    };
+    assert!(
+        holds("agreement") && holds("validity") && holds("value chosen"),
+        "{report}"
+    );
+    // Every acceptor's promise is on disk, checksummed, and decodes.
+    let clients: u32 = clients
+        .trim_start_matches("clients=")
+        .parse()
+        .expect("count");
+    for acceptor in 2 * clients..2 * clients + 3 {
+        let mut store = prophet_runtime::durable::DurableStore::open(&dir.join("data"), acceptor)
+            .expect("open");
+        let durable: Option<prophet_systems::paxos::Durable> = store.load().expect("valid file");
+        let state = durable.flatten().expect("an acceptor's durable state");
+        assert!(
+            state.promised.is_some(),
+            "acceptor {acceptor} promised: {state:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn paxos_decides_one_value_on_five_processes() {
+    // 1 client, 1 proposer, 3 acceptors: one node per process.
+    paxos_decides("5", "clients=1");
+}
+
+#[test]
+fn paxos_with_two_competing_clients_decides_one_value_on_three_processes() {
+    // 2 clients, 2 proposers, 3 acceptors spread over 3 processes.
+    paxos_decides("3", "clients=2");
+}

@@ -1,0 +1,134 @@
+//! How `choose` is resolved on a live node until the live resolver exists:
+//! by the simulator's policies (`prophet::sim::policy`), chosen per cluster
+//! file, with the same feedback convention as in the simulator (a span named
+//! after a choice and begun in the same handler times that decision).
+//!
+//! The seam for the resolver is [`LiveChooser`]: any chooser that can also
+//! learn from outcomes; decisions reach [`crate::executor::DecisionLog`] by
+//! their stable names either way.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use prophet::model::{Chooser, NodeId};
+use prophet::sim::{ChoiceView, Outcome, PolicySpec, PolicyTable};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+/// A chooser the live executor can also feed outcomes to.
+pub trait LiveChooser: Chooser + Send {
+    /// The observed cost of an earlier decision.
+    fn observe(&mut self, _outcome: &Outcome) {}
+}
+
+/// The `[choose]` section of a cluster file.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChoiceConfig {
+    /// The policy of every choice not named in `choices` (a simulator
+    /// policy name: first, random, round-robin, epsilon-greedy, ucb1,
+    /// thompson, p2c, peak-ewma, c3, fixed:<i>).
+    pub policy: String,
+    /// Seed of the per-node ChaCha8 generators random policies draw from.
+    pub seed: u64,
+    /// Policies by choice name.
+    pub choices: BTreeMap<String, String>,
+}
+
+impl Default for ChoiceConfig {
+    fn default() -> Self {
+        ChoiceConfig {
+            policy: "first".into(),
+            seed: 0,
+            choices: BTreeMap::new(),
+        }
+    }
+}
+
+impl ChoiceConfig {
+    /// Checks every policy name; the error is (field, message).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        PolicySpec::parse(&self.policy)
+            .map_err(|e| ("choose.policy".to_string(), e.to_string()))?;
+        for (name, policy) in &self.choices {
+            PolicySpec::parse(policy)
+                .map_err(|e| (format!("choose.choices.\"{name}\""), e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The chooser of node `id`.
+    pub fn build(&self, id: NodeId) -> Box<dyn LiveChooser> {
+        let default = PolicySpec::parse(&self.policy).unwrap_or(PolicySpec::First);
+        let specs = self
+            .choices
+            .iter()
+            .filter_map(|(k, v)| PolicySpec::parse(v).ok().map(|s| (k.clone(), s)))
+            .collect();
+        Box::new(PolicyChooser {
+            table: PolicyTable::new(default, specs),
+            rng: ChaCha8Rng::seed_from_u64(self.seed ^ (u64::from(id.0) << 32 | 0x5eed)),
+            started: Instant::now(),
+        })
+    }
+}
+
+/// Simulator policies on real time.
+pub struct PolicyChooser {
+    table: PolicyTable,
+    rng: ChaCha8Rng,
+    started: Instant,
+}
+
+impl PolicyChooser {
+    /// Time since the chooser was built: the policies' clock.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Chooser for PolicyChooser {
+    fn choose(&mut self, node: NodeId, name: &'static str, candidates: usize) -> usize {
+        let view = ChoiceView {
+            node,
+            name,
+            candidates,
+            now: self.started.elapsed(),
+        };
+        self.table.choose(&view, &mut self.rng).min(candidates - 1)
+    }
+}
+
+impl LiveChooser for PolicyChooser {
+    fn observe(&mut self, outcome: &Outcome) {
+        self.table.observe(outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_are_validated_by_name_and_random_is_seeded() {
+        let mut config = ChoiceConfig::default();
+        assert!(config.validate().is_ok());
+        config.policy = "random".into();
+        let picks = |config: &ChoiceConfig| {
+            let mut c = config.build(NodeId(1));
+            (0..50)
+                .map(|_| c.choose(NodeId(1), "x", 5))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(picks(&config), picks(&config), "same seed, same choices");
+        assert!(picks(&config).iter().any(|&i| i != 0));
+        config
+            .choices
+            .insert("kv.read_replica".into(), "nope".into());
+        assert_eq!(
+            config.validate().map_err(|e| e.0),
+            Err("choose.choices.\"kv.read_replica\"".to_string())
+        );
+    }
+}

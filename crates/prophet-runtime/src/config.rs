@@ -1,0 +1,464 @@
+//! The cluster file: one TOML document every process of a cluster reads.
+//!
+//! ```toml
+//! cluster = "demo"                 # cluster id, checked in every handshake
+//! system = "paxos"                 # catalog name (`prophet list`)
+//! params = { acceptors = 3 }       # the system's parameters (strings or integers)
+//! secret_file = "cluster.secret"   # hex, >= 16 bytes; or `secret = "<hex>"`
+//! data_dir = "data"                # durable files go to <data_dir>/node-<id>.durable
+//!
+//! [limits]                         # all optional
+//! max_frame_bytes = 1048576
+//! send_queue = 4096
+//! inbox = 4096
+//!
+//! [choose]                         # optional: simulator policies by name
+//! policy = "first"                 # default for every choice
+//! seed = 7                         # for random policies
+//! choices = { "kv.read_replica" = "p2c" }
+//!
+//! [[nodes]]                        # one per node, ids 0..n in order
+//! id = 0
+//! addr = "127.0.0.1:7000"          # where peers dial this node
+//! listen = "0.0.0.0:7000"          # optional: where it binds (default: addr)
+//! http = "127.0.0.1:9000"          # optional: metrics/health of its process
+//!
+//! [workload]                       # optional, for systems with clients (kv)
+//! rate = 10.0                      # requests per second over the cluster
+//! requests = 0                     # total, 0 = no limit
+//!
+//! [[faults]]                       # optional, also changeable at run time
+//! from = 0
+//! to = 1
+//! delay_ms = 40
+//! loss = 0.01
+//! partitioned = false
+//! ```
+//!
+//! Relative paths are relative to the cluster file. Every error names the
+//! field that is wrong.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::{SECRET_BYTES_MIN, Secret, unhex};
+use crate::choice::ChoiceConfig;
+use crate::codec::MAX_FRAME_BYTES_DEFAULT;
+use crate::faults::FaultRule;
+
+/// Why a cluster file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or a field of the wrong type, or an unknown field.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message (it names the field and line).
+        message: String,
+    },
+    /// A field has a value that is not acceptable.
+    #[error("field `{field}`: {message}")]
+    Field {
+        /// The field, e.g. `nodes[2].addr`.
+        field: String,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+}
+
+fn field(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Optional limits.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest frame body, in bytes.
+    pub max_frame_bytes: usize,
+    /// Capacity of each per-link send queue (messages).
+    pub send_queue: usize,
+    /// Capacity of each node's inbox (events).
+    pub inbox: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
+            send_queue: 4096,
+            inbox: 4096,
+        }
+    }
+}
+
+/// The request generator (for systems with a workload, e.g. `kv`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadConfig {
+    /// Requests per second over the whole cluster (0: no requests).
+    pub rate: f64,
+    /// Total requests (0: no limit).
+    pub requests: u64,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            rate: 10.0,
+            requests: 0,
+        }
+    }
+}
+
+/// A node's entry.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    /// The node id (must equal its position).
+    pub id: u32,
+    /// Where peers dial it (`host:port`).
+    pub addr: String,
+    /// Where it binds (default `addr`).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Metrics and health endpoint of the process hosting it.
+    #[serde(default)]
+    pub http: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    cluster: String,
+    system: String,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    secret_file: Option<PathBuf>,
+    #[serde(default)]
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    choose: ChoiceConfig,
+    nodes: Vec<NodeEntry>,
+    #[serde(default)]
+    faults: Vec<FaultRule>,
+    #[serde(default)]
+    workload: WorkloadConfig,
+}
+
+/// A validated cluster file.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Cluster id.
+    pub cluster: String,
+    /// Catalog name of the system.
+    pub system: String,
+    /// Parameters as `key=value` pairs for the catalog.
+    pub params: Vec<String>,
+    /// The shared secret.
+    pub secret: Secret,
+    /// Directory of durable files.
+    pub data_dir: PathBuf,
+    /// Limits.
+    pub limits: Limits,
+    /// Choice policies.
+    pub choose: ChoiceConfig,
+    /// Nodes by id.
+    pub nodes: Vec<NodeEntry>,
+    /// Initial fault rules.
+    pub faults: Vec<FaultRule>,
+    /// The request generator.
+    pub workload: WorkloadConfig,
+}
+
+impl ClusterConfig {
+    /// Reads and validates a cluster file.
+    pub fn load(path: &Path) -> Result<ClusterConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// Parses and validates cluster-file text; relative paths resolve against `base`.
+    pub fn parse(text: &str, name: &str, base: &Path) -> Result<ClusterConfig, ConfigError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: name.to_string(),
+            message: e.to_string(),
+        })?;
+        if raw.cluster.trim().is_empty() || raw.cluster.len() > 64 {
+            return Err(field("cluster", "must be 1 to 64 characters"));
+        }
+        let secret_hex = match (&raw.secret, &raw.secret_file) {
+            (Some(s), None) => s.clone(),
+            (None, Some(file)) => {
+                let path = base.join(file);
+                std::fs::read_to_string(&path).map_err(|e| {
+                    field(
+                        "secret_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?
+            }
+            (Some(_), Some(_)) => {
+                return Err(field(
+                    "secret",
+                    "give either `secret` or `secret_file`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(field(
+                    "secret",
+                    "missing: give `secret = \"<hex>\"` or `secret_file` (generate one with `prophet cluster-secret`)",
+                ));
+            }
+        };
+        let secret_field = if raw.secret.is_some() {
+            "secret"
+        } else {
+            "secret_file"
+        };
+        let bytes = unhex(&secret_hex).ok_or_else(|| field(secret_field, "is not hex"))?;
+        let secret = Secret::new(bytes).ok_or_else(|| {
+            field(
+                secret_field,
+                format!("is shorter than {SECRET_BYTES_MIN} bytes"),
+            )
+        })?;
+        if raw.nodes.is_empty() {
+            return Err(field("nodes", "at least one node is needed"));
+        }
+        let mut seen_addr = BTreeMap::new();
+        for (i, node) in raw.nodes.iter().enumerate() {
+            if node.id as usize != i {
+                return Err(field(
+                    format!("nodes[{i}].id"),
+                    format!(
+                        "is {} but nodes must be listed with ids 0, 1, 2, ... in order (expected {i})",
+                        node.id
+                    ),
+                ));
+            }
+            if !node.addr.contains(':')
+                || node
+                    .addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .is_none()
+            {
+                return Err(field(
+                    format!("nodes[{i}].addr"),
+                    format!("`{}` is not host:port", node.addr),
+                ));
+            }
+            if let Some(other) = seen_addr.insert(node.addr.clone(), i) {
+                return Err(field(
+                    format!("nodes[{i}].addr"),
+                    format!("`{}` is also the address of node {other}", node.addr),
+                ));
+            }
+            for (name, value) in [("listen", &node.listen), ("http", &node.http)] {
+                if let Some(v) = value
+                    && v.parse::<std::net::SocketAddr>().is_err()
+                {
+                    return Err(field(
+                        format!("nodes[{i}].{name}"),
+                        format!("`{v}` is not ip:port"),
+                    ));
+                }
+            }
+        }
+        if raw.limits.max_frame_bytes < 64 || raw.limits.max_frame_bytes > (64 << 20) {
+            return Err(field(
+                "limits.max_frame_bytes",
+                "must be from 64 to 67108864",
+            ));
+        }
+        for (name, value) in [
+            ("limits.send_queue", raw.limits.send_queue),
+            ("limits.inbox", raw.limits.inbox),
+        ] {
+            if value == 0 || value > 1 << 20 {
+                return Err(field(name, "must be from 1 to 1048576"));
+            }
+        }
+        for (i, rule) in raw.faults.iter().enumerate() {
+            rule.validate(raw.nodes.len())
+                .map_err(|(name, message)| field(format!("faults[{i}].{name}"), message))?;
+        }
+        if !(0.0..=100_000.0).contains(&raw.workload.rate) {
+            return Err(field(
+                "workload.rate",
+                "must be from 0 to 100000 requests per second",
+            ));
+        }
+        raw.choose
+            .validate()
+            .map_err(|(name, message)| field(name, message))?;
+        let mut params = Vec::new();
+        for (key, value) in &raw.params {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return Err(field(
+                        format!("params.{key}"),
+                        "must be a string, integer or boolean",
+                    ));
+                }
+            };
+            params.push(format!("{key}={text}"));
+        }
+        Ok(ClusterConfig {
+            cluster: raw.cluster,
+            system: raw.system,
+            params,
+            secret,
+            data_dir: base.join(raw.data_dir.unwrap_or_else(|| PathBuf::from("data"))),
+            limits: raw.limits,
+            choose: raw.choose,
+            nodes: raw.nodes,
+            faults: raw.faults,
+            workload: raw.workload,
+        })
+    }
+
+    /// Checks that the system built from this file has exactly as many nodes
+    /// as the file lists.
+    pub fn check_node_count(&self, system_nodes: usize) -> Result<(), ConfigError> {
+        if system_nodes != self.nodes.len() {
+            return Err(field(
+                "nodes",
+                format!(
+                    "lists {} nodes but system `{}` with these params has {system_nodes}",
+                    self.nodes.len(),
+                    self.system
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks `ids` are nodes of this cluster.
+    pub fn check_ids(&self, ids: &[u32]) -> Result<(), ConfigError> {
+        if ids.is_empty() {
+            return Err(field("--id", "give at least one node id"));
+        }
+        for &id in ids {
+            if id as usize >= self.nodes.len() {
+                return Err(field(
+                    "--id",
+                    format!(
+                        "node {id} is not in the cluster file (ids 0..{})",
+                        self.nodes.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+cluster = "t"
+system = "paxos"
+params = { acceptors = 3, variant = "correct" }
+secret = "000102030405060708090a0b0c0d0e0f"
+[[nodes]]
+id = 0
+addr = "127.0.0.1:7000"
+[[nodes]]
+id = 1
+addr = "127.0.0.1:7001"
+http = "127.0.0.1:9001"
+[[faults]]
+from = 0
+to = 1
+delay_ms = 5
+"#;
+
+    fn error_field(text: &str) -> String {
+        match ClusterConfig::parse(text, "c.toml", Path::new("/tmp")) {
+            Err(ConfigError::Field { field, .. }) => field,
+            Err(other) => format!("other: {other}"),
+            Ok(_) => "ok".into(),
+        }
+    }
+
+    #[test]
+    fn a_good_file_parses() {
+        let c = ClusterConfig::parse(GOOD, "c.toml", Path::new("/tmp")).expect("valid");
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(
+            c.params,
+            vec!["acceptors=3".to_string(), "variant=correct".to_string()]
+        );
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/data"));
+        assert_eq!(c.faults[0].delay_ms, 5);
+        assert!(c.check_node_count(3).is_err());
+        assert!(c.check_ids(&[2]).is_err());
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let cases = [
+            (GOOD.replace("id = 1", "id = 2"), "nodes[1].id"),
+            (GOOD.replace("7001", "7000"), "nodes[1].addr"),
+            (GOOD.replace("127.0.0.1:7001", "nowhere"), "nodes[1].addr"),
+            (GOOD.replace("\"127.0.0.1:9001\"", "\"x\""), "nodes[1].http"),
+            (
+                GOOD.replace("000102030405060708090a0b0c0d0e0f", "0001"),
+                "secret",
+            ),
+            (
+                GOOD.replace("000102030405060708090a0b0c0d0e0f", "zz"),
+                "secret",
+            ),
+            (
+                GOOD.replace("secret = \"000102030405060708090a0b0c0d0e0f\"", ""),
+                "secret",
+            ),
+            (GOOD.replace("to = 1", "to = 9"), "faults[0].to"),
+            (GOOD.replace("delay_ms = 5", "loss = 2.0"), "faults[0].loss"),
+            (GOOD.replace("cluster = \"t\"", "cluster = \"\""), "cluster"),
+            (
+                format!("{GOOD}\n[limits]\nsend_queue = 0\n"),
+                "limits.send_queue",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error_field(&text), expected, "for {expected}");
+        }
+        let unknown =
+            ClusterConfig::parse(&GOOD.replace("system", "sistem"), "c.toml", Path::new("/"))
+                .expect_err("unknown field");
+        assert!(unknown.to_string().contains("sistem"), "{unknown}");
+    }
+}

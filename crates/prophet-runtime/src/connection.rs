@@ -1,0 +1,136 @@
+//! One TCP connection carrying frames: reads whole frames with the limits of
+//! [`crate::codec`], writes batches of frames.
+//!
+//! This module owns the socket and its read buffer, nothing else: who is on
+//! the other end is the handshake's business ([`crate::auth`]).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::codec::{self, CodecError, Frame, FrameBuffer};
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Idle time before TCP keepalive probes start on a quiet connection.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+
+/// Time between keepalive probes (3 unanswered probes close the connection).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Data unacknowledged for this long breaks the connection (Linux
+/// `TCP_USER_TIMEOUT`), so a writer to a partitioned peer reconnects within
+/// seconds instead of retransmitting into the void for minutes.
+pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// The bytes were not a valid frame stream.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed the connection between frames.
+    #[error("closed by peer")]
+    Closed,
+}
+
+/// A framed TCP connection.
+pub struct Framed {
+    stream: TcpStream,
+    buffer: FrameBuffer,
+    max_frame_bytes: usize,
+    out: Vec<u8>,
+    last_frame_bytes: usize,
+}
+
+impl Framed {
+    /// Wraps a connected stream.
+    pub fn new(stream: TcpStream, max_frame_bytes: usize) -> Self {
+        // Small frames, pipelined: do not wait to coalesce (we batch ourselves).
+        let _ = stream.set_nodelay(true);
+        // Detect dead peers (partition, host gone) without relying on traffic.
+        let socket = socket2::SockRef::from(&stream);
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(3);
+        let _ = socket.set_tcp_keepalive(&keepalive);
+        #[cfg(target_os = "linux")]
+        let _ = socket.set_tcp_user_timeout(Some(UNACKED_TIMEOUT));
+        Framed {
+            stream,
+            buffer: FrameBuffer::new(),
+            max_frame_bytes,
+            out: Vec::new(),
+            last_frame_bytes: 0,
+        }
+    }
+
+    /// The limit on one frame body.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
+    /// Wire size (prefix included) of the frame [`Framed::read_frame`] returned last.
+    pub fn last_frame_bytes(&self) -> usize {
+        self.last_frame_bytes
+    }
+
+    /// The peer's address, for logs.
+    pub fn peer_addr(&self) -> String {
+        self.stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "?".to_string())
+    }
+
+    /// Reads the next frame. A partial frame at end of stream is
+    /// [`CodecError::Truncated`]; a clean end between frames is [`ConnError::Closed`].
+    pub async fn read_frame<M: DeserializeOwned>(&mut self) -> Result<Frame<M>, ConnError> {
+        loop {
+            let before = self.buffer.pending().len();
+            if let Some(frame) = self.buffer.next_frame(self.max_frame_bytes)? {
+                self.last_frame_bytes = before - self.buffer.pending().len();
+                return Ok(frame);
+            }
+            let spare = self.buffer.spare();
+            spare.reserve(READ_CHUNK_BYTES);
+            let read = self.stream.read_buf(spare).await?;
+            if read == 0 {
+                return Err(match self.buffer.at_eof(self.max_frame_bytes) {
+                    Some(error) => ConnError::Codec(error),
+                    None => ConnError::Closed,
+                });
+            }
+        }
+    }
+
+    /// Encodes `frame` into the pending batch (not yet sent).
+    pub fn push<M: Serialize>(&mut self, frame: &Frame<M>) -> Result<usize, CodecError> {
+        let before = self.out.len();
+        codec::encode(frame, self.max_frame_bytes, &mut self.out)?;
+        Ok(self.out.len() - before)
+    }
+
+    /// Sends the pending batch.
+    pub async fn flush(&mut self) -> Result<(), ConnError> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Encodes and sends one frame.
+    pub async fn write_frame<M: Serialize>(&mut self, frame: &Frame<M>) -> Result<(), ConnError> {
+        self.push(frame)?;
+        self.flush().await
+    }
+}

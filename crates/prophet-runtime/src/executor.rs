@@ -1,0 +1,415 @@
+//! The live executor of one node: a task that takes one event at a time from
+//! its inbox, in arrival order, and runs the node's handler through
+//! [`prophet::model::execute`], the same function the explorer and the
+//! simulator call.
+//!
+//! After a handler returns, its effects are applied in this order: decisions
+//! and metrics are logged; the durable value, if it changed, is written and
+//! synced; timers are armed or disarmed; and only then are its messages
+//! queued, so no message leaves before the state it depends on is on disk.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use prophet::model::{Decision, Effects, Input, MetricOp, Node, NodeId, System, TimerOp, execute};
+use prophet::sim::Outcome;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::RuntimeError;
+use crate::choice::LiveChooser;
+use crate::durable::DurableStore;
+use crate::metrics::{NodeStats, Registry};
+use crate::transport::{PeerQueue, Transport};
+
+/// Spans (`begin_span` without `end_span` yet) kept per node; beyond this a
+/// new span is not timed and a warning is logged.
+pub const SPANS_OPEN_MAX: usize = 65_536;
+
+/// One handler in this many is timed for `prophet_handler_seconds`.
+pub const HANDLER_TIMING_EVERY: u64 = 16;
+
+/// Inbox events taken per wake-up (then handled one at a time).
+pub const EVENTS_PER_WAKE: usize = 64;
+
+/// An event in a node's inbox.
+pub enum NodeEvent<N: Node> {
+    /// A message from a node.
+    Message(NodeId, N::Msg),
+    /// A timer fired; stale generations are ignored.
+    Timer(N::Timer, u64),
+    /// A request for the node's current state.
+    Snapshot(oneshot::Sender<NodeSnapshot>),
+    /// Stop after the events before this one.
+    Stop,
+}
+
+impl<N: Node> From<(NodeId, N::Msg)> for NodeEvent<N> {
+    fn from((from, msg): (NodeId, N::Msg)) -> Self {
+        NodeEvent::Message(from, msg)
+    }
+}
+
+/// A node's state as seen from outside.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct NodeSnapshot {
+    /// The node.
+    pub id: u32,
+    /// `Debug` of the state, for people.
+    pub debug: String,
+    /// postcard of the state, for programs (hex in JSON).
+    pub state: Vec<u8>,
+    /// Handlers run so far.
+    pub handled: u64,
+}
+
+/// Where decisions go besides the metrics: the seam for the live resolver's
+/// decision log (it sees every choice by its stable name).
+pub trait DecisionLog: Send + Sync {
+    /// Called once per `choose` a handler made, in call order.
+    fn decided(&self, node: NodeId, decision: &Decision);
+}
+
+/// The transport type nodes of type `N` use.
+pub type NodeTransport<N> = Transport<<N as Node>::Msg, NodeEvent<N>>;
+
+/// Everything a node task needs.
+pub struct NodeTask<N: Node> {
+    /// The system the node belongs to (its configuration is `nodes()[id]`).
+    pub system: Arc<System<N>>,
+    /// Which node.
+    pub id: NodeId,
+    /// The process's transport.
+    pub transport: Arc<NodeTransport<N>>,
+    /// The node's inbox (its sender is in the transport and in `inbox_tx`).
+    pub inbox: mpsc::Receiver<NodeEvent<N>>,
+    /// A sender to the same inbox, for timers.
+    pub inbox_tx: mpsc::Sender<NodeEvent<N>>,
+    /// The durable file, or `None` for a node kept in memory only.
+    pub store: Option<DurableStore>,
+    /// Resolves `choose` and learns from outcomes.
+    pub chooser: Box<dyn LiveChooser>,
+    /// Optional decision log.
+    pub decisions: Option<Arc<dyn DecisionLog>>,
+    /// The process's counters.
+    pub metrics: Arc<Registry>,
+}
+
+struct Running<N: Node> {
+    task: NodeTask<N>,
+    node_count: usize,
+    state: N::State,
+    effects: Effects<N>,
+    timers: HashMap<N::Timer, (u64, JoinHandle<()>)>,
+    timer_generation: u64,
+    spans: HashMap<(&'static str, u64), Instant>,
+    /// Spans that time a decision (named after the choice): the index chosen.
+    decided: HashMap<(&'static str, u64), usize>,
+    started: Instant,
+    links: Vec<Option<Arc<PeerQueue<N::Msg>>>>,
+    /// Links with messages queued since their writer was last woken.
+    dirty: Vec<bool>,
+    dirty_links: Vec<usize>,
+    stats: Arc<NodeStats>,
+    handled: u64,
+}
+
+impl<N: Node> NodeTask<N> {
+    /// Runs the node until a `Stop` event or an error.
+    pub async fn run(mut self) -> Result<(), RuntimeError> {
+        let id = self.id;
+        let recovered: Option<N::Durable> = match self.store.as_mut() {
+            Some(store) => store.load()?,
+            None => None,
+        };
+        if recovered.is_some() {
+            info!(node = id.0, "recovered durable state");
+        }
+        let node_count = self.system.nodes().len();
+        let state = self.system.nodes()[id.index()].init(id, recovered);
+        let stats = self.metrics.node(id.0);
+        stats.up.store(1, Ordering::Relaxed);
+        let mut running = Running {
+            task: self,
+            node_count,
+            state,
+            effects: Effects::default(),
+            timers: HashMap::new(),
+            timer_generation: 0,
+            spans: HashMap::new(),
+            decided: HashMap::new(),
+            started: Instant::now(),
+            links: vec![None; node_count],
+            dirty: vec![false; node_count],
+            dirty_links: Vec::new(),
+            stats: Arc::clone(&stats),
+            handled: 0,
+        };
+        let result = running.event_loop().await;
+        stats.up.store(0, Ordering::Relaxed);
+        for (_, (_, handle)) in running.timers.drain() {
+            handle.abort();
+        }
+        if let Err(error) = &result {
+            error!(node = id.0, %error, "node stopped");
+        }
+        result
+    }
+}
+
+impl<N: Node> Running<N> {
+    async fn event_loop(&mut self) -> Result<(), RuntimeError> {
+        let started = self.handle(Input::Start).await;
+        self.wake_writers();
+        started?;
+        // Take what is waiting in one go (fewer wake-ups), then handle it one
+        // event at a time, in arrival order.
+        let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
+        while self
+            .task
+            .inbox
+            .recv_many(&mut events, EVENTS_PER_WAKE)
+            .await
+            > 0
+        {
+            self.stats
+                .inbox_depth
+                .store(self.task.inbox.len() as i64, Ordering::Relaxed);
+            for event in events.drain(..) {
+                match self.dispatch(event).await {
+                    Ok(false) => {}
+                    stop_or_error => {
+                        self.wake_writers();
+                        return stop_or_error.map(|_| ());
+                    }
+                }
+            }
+            self.wake_writers();
+        }
+        Ok(())
+    }
+
+    /// Wakes the writer of every link a handler queued to since the last call.
+    fn wake_writers(&mut self) {
+        for index in self.dirty_links.drain(..) {
+            self.dirty[index] = false;
+            if let Some(queue) = &self.links[index] {
+                queue.wake();
+            }
+        }
+    }
+
+    /// Handles one inbox event; `true` when it asks the node to stop.
+    async fn dispatch(&mut self, event: NodeEvent<N>) -> Result<bool, RuntimeError> {
+        {
+            match event {
+                NodeEvent::Message(from, msg) => self.handle(Input::Message(from, msg)).await?,
+                NodeEvent::Timer(timer, generation) => {
+                    if self
+                        .timers
+                        .get(&timer)
+                        .is_some_and(|(g, _)| *g == generation)
+                    {
+                        self.timers.remove(&timer);
+                        self.handle(Input::Timer(timer)).await?;
+                    }
+                }
+                NodeEvent::Snapshot(reply) => {
+                    let _ = reply.send(NodeSnapshot {
+                        id: self.task.id.0,
+                        debug: format!("{:?}", self.state),
+                        state: postcard::to_allocvec(&self.state).unwrap_or_default(),
+                        handled: self.handled,
+                    });
+                }
+                NodeEvent::Stop => {
+                    info!(node = self.task.id.0, "stopping");
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn handle(&mut self, input: Input<N>) -> Result<(), RuntimeError> {
+        let id = self.task.id;
+        let node = &self.task.system.nodes()[id.index()];
+        self.effects.clear();
+        // Reading the clock costs as much as a small handler on some
+        // machines, so handler time is sampled; every handler is counted.
+        let started = self
+            .handled
+            .is_multiple_of(HANDLER_TIMING_EVERY)
+            .then(Instant::now);
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            execute(
+                node,
+                id,
+                self.node_count,
+                &mut self.state,
+                input,
+                &mut self.effects,
+                self.task.chooser.as_mut(),
+            )
+        }));
+        let finished = started.map(|started| {
+            let now = Instant::now();
+            self.stats.observe_handler(now.duration_since(started));
+            now
+        });
+        self.stats.handlers.fetch_add(1, Ordering::Relaxed);
+        self.handled += 1;
+        if let Err(payload) = ran {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into());
+            return Err(RuntimeError::HandlerPanicked {
+                node: id.0,
+                message,
+            });
+        }
+        for decision in &self.effects.decisions {
+            self.task
+                .metrics
+                .choice(id.0, decision.name, decision.chosen);
+            if let Some(log) = &self.task.decisions {
+                log.decided(id, decision);
+            }
+        }
+        // The clock is read only when the handler recorded something.
+        let now = match finished {
+            Some(now) => now,
+            None if self.effects.metrics.is_empty() => self.started,
+            None => Instant::now(),
+        };
+        // Feedback convention (as in the simulator): the n-th span begun in
+        // this handler under a choice's name times the n-th decision of it.
+        let mut paired: HashMap<&'static str, usize> = HashMap::new();
+        for op in self.effects.metrics.drain(..) {
+            match op {
+                MetricOp::Record { metric, value } => self.task.metrics.record(id.0, metric, value),
+                MetricOp::Begin { metric, key } => {
+                    if self.spans.len() < SPANS_OPEN_MAX {
+                        self.spans.insert((metric, key), now);
+                        let nth = paired.entry(metric).or_default();
+                        if let Some(d) = self
+                            .effects
+                            .decisions
+                            .iter()
+                            .filter(|d| d.name == metric)
+                            .nth(*nth)
+                        {
+                            self.decided.insert((metric, key), d.chosen);
+                        }
+                        *nth += 1;
+                    } else {
+                        warn!(
+                            node = id.0,
+                            metric, "too many open spans; not timing this one"
+                        );
+                    }
+                }
+                MetricOp::End { metric, key } => {
+                    if let Some(began) = self.spans.remove(&(metric, key)) {
+                        let took = now.duration_since(began);
+                        self.task
+                            .metrics
+                            .record(id.0, metric, took.as_secs_f64() * 1e3);
+                        if let Some(chosen) = self.decided.remove(&(metric, key)) {
+                            self.task.chooser.observe(&Outcome {
+                                node: id,
+                                name: metric,
+                                chosen,
+                                cost: took.as_secs_f64(),
+                                at: now.duration_since(self.started),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        self.persist().await?;
+        // Take the buffers out and put them back, so their capacity is reused.
+        let mut timers = std::mem::take(&mut self.effects.timers);
+        for op in timers.drain(..) {
+            self.apply_timer(op);
+        }
+        self.effects.timers = timers;
+        let mut sends = std::mem::take(&mut self.effects.sends);
+        for (to, msg) in sends.drain(..) {
+            let Some(slot) = self.links.get_mut(to.index()) else {
+                warn!(
+                    node = id.0,
+                    to = to.0,
+                    "send to a node outside the system; dropped"
+                );
+                continue;
+            };
+            let queue = slot.get_or_insert_with(|| self.task.transport.link(id.0, to.0));
+            // Writers are woken once per burst of events (see `wake_writers`),
+            // so a burst leaves in one write per link.
+            self.task.transport.send(queue, msg, false).await;
+            if !self.dirty[to.index()] {
+                self.dirty[to.index()] = true;
+                self.dirty_links.push(to.index());
+            }
+        }
+        self.effects.sends = sends;
+        Ok(())
+    }
+
+    async fn persist(&mut self) -> Result<(), RuntimeError> {
+        let Some(store) = self.task.store.as_ref() else {
+            return Ok(());
+        };
+        let node = &self.task.system.nodes()[self.task.id.index()];
+        let payload = postcard::to_allocvec(&node.durable(&self.state))
+            .map_err(|e| RuntimeError::Encode(e.to_string()))?;
+        if !store.is_new(&payload) {
+            return Ok(());
+        }
+        let Some(mut store) = self.task.store.take() else {
+            return Ok(());
+        };
+        let (store, result) = tokio::task::spawn_blocking(move || {
+            let result = store.store(&payload);
+            (store, result)
+        })
+        .await
+        .map_err(|e| RuntimeError::Encode(format!("durable writer task failed: {e}")))?;
+        self.task.store = Some(store);
+        result?;
+        self.stats.durable_writes.fetch_add(1, Ordering::Relaxed);
+        debug!(node = self.task.id.0, "durable state synced");
+        Ok(())
+    }
+
+    fn apply_timer(&mut self, op: TimerOp<N::Timer>) {
+        match op {
+            TimerOp::Set { timer, after } => {
+                self.timer_generation += 1;
+                let generation = self.timer_generation;
+                let inbox = self.task.inbox_tx.clone();
+                let fired = timer.clone();
+                let handle = tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = inbox.send(NodeEvent::Timer(fired, generation)).await;
+                });
+                if let Some((_, old)) = self.timers.insert(timer, (generation, handle)) {
+                    old.abort();
+                }
+            }
+            TimerOp::Cancel(timer) => {
+                if let Some((_, old)) = self.timers.remove(&timer) {
+                    old.abort();
+                }
+            }
+        }
+    }
+}

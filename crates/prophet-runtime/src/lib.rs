@@ -1,0 +1,73 @@
+//! The live runtime: Prophet nodes on real processes, sockets, clocks and
+//! disks, running the same node code as the explorer and the simulator.
+//!
+//! Each node is a tokio task that handles one event at a time
+//! ([`executor`]), through [`prophet::model::execute`]. Nodes talk over TCP
+//! in length-prefixed postcard frames ([`codec`], [`connection`]) after a
+//! mutual challenge-response on the cluster secret ([`auth`]), through
+//! bounded per-link queues and a run-time fault layer ([`transport`],
+//! [`faults`]). Durable state is synced before dependent messages leave
+//! ([`durable`]). A process exposes metrics, health and state over HTTP
+//! ([`http`], [`metrics`]). A cluster is one TOML file ([`config`]); the
+//! built-in systems are looked up by catalog name ([`systems`]).
+//!
+//! This crate is the only one in the workspace with async code and I/O.
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod choice;
+pub mod codec;
+pub mod config;
+pub mod connection;
+pub mod durable;
+pub mod executor;
+pub mod faults;
+pub mod http;
+pub mod metrics;
+pub mod ports;
+pub mod process;
+pub mod systems;
+pub mod transport;
+
+pub use config::{ClusterConfig, ConfigError};
+pub use process::{Process, ProcessOptions};
+
+/// Why the runtime could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The cluster file is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Durable state could not be read or written.
+    #[error(transparent)]
+    Durable(#[from] durable::DurableError),
+    /// A socket could not be bound.
+    #[error("cannot bind {what} = {addr}: {source}")]
+    Bind {
+        /// The config field.
+        what: String,
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Protocol code panicked: the node stops rather than run on a state the
+    /// panic may have left half-updated.
+    #[error("node {node}: handler panicked: {message}")]
+    HandlerPanicked {
+        /// The node.
+        node: u32,
+        /// The panic message.
+        message: String,
+    },
+    /// A value could not be encoded.
+    #[error("encoding failed: {0}")]
+    Encode(String),
+    /// The system or its parameters were refused.
+    #[error("{0}")]
+    System(String),
+    /// A bug in the runtime.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}

@@ -1,0 +1,468 @@
+//! Live tests on loopback: several `Process`es in one test binary, each with
+//! its own sockets, talking through the real transport.
+//!
+//! Waits are polls bounded in count and time; no assertion is about timing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prophet::model::{Ctx, Node, NodeId, System};
+use prophet_runtime::auth::{self, Secret};
+use prophet_runtime::codec::Frame;
+use prophet_runtime::connection::Framed;
+use prophet_runtime::metrics::Rejection;
+use prophet_runtime::{ClusterConfig, Process, ProcessOptions};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A ring: each node forwards a counter to the next until it reaches `LAPS`
+/// × n; the highest count seen is durable.
+struct Ring;
+
+const HOPS: u64 = 60;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct RingState {
+    highest: u64,
+    received: u64,
+    restarted: bool,
+}
+
+impl Node for Ring {
+    type State = RingState;
+    type Msg = u64;
+    type Timer = ();
+    type Durable = u64;
+
+    fn init(&self, _id: NodeId, recovered: Option<u64>) -> RingState {
+        RingState {
+            highest: recovered.unwrap_or(0),
+            received: 0,
+            restarted: recovered.is_some(),
+        }
+    }
+    fn on_start(&self, state: &mut RingState, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id() == NodeId(0) && state.highest == 0 {
+            ctx.send(NodeId(1), 1);
+        }
+    }
+    fn on_message(&self, state: &mut RingState, ctx: &mut Ctx<'_, Self>, _from: NodeId, hop: u64) {
+        state.received += 1;
+        state.highest = state.highest.max(hop);
+        ctx.record("ring.hop", hop as f64);
+        if hop < HOPS {
+            let next = NodeId::from((ctx.id().index() + 1) % ctx.node_count());
+            ctx.send(next, hop + 1);
+        }
+    }
+    fn durable(&self, state: &RingState) -> u64 {
+        state.highest
+    }
+}
+
+fn free_port() -> u16 {
+    prophet_runtime::ports::free_port().expect("a free port")
+}
+
+const SECRET: &str = "00112233445566778899aabbccddeeff";
+
+fn config(name: &str, nodes: usize, secret: &str) -> (ClusterConfig, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("prophet-loopback-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut text = format!(
+        "cluster = \"{name}\"\nsystem = \"ring\"\nsecret = \"{secret}\"\ndata_dir = \"{}\"\n",
+        dir.display()
+    );
+    for id in 0..nodes {
+        text.push_str(&format!(
+            "[[nodes]]\nid = {id}\naddr = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n",
+            free_port(),
+            free_port()
+        ));
+    }
+    (
+        ClusterConfig::parse(&text, name, &dir).expect("valid config"),
+        dir,
+    )
+}
+
+fn ring(nodes: usize) -> Arc<System<Ring>> {
+    Arc::new(System::new("ring", (0..nodes).map(|_| Ring).collect()))
+}
+
+/// Polls `check` every 20 ms, at most `tries` times.
+async fn eventually<F, Fut>(tries: u32, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..tries {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+async fn highest(process: &Process<Ring>) -> u64 {
+    process
+        .snapshots()
+        .await
+        .iter()
+        .map(|s| {
+            postcard::from_bytes::<RingState>(&s.state)
+                .expect("state")
+                .highest
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_pass_the_counter_and_a_restarted_node_recovers_it() {
+    let (config, dir) = config("ring3", 3, SECRET);
+    let system = ring(3);
+    let mut processes = Vec::new();
+    for id in 0..3u32 {
+        processes.push(
+            Process::start(
+                Arc::clone(&system),
+                &config,
+                &[id],
+                ProcessOptions::default(),
+            )
+            .await
+            .expect("start"),
+        );
+    }
+    let done = eventually(500, || async {
+        let mut max = 0;
+        for p in &processes {
+            max = max.max(highest(p).await);
+        }
+        max == HOPS
+    })
+    .await;
+    assert!(done, "the counter reached {HOPS} hops");
+    // Every node handled exactly its share: HOPS messages in a ring of 3.
+    let mut received = 0;
+    for p in &processes {
+        for s in p.snapshots().await {
+            received += postcard::from_bytes::<RingState>(&s.state)
+                .expect("state")
+                .received;
+        }
+    }
+    assert_eq!(received, HOPS);
+    let node2 = processes.pop().expect("three");
+    let before = highest(&node2).await;
+    node2.stop().await.expect("clean stop");
+    let node2 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[2],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("restart");
+    let snapshot = node2.snapshots().await;
+    let state: RingState = postcard::from_bytes(&snapshot[0].state).expect("state");
+    assert!(state.restarted);
+    assert_eq!(
+        state.highest, before,
+        "durable highest survived the restart"
+    );
+    // Text of the metrics endpoint names the link counters.
+    let http = processes[0].http_addr.expect("http").to_string();
+    let (status, body) = prophet_runtime::http::request(&http, "GET", "/metrics", "")
+        .await
+        .expect("metrics");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("prophet_messages_sent_total{from=\"0\",to=\"1\"} 20"),
+        "{body}"
+    );
+    let (status, _) = prophet_runtime::http::request(&http, "GET", "/health", "")
+        .await
+        .expect("health");
+    assert_eq!(status, 200);
+    for p in processes {
+        p.stop().await.expect("stop");
+    }
+    node2.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_with_the_wrong_secret_is_refused() {
+    let (good, dir) = config("secret", 2, SECRET);
+    let mut bad = good.clone();
+    bad.secret = Secret::new(vec![9; 32]).expect("long enough");
+    let system = ring(2);
+    let p1 = Process::start(Arc::clone(&system), &good, &[1], ProcessOptions::default())
+        .await
+        .expect("start");
+    let p0 = Process::start(Arc::clone(&system), &bad, &[0], ProcessOptions::default())
+        .await
+        .expect("start");
+    let refused = eventually(500, || async {
+        p1.metrics.rejections(Rejection::Handshake) >= 1
+    })
+    .await;
+    assert!(refused, "node 1 refused node 0's handshake");
+    let snapshot = p1.snapshots().await;
+    let state: RingState = postcard::from_bytes(&snapshot[0].state).expect("state");
+    assert_eq!(
+        state.received, 0,
+        "no message from a peer with the wrong secret"
+    );
+    p0.stop().await.expect("stop");
+    p1.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn closed_by_peer(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 256];
+    for _ in 0..20 {
+        match tokio::time::timeout(Duration::from_millis(250), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // a Refused frame, then the close
+            Err(_) => continue,
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_close_only_their_connection() {
+    let (config, dir) = config("badframes", 3, SECRET);
+    let system = ring(3);
+    // Node 1 is the target; nodes 0 and 2 keep the ring going through it.
+    let p1 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[1],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let addr = config.nodes[1].addr.clone();
+
+    // Oversize: a length prefix over the limit, before any handshake.
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(&u32::MAX.to_be_bytes()).await.expect("write");
+    assert!(
+        closed_by_peer(&mut s).await,
+        "oversize frame closes the connection"
+    );
+
+    // Malformed: a well-sized frame of junk.
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+        .await
+        .expect("write");
+    assert!(
+        closed_by_peer(&mut s).await,
+        "malformed frame closes the connection"
+    );
+
+    // Truncated: half a frame, then the writer goes away.
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(&[0, 0, 0, 50, 1, 2]).await.expect("write");
+    s.shutdown().await.expect("shutdown");
+    assert!(
+        closed_by_peer(&mut s).await,
+        "truncated frame closes the connection"
+    );
+
+    // Malformed after a successful handshake, by an authenticated peer.
+    let stream = TcpStream::connect(&addr).await.expect("connect");
+    let mut framed = Framed::new(stream, config.limits.max_frame_bytes);
+    auth::dial::<u64>(&mut framed, &config.secret, &config.cluster, 0, 1)
+        .await
+        .expect("handshake");
+    framed
+        .write_frame(&Frame::Data(7u64))
+        .await
+        .expect("one good frame");
+    framed
+        .write_frame(&Frame::Data("not a number".to_string()))
+        .await
+        .expect("write");
+    let closed = eventually(100, || async {
+        p1.metrics.rejections(Rejection::Malformed) >= 2
+    })
+    .await;
+    assert!(closed, "the junk after the handshake was refused");
+
+    let rejected = eventually(100, || async {
+        p1.metrics.rejections(Rejection::Oversize) == 1
+            && p1.metrics.rejections(Rejection::Truncated) == 1
+    })
+    .await;
+    assert!(rejected, "each bad connection counted once by kind");
+
+    // The node kept serving: the ring still completes through node 1.
+    let p0 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[0],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let p2 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[2],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let done = eventually(500, || async {
+        highest(&p0).await.max(highest(&p2).await) == HOPS
+    })
+    .await;
+    assert!(
+        done,
+        "the ring completed through the node that saw bad frames"
+    );
+    for p in [p0, p1, p2] {
+        p.stop().await.expect("stop");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_set_at_run_time_stops_traffic_and_healing_resumes_it() {
+    let (config, dir) = config("partition", 2, SECRET);
+    let system = ring(2);
+    let p1 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[1],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let http = p1.http_addr.expect("http").to_string();
+    // Cut node 1 from node 0 before node 0 starts: the first hop is dropped.
+    let (status, _) = prophet_runtime::http::request(
+        &http,
+        "POST",
+        "/faults",
+        r#"[{"from":0,"to":1,"partitioned":true}]"#,
+    )
+    .await
+    .expect("post");
+    assert_eq!(status, 200);
+    let (status, _) = prophet_runtime::http::request(&http, "POST", "/faults", r#"[{"from":7}]"#)
+        .await
+        .expect("post");
+    assert_eq!(status, 400, "a rule naming a missing node is refused");
+    let p0 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[0],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let dropped = eventually(500, || async {
+        p1.metrics
+            .render()
+            .contains("prophet_messages_dropped_fault_total{from=\"0\",to=\"1\"} 1")
+    })
+    .await;
+    assert!(dropped, "the first hop was dropped by the partition");
+    assert_eq!(highest(&p1).await, 0);
+    p0.stop().await.expect("stop");
+    p1.faults.replace(Vec::new());
+    // Node 0 restarts from its durable state (highest 0) and sends again.
+    std::fs::remove_file(config.data_dir.join("node-0.durable")).ok();
+    let p0 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[0],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let done = eventually(500, || async {
+        highest(&p1).await.max(highest(&p0).await) == HOPS
+    })
+    .await;
+    assert!(done, "after healing the ring completes");
+    p0.stop().await.expect("stop");
+    p1.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_never_leaves_before_the_state_it_depends_on_is_on_disk() {
+    let (config, dir) = config("durable-first", 3, SECRET);
+    let system = ring(3);
+    // Node 1 cannot write its durable file: its temporary path is a directory.
+    std::fs::create_dir_all(config.data_dir.join("node-1.durable.tmp")).expect("blocker");
+    let p2 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[2],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let mut p1 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[1],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let p0 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[0],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    // Node 1 gets hop 1, fails to sync the new highest count, and stops
+    // without forwarding hop 2.
+    let exit = tokio::time::timeout(Duration::from_secs(30), p1.next_exit())
+        .await
+        .expect("node 1 stops")
+        .expect("an exit");
+    assert_eq!(exit.0, 1);
+    assert!(
+        matches!(exit.1, Err(prophet_runtime::RuntimeError::Durable(_))),
+        "{:?}",
+        exit.1
+    );
+    // Give a forwarded message every chance to arrive, then check none did.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let received: u64 = p2
+            .snapshots()
+            .await
+            .iter()
+            .map(|s| {
+                postcard::from_bytes::<RingState>(&s.state)
+                    .expect("state")
+                    .received
+            })
+            .sum();
+        assert_eq!(
+            received, 0,
+            "node 2 got a message node 1 sent without syncing"
+        );
+    }
+    p0.stop().await.expect("stop");
+    p2.stop().await.expect("stop");
+    let _ = p1.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
