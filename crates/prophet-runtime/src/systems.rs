@@ -61,12 +61,13 @@ pub struct LiveHook {
 }
 
 impl LiveHook {
-    /// Parses `key=value` pairs: against the catalog entry if there is one,
-    /// else against this hook's own parameters.
+    /// Parses `key=value` pairs: against this hook's own parameters when it
+    /// declares any (live sizes differ from the checker's: KV runs 3
+    /// replicas live, 2 when checked), else against the catalog entry.
     pub fn parse_params(&self, pairs: &[String]) -> Result<Params, RuntimeError> {
         let parsed = match catalog::find(self.name) {
-            Ok(entry) => entry.params(pairs),
-            Err(_) => Params::parse(self.name, self.params, pairs),
+            Ok(entry) if self.params.is_empty() => entry.params(pairs),
+            _ => Params::parse(self.name, self.params, pairs),
         };
         parsed.map_err(|e| RuntimeError::System(format!("params: {e}")))
     }
