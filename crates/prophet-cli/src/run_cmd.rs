@@ -269,7 +269,7 @@ fn print_report(report: &Report, elapsed: Duration, json: bool) {
     }
     for (name, _, value) in &report.objectives {
         match value {
-            Some(v) => line.push_str(&format!(" | {name}={v:.3}")),
+            Some(v) => line.push_str(&format!(" | {name}={}", significant(*v))),
             None => line.push_str(&format!(" | {name}=-")),
         }
     }
@@ -434,5 +434,26 @@ fn stop(children: &mut [Child]) {
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
+    }
+}
+
+/// `v` with four significant digits: latencies are in seconds, so a 2.6 ms
+/// read prints as 0.002600, not 0.003.
+fn significant(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let decimals = (3 - v.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    format!("{v:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn objectives_print_with_four_significant_digits() {
+        assert_eq!(super::significant(0.0026), "0.002600");
+        assert_eq!(super::significant(19.975), "19.98");
+        assert_eq!(super::significant(1234.5), "1234");
+        assert_eq!(super::significant(0.0), "0");
     }
 }

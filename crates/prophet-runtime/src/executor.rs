@@ -318,9 +318,7 @@ impl<N: Node> Running<N> {
                 MetricOp::End { metric, key } => {
                     if let Some(began) = self.spans.remove(&(metric, key)) {
                         let took = now.duration_since(began);
-                        self.task
-                            .metrics
-                            .record(id.0, metric, took.as_secs_f64() * 1e3);
+                        self.task.metrics.record(id.0, metric, took.as_secs_f64());
                         if let Some(chosen) = self.decided.remove(&(metric, key)) {
                             self.task.chooser.observe(&Outcome {
                                 node: id,

@@ -59,7 +59,8 @@ pub enum MetricOp {
         /// Key that matches the `End`.
         key: u64,
     },
-    /// The end of a span: the executor records now − begin into `metric`.
+    /// The end of a span: the executor records now − begin into `metric`,
+    /// in seconds (of virtual time in the simulator, real time live).
     End {
         /// Metric the span's duration is recorded to.
         metric: &'static str,
@@ -171,7 +172,8 @@ impl<'a, N: Node + ?Sized> Ctx<'a, N> {
     }
 
     /// Starts a timed span (e.g. a request) identified by `key`; the executor
-    /// records its duration into `metric` when [`Ctx::end_span`] is called.
+    /// records its duration, in seconds, into `metric` when
+    /// [`Ctx::end_span`] is called.
     /// Nodes never read clocks themselves, which keeps them deterministic.
     pub fn begin_span(&mut self, metric: &'static str, key: u64) {
         self.effects.metrics.push(MetricOp::Begin { metric, key });
