@@ -112,6 +112,52 @@ impl Framed {
         }
     }
 
+    /// Reads at least one frame, then every further whole frame already
+    /// buffered, up to `max` in all, appending them to `out`; returns the wire
+    /// bytes (prefixes included) they took. One call decodes what one socket
+    /// read brought, so the caller can hand the frames on in one go.
+    ///
+    /// Errors are as for [`Framed::read_frame`]; a bad frame after good ones
+    /// is reported by the next call, after the good ones were returned.
+    pub async fn read_frames<M: DeserializeOwned>(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Frame<M>>,
+    ) -> Result<usize, ConnError> {
+        let max = max.max(1);
+        let mut bytes = 0;
+        let mut taken = 0;
+        loop {
+            while taken < max {
+                let before = self.buffer.pending().len();
+                match self.buffer.next_frame(self.max_frame_bytes) {
+                    Ok(Some(frame)) => {
+                        let used = before - self.buffer.pending().len();
+                        self.last_frame_bytes = used;
+                        bytes += used;
+                        taken += 1;
+                        out.push(frame);
+                    }
+                    Ok(None) => break,
+                    Err(_) if taken > 0 => return Ok(bytes),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            if taken > 0 {
+                return Ok(bytes);
+            }
+            let spare = self.buffer.spare();
+            spare.reserve(READ_CHUNK_BYTES);
+            let read = self.stream.read_buf(spare).await?;
+            if read == 0 {
+                return Err(match self.buffer.at_eof(self.max_frame_bytes) {
+                    Some(error) => ConnError::Codec(error),
+                    None => ConnError::Closed,
+                });
+            }
+        }
+    }
+
     /// Encodes `frame` into the pending batch (not yet sent).
     pub fn push<M: Serialize>(&mut self, frame: &Frame<M>) -> Result<usize, CodecError> {
         let before = self.out.len();
