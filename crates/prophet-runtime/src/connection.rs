@@ -180,3 +180,50 @@ impl Framed {
         self.flush().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (TcpStream, Framed) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let dialer = TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        (dialer, Framed::new(accepted, 64))
+    }
+
+    #[tokio::test]
+    async fn read_frames_returns_what_one_read_brought_then_the_bad_frame() {
+        let (mut peer, mut conn) = pair().await;
+        let mut bytes = Vec::new();
+        for n in 0..5u32 {
+            codec::encode(&Frame::Data(n), 64, &mut bytes).expect("small");
+        }
+        let good = bytes.len();
+        // A zero length prefix: no frame is empty.
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        peer.write_all(&bytes).await.expect("write");
+        peer.shutdown().await.expect("shutdown");
+        let mut out: Vec<Frame<u32>> = Vec::new();
+        let mut taken = 0;
+        // One to three frames per call, then the bad frame is reported
+        // after every good one was returned. Bounded: 10 calls at most.
+        for _ in 0..10 {
+            let before = out.len();
+            match conn.read_frames(3, &mut out).await {
+                Ok(used) => {
+                    taken += used;
+                    assert!((1..=3).contains(&(out.len() - before)));
+                }
+                Err(error) => {
+                    assert!(matches!(error, ConnError::Codec(CodecError::Empty)));
+                    break;
+                }
+            }
+        }
+        assert_eq!(taken, good);
+        assert_eq!(out, (0..5).map(Frame::Data).collect::<Vec<_>>());
+    }
+}
