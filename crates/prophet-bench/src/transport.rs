@@ -271,6 +271,15 @@ async fn tokio_echo(
     Ok((took, rtts))
 }
 
+/// Runs `run` as a task of the runtime (a worker thread on multi-thread).
+async fn spawned<T: Send + 'static>(
+    run: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
+) -> Result<T, String> {
+    tokio::spawn(run)
+        .await
+        .map_err(|e| format!("bench task failed: {e}"))?
+}
+
 fn summary(
     system: &str,
     bench: &TransportBench,
@@ -303,20 +312,23 @@ pub fn run(bench: &TransportBench) -> Result<Vec<Value>, String> {
         let round_trips = bench
             .round_trips
             .min(prophet_runtime::metrics::SAMPLES_KEPT as u64);
-        let (base_run, _) = tokio_echo(bench.messages, bench.window, false).await?;
-        let (_, mut base_rtts) = tokio_echo(round_trips, 1, true).await?;
+        // Both sides run as spawned tasks: on the multi-thread runtime the
+        // `block_on` future lives outside the worker pool, and a baseline
+        // client there pays a cross-thread wake-up on every read.
+        let (base_run, _) = spawned(tokio_echo(bench.messages, bench.window, false)).await?;
+        let (_, mut base_rtts) = spawned(tokio_echo(round_trips, 1, true)).await?;
         let throughput_node = EchoNode {
             messages: bench.messages,
             window: bench.window,
             time_each: false,
         };
-        let (prophet_run, _) = prophet_echo(throughput_node).await?;
+        let (prophet_run, _) = spawned(prophet_echo(throughput_node)).await?;
         let latency_node = EchoNode {
             messages: round_trips,
             window: 1,
             time_each: true,
         };
-        let (_, mut prophet_rtts) = prophet_echo(latency_node).await?;
+        let (_, mut prophet_rtts) = spawned(prophet_echo(latency_node)).await?;
         let (bt, bl, base_rate, base_p99) = summary("tokio-echo", bench, base_run, &mut base_rtts);
         let (pt, pl, rate, p99) = summary("prophet", bench, prophet_run, &mut prophet_rtts);
         let throughput_ratio = rate / base_rate;

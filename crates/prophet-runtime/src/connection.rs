@@ -112,6 +112,52 @@ impl Framed {
         }
     }
 
+    /// Reads at least one frame, then every further whole frame already
+    /// buffered, up to `max` in all, appending them to `out`; returns the wire
+    /// bytes (prefixes included) they took. One call decodes what one socket
+    /// read brought, so the caller can hand the frames on in one go.
+    ///
+    /// Errors are as for [`Framed::read_frame`]; a bad frame after good ones
+    /// is reported by the next call, after the good ones were returned.
+    pub async fn read_frames<M: DeserializeOwned>(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Frame<M>>,
+    ) -> Result<usize, ConnError> {
+        let max = max.max(1);
+        let mut bytes = 0;
+        let mut taken = 0;
+        loop {
+            while taken < max {
+                let before = self.buffer.pending().len();
+                match self.buffer.next_frame(self.max_frame_bytes) {
+                    Ok(Some(frame)) => {
+                        let used = before - self.buffer.pending().len();
+                        self.last_frame_bytes = used;
+                        bytes += used;
+                        taken += 1;
+                        out.push(frame);
+                    }
+                    Ok(None) => break,
+                    Err(_) if taken > 0 => return Ok(bytes),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            if taken > 0 {
+                return Ok(bytes);
+            }
+            let spare = self.buffer.spare();
+            spare.reserve(READ_CHUNK_BYTES);
+            let read = self.stream.read_buf(spare).await?;
+            if read == 0 {
+                return Err(match self.buffer.at_eof(self.max_frame_bytes) {
+                    Some(error) => ConnError::Codec(error),
+                    None => ConnError::Closed,
+                });
+            }
+        }
+    }
+
     /// Encodes `frame` into the pending batch (not yet sent).
     pub fn push<M: Serialize>(&mut self, frame: &Frame<M>) -> Result<usize, CodecError> {
         let before = self.out.len();
@@ -132,5 +178,52 @@ impl Framed {
     pub async fn write_frame<M: Serialize>(&mut self, frame: &Frame<M>) -> Result<(), ConnError> {
         self.push(frame)?;
         self.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (TcpStream, Framed) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let dialer = TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        (dialer, Framed::new(accepted, 64))
+    }
+
+    #[tokio::test]
+    async fn read_frames_returns_what_one_read_brought_then_the_bad_frame() {
+        let (mut peer, mut conn) = pair().await;
+        let mut bytes = Vec::new();
+        for n in 0..5u32 {
+            codec::encode(&Frame::Data(n), 64, &mut bytes).expect("small");
+        }
+        let good = bytes.len();
+        // A zero length prefix: no frame is empty.
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        peer.write_all(&bytes).await.expect("write");
+        peer.shutdown().await.expect("shutdown");
+        let mut out: Vec<Frame<u32>> = Vec::new();
+        let mut taken = 0;
+        // One to three frames per call, then the bad frame is reported
+        // after every good one was returned. Bounded: 10 calls at most.
+        for _ in 0..10 {
+            let before = out.len();
+            match conn.read_frames(3, &mut out).await {
+                Ok(used) => {
+                    taken += used;
+                    assert!((1..=3).contains(&(out.len() - before)));
+                }
+                Err(error) => {
+                    assert!(matches!(error, ConnError::Codec(CodecError::Empty)));
+                    break;
+                }
+            }
+        }
+        assert_eq!(taken, good);
+        assert_eq!(out, (0..5).map(Frame::Data).collect::<Vec<_>>());
     }
 }

@@ -43,6 +43,10 @@ use crate::metrics::{LinkStats, Registry, Rejection};
 /// Messages written per batch (one `write` call).
 pub const BATCH_MSGS_MAX: usize = 256;
 
+/// Frames decoded from one connection and handed to an inbox in one go (at
+/// most the inbox's capacity).
+pub const READ_BATCH_MAX: usize = 1024;
+
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
 pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
 
@@ -432,25 +436,46 @@ where
             return;
         };
         let stats = self.metrics.link(from, to);
+        // Everything one socket read brought is decoded first and handed to
+        // the inbox under one reservation, so the node wakes once per read
+        // and handles the whole burst before its writers are woken.
+        let batch_max = inbox.max_capacity().clamp(1, READ_BATCH_MAX);
+        let mut frames: Vec<Frame<M>> = Vec::with_capacity(batch_max);
         loop {
-            match conn.read_frame::<M>().await {
-                Ok(Frame::Data(msg)) => {
-                    stats
-                        .recv_bytes
-                        .fetch_add(conn.last_frame_bytes() as u64, Ordering::Relaxed);
+            match conn.read_frames::<M>(batch_max, &mut frames).await {
+                Ok(bytes) => {
+                    stats.recv_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
                     if self.faults.inbound_cut(from, to) {
-                        stats.dropped_fault.fetch_add(1, Ordering::Relaxed);
+                        stats
+                            .dropped_fault
+                            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+                        frames.clear();
                         continue;
                     }
-                    stats.recv_msgs.fetch_add(1, Ordering::Relaxed);
-                    if inbox.send(E::from((NodeId(from), msg))).await.is_err() {
+                    let Ok(permits) = inbox.reserve_many(frames.len()).await else {
+                        return;
+                    };
+                    let mut delivered = 0u64;
+                    let mut bad = false;
+                    for (permit, frame) in permits.zip(frames.drain(..)) {
+                        match frame {
+                            Frame::Data(msg) => {
+                                permit.send(E::from((NodeId(from), msg)));
+                                delivered += 1;
+                            }
+                            _ => {
+                                bad = true;
+                                break;
+                            }
+                        }
+                    }
+                    frames.clear();
+                    stats.recv_msgs.fetch_add(delivered, Ordering::Relaxed);
+                    if bad {
+                        warn!(%peer, from, to, "handshake frame after the handshake; closing connection");
+                        self.metrics.reject(Rejection::Malformed);
                         return;
                     }
-                }
-                Ok(_) => {
-                    warn!(%peer, from, to, "handshake frame after the handshake; closing connection");
-                    self.metrics.reject(Rejection::Malformed);
-                    return;
                 }
                 Err(ConnError::Closed) => {
                     debug!(%peer, from, to, "peer closed");
