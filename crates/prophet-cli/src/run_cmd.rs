@@ -24,7 +24,7 @@ use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     prophet run kv --nodes 4 --rate 50\n  \
-    prophet run paxos --nodes 3 --until decided --duration 30s\n\n\
+    prophet run paxos --nodes 3 --until 'value chosen' --duration 30s\n\n\
 Exit status: 0 when the run ended with every `always` property holding (and --until\n\
 reached, if given), 1 otherwise, 2 on bad usage.")]
 pub struct RunArgs {
@@ -291,6 +291,19 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if let Err(error) = prophet::sim::PolicySpec::parse(&args.policy) {
         eprintln!("error: --policy: {error}");
         return ExitCode::from(EXIT_USAGE);
+    }
+    if let Some(until) = &args.until
+        && !until.contains(">=")
+    {
+        let names = (hook.property_names)(&params);
+        if !names.iter().any(|n| n == until) {
+            eprintln!(
+                "error: --until `{until}` is neither a property of `{}` ({}) nor of the form METRIC>=COUNT",
+                args.system,
+                names.join(", ")
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     let nodes = (hook.node_count)(&params);
     let processes = args.nodes.unwrap_or(nodes);

@@ -290,7 +290,16 @@ fn eventually(tries: u32, mut check: impl FnMut() -> bool) -> bool {
 macro_rules! require_docker {
     () => {
         if let Some(reason) = docker_unavailable() {
-            println!("SKIPPED: Docker is unavailable: {reason}");
+            // Written past the test harness's capture, so that a skip is
+            // visible in a passing run; PROPHET_REQUIRE_DOCKER makes it fail.
+            if std::env::var_os("PROPHET_REQUIRE_DOCKER").is_some() {
+                panic!("Docker is required (PROPHET_REQUIRE_DOCKER) but unavailable: {reason}");
+            }
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: Docker is unavailable: {reason}"
+            );
             return;
         }
         if let Err(reason) = image() {

@@ -197,3 +197,18 @@ fn paxos_with_two_competing_clients_decides_one_value_on_three_processes() {
     // 2 clients, 2 proposers, 3 acceptors spread over 3 processes.
     paxos_decides("3", "clients=2");
 }
+
+#[test]
+fn an_unknown_until_condition_is_refused_before_any_process_starts() {
+    let output = prophet()
+        .args(["run", "paxos", "--until", "decided"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("agreement, validity, value chosen"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("started"));
+}

@@ -58,6 +58,8 @@ pub struct LiveHook {
     pub inspect: InspectFn,
     /// The declared objectives.
     pub objectives: fn(&Params) -> Vec<Objective>,
+    /// The names of the declared properties.
+    pub property_names: fn(&Params) -> Vec<String>,
 }
 
 impl LiveHook {
@@ -175,6 +177,12 @@ fn hook<S: LiveSystem>(name: &'static str, params: &'static [ParamSpec]) -> Live
         run: run_hook::<S>,
         inspect: inspect_hook::<S>,
         objectives: |p| S::build(p).objectives().to_vec(),
+        property_names: |p| {
+            prophet::model::Model::properties(&S::build(p))
+                .into_iter()
+                .map(|prop| prop.name)
+                .collect()
+        },
     }
 }
 
