@@ -142,6 +142,23 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
             base.insert(choice, specs.into_iter().next().expect("split gives one"));
         }
     }
+    let named = base
+        .keys()
+        .map(String::as_str)
+        .chain(compare.as_ref().map(|(c, _)| c.as_str()));
+    for choice in named {
+        if !entry.choices.contains(&choice) {
+            return Err(format!(
+                "`{}` makes no choice named `{choice}`; its choices are: {}",
+                entry.name,
+                if entry.choices.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    entry.choices.join(", ")
+                }
+            ));
+        }
+    }
     let default_policy = match (
         &args.default_policy,
         scenario.as_ref().and_then(|s| s.default_policy.clone()),

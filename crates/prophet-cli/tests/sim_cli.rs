@@ -77,6 +77,14 @@ fn unknown_policy_and_system_are_usage_errors() {
         err.contains("unknown policy `fastest`") && err.contains("peak-ewma"),
         "{err}"
     );
+    // A misspelled choice would otherwise run with the default policy.
+    let (code, _, err) = prophet(&["sim", "kv", "--policy", "kv.read_replika=random,p2c"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no choice named `kv.read_replika`")
+            && err.contains("kv.read_replica, kv.hedge, kv.hedge_replica"),
+        "{err}"
+    );
     let (code, _, err) = prophet(&["sim", "no-such-system"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown system `no-such-system`"), "{err}");

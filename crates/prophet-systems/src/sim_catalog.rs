@@ -50,6 +50,9 @@ pub struct SimEntry {
     pub default_workload: &'static str,
     /// Policies used unless overridden: (choice, policy).
     pub default_policies: &'static [(&'static str, &'static str)],
+    /// The names of every choice the system's handlers make: a policy
+    /// given for any other name is a typo, refused rather than ignored.
+    pub choices: &'static [&'static str],
     /// Runs the simulation; `Err` explains why it cannot run.
     pub simulate: fn(&mut SimRequest<'_>) -> Result<Vec<RunReport>, String>,
 }
@@ -108,6 +111,7 @@ static SIM_ENTRIES: &[SimEntry] = &[
         params: Some(KV_PARAMS),
         default_workload: "open loop, 1000 requests/s, 10% writes over 100 keys; 1 ms log-normal links, 2 ms replica service",
         default_policies: &[("kv.read_replica", "random")],
+        choices: &[kv::READ_REPLICA, kv::HEDGE, kv::HEDGE_REPLICA],
         simulate: simulate_kv,
     },
     SimEntry {
@@ -115,6 +119,7 @@ static SIM_ENTRIES: &[SimEntry] = &[
         params: None,
         default_workload: "each client proposes once at boot; up to 20 ballot rounds; 5 ms log-normal links",
         default_policies: &[],
+        choices: &["paxos.quorum", "paxos.retry_timeout"],
         simulate: simulate_paxos,
     },
     SimEntry {
@@ -122,6 +127,7 @@ static SIM_ENTRIES: &[SimEntry] = &[
         params: None,
         default_workload: "every node joins at boot, then churn: 0.5 crashes/s among non-root nodes, each down 1 s; 10 ms log-normal links",
         default_policies: &[("randtree.forward_join", "random")],
+        choices: &["randtree.forward_join"],
         simulate: simulate_randtree,
     },
     SimEntry {
@@ -129,6 +135,7 @@ static SIM_ENTRIES: &[SimEntry] = &[
         params: None,
         default_workload: "none: a plain model cannot be simulated",
         default_policies: &[],
+        choices: &[],
         simulate: |_| Err(PLAIN_MODEL.to_string()),
     },
 ];
@@ -352,6 +359,15 @@ mod tests {
                 "`{}` has no entry in sim_catalog",
                 entry.name
             );
+        }
+    }
+
+    #[test]
+    fn default_policies_name_declared_choices() {
+        for entry in sim_catalog() {
+            for (choice, _) in entry.default_policies {
+                assert!(entry.choices.contains(choice), "{}: {choice}", entry.name);
+            }
         }
     }
 
