@@ -135,6 +135,12 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             ExitCode::from(EXIT_OK)
         }
         Ok(CheckOutcome::Report(report)) => {
+            if args.symmetry && !report.symmetry {
+                eprintln!(
+                    "note: `{}` declares no interchangeable nodes; --symmetry had no effect",
+                    entry.name
+                );
+            }
             if args.json {
                 println!("{}", report_json(entry.name, &params, &report));
             } else {

@@ -128,6 +128,21 @@ fn dfs_and_symmetry_flags_reach_the_explorer() {
         "--json",
     ]));
     assert!(reduced["unique_states"].as_u64().expect("count") < 8832);
+    assert_eq!(reduced["symmetry"], true);
+    let unsupported = prophet(&[
+        "check",
+        "paxos",
+        "--param",
+        "clients=1",
+        "--symmetry",
+        "--json",
+    ]);
+    assert_eq!(last_json(&unsupported)["symmetry"], false);
+    assert!(
+        stderr(&unsupported).contains("--symmetry had no effect"),
+        "{}",
+        stderr(&unsupported)
+    );
     let bounded = last_json(&prophet(&[
         "check",
         "two-phase-commit",

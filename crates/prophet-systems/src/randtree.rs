@@ -34,7 +34,7 @@
 
 use std::collections::BTreeSet;
 
-use prophet::model::{Aggregate, Ctx, Node, NodeId, Objective, System};
+use prophet::model::{Aggregate, Ctx, Node, NodeId, Objective, Rename, System};
 use serde::{Deserialize, Serialize};
 
 /// The root's id.
@@ -110,6 +110,31 @@ pub struct Links {
     pub children: BTreeSet<NodeId>,
     /// Reserved slots.
     pub pending: BTreeSet<NodeId>,
+}
+
+impl Rename for Msg {
+    fn rename(&self, map: &[NodeId]) -> Self {
+        match self {
+            Msg::Join(joiner) => Msg::Join(joiner.rename(map)),
+            Msg::Offer(siblings) => Msg::Offer(siblings.rename(map)),
+            Msg::Siblings(siblings) => Msg::Siblings(siblings.rename(map)),
+            Msg::NewSibling(sibling) => Msg::NewSibling(sibling.rename(map)),
+            Msg::Ack => Msg::Ack,
+            Msg::Decline => Msg::Decline,
+            Msg::Refresh => Msg::Refresh,
+        }
+    }
+}
+
+impl Rename for State {
+    fn rename(&self, map: &[NodeId]) -> Self {
+        State {
+            parent: self.parent.rename(map),
+            children: self.children.rename(map),
+            pending: self.pending.rename(map),
+            siblings: self.siblings.rename(map),
+        }
+    }
 }
 
 /// One RandTree node.
@@ -242,7 +267,8 @@ fn up_nodes(state: &prophet::model::GlobalState<RandTree>) -> Vec<(NodeId, &Stat
 }
 
 /// RandTree with `nodes` nodes (root included) and at most `max_children`
-/// children per node. Any non-root node may crash once.
+/// children per node. Any non-root node may crash once. The non-root nodes
+/// are interchangeable (`--symmetry` explores one state per permutation).
 pub fn system(nodes: usize, max_children: usize, variant: Variant) -> System<RandTree> {
     let node = RandTree {
         max_children,
@@ -251,6 +277,7 @@ pub fn system(nodes: usize, max_children: usize, variant: Variant) -> System<Ran
     let count = nodes;
     System::new("randtree", vec![node; nodes])
         .crashes(1, (1..nodes).map(NodeId::from).collect::<Vec<_>>())
+        .symmetric(vec![(1..nodes).map(NodeId::from).collect()])
         .always("no cycles", move |_, s| {
             s.states().all(|(id, _)| {
                 let mut at = id;

@@ -120,6 +120,20 @@ fn correct_randtree_is_verified_completely_with_a_crash() {
 }
 
 #[test]
+fn randtree_symmetry_merges_permutations_of_the_non_root_nodes() {
+    let system = randtree::system(4, 2, randtree::Variant::Correct);
+    let reduced = Explorer::new(&system).symmetry(true).run();
+    passes(&reduced);
+    assert!(reduced.symmetry);
+    // At most 3! = 6 states per class, at least one.
+    assert!(reduced.unique_states < 9_253 && reduced.unique_states * 6 >= 9_253);
+    let buggy = Explorer::new(&randtree::system(4, 2, randtree::Variant::ForgetfulRejoin))
+        .symmetry(true)
+        .run();
+    assert_eq!(violation(&buggy), ("parent/child consistency", 5));
+}
+
+#[test]
 fn randtree_forgetting_its_links_on_restart_is_caught_in_5_steps() {
     let report = bfs(&randtree::system(4, 2, randtree::Variant::ForgetfulRejoin));
     // Join, offer, ack, crash, restart: the root still lists the node.

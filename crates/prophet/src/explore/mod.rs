@@ -351,6 +351,7 @@ impl<'m, M: Model> Explorer<'m, M> {
         }
         Report {
             strategy: self.strategy.name().to_string(),
+            symmetry: search.symmetry,
             unique_states: search.unique.load(Ordering::Relaxed),
             total_states: search.total.load(Ordering::Relaxed) + starts.len() as u64,
             max_depth: search.depth_seen.load(Ordering::Relaxed),
@@ -368,6 +369,7 @@ impl<'m, M: Model> Explorer<'m, M> {
     fn init_failure(&self, message: String, started: Instant) -> Report {
         Report {
             strategy: self.strategy.name().to_string(),
+            symmetry: false,
             unique_states: 0,
             total_states: 0,
             max_depth: 0,

@@ -136,6 +136,10 @@ pub struct Finding {
 pub struct Report {
     /// `bfs`, `dfs` or `walk`.
     pub strategy: String,
+    /// Whether symmetry reduction was applied: asked for, and the model
+    /// declares interchangeable parts (a `representative`).
+    #[serde(default)]
+    pub symmetry: bool,
     /// Distinct states reached (after symmetry reduction, when on).
     pub unique_states: u64,
     /// States generated, counting revisits.
