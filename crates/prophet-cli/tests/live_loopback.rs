@@ -212,3 +212,53 @@ fn an_unknown_until_condition_is_refused_before_any_process_starts() {
     );
     assert!(!String::from_utf8_lossy(&output.stdout).contains("started"));
 }
+
+#[test]
+fn a_node_refuses_to_start_on_a_corrupt_durable_file() {
+    let dir = std::env::temp_dir().join(format!("prophet-cli-corrupt-{}", std::process::id()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("dir");
+    let path = dir.join("cluster.toml");
+    std::fs::write(
+        &path,
+        "cluster = \"x\"\nsystem = \"paxos\"\nsecret = \"00112233445566778899aabbccddeeff\"\n\
+         data_dir = \"data\"\n\
+         [[nodes]]\nid = 0\naddr = \"127.0.0.1:1\"\n[[nodes]]\nid = 1\naddr = \"127.0.0.1:2\"\n\
+         [[nodes]]\nid = 2\naddr = \"127.0.0.1:3\"\n[[nodes]]\nid = 3\naddr = \"127.0.0.1:4\"\n\
+         [[nodes]]\nid = 4\naddr = \"127.0.0.1:5\"\n\
+         [params]\nclients = 1\nacceptors = 3\n",
+    )
+    .expect("write");
+    // An acceptor's promise file, torn: never to be used as if empty.
+    std::fs::write(data.join("node-2.durable"), b"PRDS\x01garbage").expect("write");
+    let mut child = prophet()
+        .args(["node", "--config"])
+        .arg(&path)
+        .args(["--id", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // Bounded wait: the node must stop by itself.
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().expect("wait") {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("the node kept running on a corrupt durable file");
+    };
+    let output = child.wait_with_output().expect("output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("node-2.durable"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -177,3 +177,39 @@ fn sim_reports_an_invariant_violation_with_its_seed() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn plot_writes_svg_files() {
+    let dir = std::env::temp_dir().join(format!("prophet-sim-plot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_text = dir.to_string_lossy().into_owned();
+    let (code, _, err) = prophet(&[
+        "sim",
+        "kv",
+        "--horizon",
+        "2s",
+        "--policy",
+        "kv.read_replica=random,p2c",
+        "--plot",
+        &dir_text,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let svgs: Vec<String> = std::fs::read_dir(&dir)
+        .expect("plot dir exists")
+        .filter_map(|e| e.ok())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        svgs.len() >= 2,
+        "a CDF and an over-time plot: {}",
+        svgs.len()
+    );
+    for svg in &svgs {
+        assert!(
+            svg.contains("<svg") && svg.contains("p2c"),
+            "{}",
+            &svg[..svg.len().min(200)]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

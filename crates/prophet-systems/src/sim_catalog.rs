@@ -53,6 +53,8 @@ pub struct SimEntry {
     /// The names of every choice the system's handlers make: a policy
     /// given for any other name is a typo, refused rather than ignored.
     pub choices: &'static [&'static str],
+    /// Whether it can be simulated at all (plain models cannot).
+    pub simulable: bool,
     /// Runs the simulation; `Err` explains why it cannot run.
     pub simulate: fn(&mut SimRequest<'_>) -> Result<Vec<RunReport>, String>,
 }
@@ -69,6 +71,7 @@ pub fn find_sim(name: &str) -> Result<&'static SimEntry, String> {
             "unknown system `{name}`; the simulable systems are: {}",
             SIM_ENTRIES
                 .iter()
+                .filter(|e| e.simulable)
                 .map(|e| e.name)
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -112,6 +115,7 @@ static SIM_ENTRIES: &[SimEntry] = &[
         default_workload: "open loop, 1000 requests/s, 10% writes over 100 keys; 1 ms log-normal links, 2 ms replica service",
         default_policies: &[("kv.read_replica", "random")],
         choices: &[kv::READ_REPLICA, kv::HEDGE, kv::HEDGE_REPLICA],
+        simulable: true,
         simulate: simulate_kv,
     },
     SimEntry {
@@ -120,6 +124,7 @@ static SIM_ENTRIES: &[SimEntry] = &[
         default_workload: "each client proposes once at boot; up to 20 ballot rounds; 5 ms log-normal links",
         default_policies: &[],
         choices: &["paxos.quorum", "paxos.retry_timeout"],
+        simulable: true,
         simulate: simulate_paxos,
     },
     SimEntry {
@@ -128,6 +133,7 @@ static SIM_ENTRIES: &[SimEntry] = &[
         default_workload: "every node joins at boot, then churn: 0.5 crashes/s among non-root nodes, each down 1 s; 10 ms log-normal links",
         default_policies: &[("randtree.forward_join", "random")],
         choices: &["randtree.forward_join"],
+        simulable: true,
         simulate: simulate_randtree,
     },
     SimEntry {
@@ -136,6 +142,7 @@ static SIM_ENTRIES: &[SimEntry] = &[
         default_workload: "none: a plain model cannot be simulated",
         default_policies: &[],
         choices: &[],
+        simulable: false,
         simulate: |_| Err(PLAIN_MODEL.to_string()),
     },
 ];
