@@ -224,6 +224,35 @@ async fn a_peer_with_the_wrong_secret_is_refused() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_another_cluster_is_refused() {
+    // The right secret but another cluster id: membership is per cluster.
+    let (good, dir) = config("cluster-id", 2, SECRET);
+    let mut bad = good.clone();
+    bad.cluster = format!("{}-other", good.cluster);
+    let system = ring(2);
+    let p1 = Process::start(Arc::clone(&system), &good, &[1], ProcessOptions::default())
+        .await
+        .expect("start");
+    let p0 = Process::start(Arc::clone(&system), &bad, &[0], ProcessOptions::default())
+        .await
+        .expect("start");
+    let refused = eventually(500, || async {
+        p1.metrics.rejections(Rejection::Handshake) >= 1
+    })
+    .await;
+    assert!(refused, "node 1 refused node 0's handshake");
+    let snapshot = p1.snapshots().await;
+    let state: RingState = postcard::from_bytes(&snapshot[0].state).expect("state");
+    assert_eq!(
+        state.received, 0,
+        "no message from a peer of another cluster"
+    );
+    p0.stop().await.expect("stop");
+    p1.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 async fn closed_by_peer(stream: &mut TcpStream) -> bool {
     let mut buf = [0u8; 256];
     for _ in 0..20 {
