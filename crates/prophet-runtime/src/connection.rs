@@ -100,16 +100,23 @@ impl Framed {
                 self.last_frame_bytes = before - self.buffer.pending().len();
                 return Ok(frame);
             }
-            let spare = self.buffer.spare();
-            spare.reserve(READ_CHUNK_BYTES);
-            let read = self.stream.read_buf(spare).await?;
-            if read == 0 {
-                return Err(match self.buffer.at_eof(self.max_frame_bytes) {
-                    Some(error) => ConnError::Codec(error),
-                    None => ConnError::Closed,
-                });
-            }
+            self.fill().await?;
         }
+    }
+
+    /// Reads more bytes from the socket into the buffer; the end of the
+    /// stream is [`ConnError::Closed`] between frames and a codec error
+    /// inside one.
+    async fn fill(&mut self) -> Result<(), ConnError> {
+        let spare = self.buffer.spare();
+        spare.reserve(READ_CHUNK_BYTES);
+        if self.stream.read_buf(spare).await? == 0 {
+            return Err(match self.buffer.at_eof(self.max_frame_bytes) {
+                Some(error) => ConnError::Codec(error),
+                None => ConnError::Closed,
+            });
+        }
+        Ok(())
     }
 
     /// Reads at least one frame, then every further whole frame already
@@ -146,15 +153,7 @@ impl Framed {
             if taken > 0 {
                 return Ok(bytes);
             }
-            let spare = self.buffer.spare();
-            spare.reserve(READ_CHUNK_BYTES);
-            let read = self.stream.read_buf(spare).await?;
-            if read == 0 {
-                return Err(match self.buffer.at_eof(self.max_frame_bytes) {
-                    Some(error) => ConnError::Codec(error),
-                    None => ConnError::Closed,
-                });
-            }
+            self.fill().await?;
         }
     }
 

@@ -196,11 +196,13 @@ async fn three_processes_pass_the_counter_and_a_restarted_node_recovers_it() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_with_the_wrong_secret_is_refused() {
-    let (good, dir) = config("secret", 2, SECRET);
+/// Starts node 1 with the cluster's own configuration and node 0 with
+/// `tweak` applied to it, and checks that node 1 refuses node 0's handshake
+/// and hears nothing from it.
+async fn handshake_is_refused(name: &str, tweak: impl FnOnce(&mut ClusterConfig)) {
+    let (good, dir) = config(name, 2, SECRET);
     let mut bad = good.clone();
-    bad.secret = Secret::new(vec![9; 32]).expect("long enough");
+    tweak(&mut bad);
     let system = ring(2);
     let p1 = Process::start(Arc::clone(&system), &good, &[1], ProcessOptions::default())
         .await
@@ -212,12 +214,12 @@ async fn a_peer_with_the_wrong_secret_is_refused() {
         p1.metrics.rejections(Rejection::Handshake) >= 1
     })
     .await;
-    assert!(refused, "node 1 refused node 0's handshake");
+    assert!(refused, "{name}: node 1 refused node 0's handshake");
     let snapshot = p1.snapshots().await;
     let state: RingState = postcard::from_bytes(&snapshot[0].state).expect("state");
     assert_eq!(
         state.received, 0,
-        "no message from a peer with the wrong secret"
+        "{name}: no message from the refused peer"
     );
     p0.stop().await.expect("stop");
     p1.stop().await.expect("stop");
@@ -225,32 +227,17 @@ async fn a_peer_with_the_wrong_secret_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_of_another_cluster_is_refused() {
-    // The right secret but another cluster id: membership is per cluster.
-    let (good, dir) = config("cluster-id", 2, SECRET);
-    let mut bad = good.clone();
-    bad.cluster = format!("{}-other", good.cluster);
-    let system = ring(2);
-    let p1 = Process::start(Arc::clone(&system), &good, &[1], ProcessOptions::default())
-        .await
-        .expect("start");
-    let p0 = Process::start(Arc::clone(&system), &bad, &[0], ProcessOptions::default())
-        .await
-        .expect("start");
-    let refused = eventually(500, || async {
-        p1.metrics.rejections(Rejection::Handshake) >= 1
+async fn a_peer_with_the_wrong_secret_is_refused() {
+    handshake_is_refused("secret", |bad| {
+        bad.secret = Secret::new(vec![9; 32]).expect("long enough");
     })
     .await;
-    assert!(refused, "node 1 refused node 0's handshake");
-    let snapshot = p1.snapshots().await;
-    let state: RingState = postcard::from_bytes(&snapshot[0].state).expect("state");
-    assert_eq!(
-        state.received, 0,
-        "no message from a peer of another cluster"
-    );
-    p0.stop().await.expect("stop");
-    p1.stop().await.expect("stop");
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_another_cluster_is_refused() {
+    // The right secret but another cluster id: membership is per cluster.
+    handshake_is_refused("cluster-id", |bad| bad.cluster.push_str("-other")).await;
 }
 
 async fn closed_by_peer(stream: &mut TcpStream) -> bool {
