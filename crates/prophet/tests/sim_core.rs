@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use prophet::model::{Aggregate, Ctx, Node, NodeId, Objective, System};
 use prophet::sim::{
-    Fault, LatencyDist, LinkModel, NetworkModel, Partition, RunReport, Simulator, StopReason,
+    Fault, LatencyDist, LinkModel, NetworkModel, Partition, RunReport, Simulator, Slowdown,
+    StopReason, Target,
 };
 use serde::{Deserialize, Serialize};
 
@@ -418,4 +419,93 @@ fn run_any(system: &System<Pinger>) -> RunReport {
         .horizon(Duration::from_secs(10))
         .run(1)
         .expect("runs")
+}
+
+#[test]
+fn a_link_slows_down_on_schedule_and_recovers() {
+    // Pings every 10 ms on a 1 ms link (2 ms round trips); from 1 s to 2 s
+    // the link adds 5 ms each way.
+    let system = pinger(2, 10, 0);
+    let mut net = NetworkModel::uniform(LatencyDist::Constant { ms: 1.0 });
+    net.slowdowns.push(Slowdown {
+        from: Duration::from_secs(1),
+        until: Duration::from_secs(2),
+        target: Target::Link(NodeId(0), NodeId(1)),
+        extra_latency: Duration::from_millis(5),
+        latency_factor: 1.0,
+        service_factor: 1.0,
+    });
+    let sim = Simulator::new(&system)
+        .network(net)
+        .horizon(Duration::from_millis(3_005));
+    let (report, _) = sim.run_to_state(1).expect("runs");
+    let rtt = report.metrics.get("rtt").expect("round trips");
+    let in_window = |lo: f32, hi: f32| -> Vec<f64> {
+        rtt.samples()
+            .iter()
+            .filter(|&&(t, _)| t > lo && t < hi)
+            .map(|&(_, v)| f64::from(v))
+            .collect()
+    };
+    let (before, during, after) = (
+        in_window(0.0, 0.99),
+        in_window(1.05, 1.95),
+        in_window(2.05, 3.1),
+    );
+    assert!(!before.is_empty() && !during.is_empty() && !after.is_empty());
+    assert!(
+        before.iter().all(|v| (v - 0.002).abs() < 1e-6),
+        "{before:?}"
+    );
+    assert!(
+        during.iter().all(|v| (v - 0.012).abs() < 1e-6),
+        "{during:?}"
+    );
+    assert!(
+        after.iter().all(|v| (v - 0.002).abs() < 1e-6),
+        "recovered: {after:?}"
+    );
+}
+
+/// Picks one of three options every 10 ms and counts the picks.
+struct Picker;
+
+impl Node for Picker {
+    type State = [u32; 3];
+    type Msg = ();
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> [u32; 3] {
+        [0; 3]
+    }
+    fn on_start(&self, _: &mut [u32; 3], ctx: &mut Ctx<'_, Self>) {
+        ctx.set_timer((), Duration::from_millis(10));
+    }
+    fn on_timer(&self, picks: &mut [u32; 3], ctx: &mut Ctx<'_, Self>, _: ()) {
+        picks[ctx.choose_index("pick", 3)] += 1;
+        ctx.set_timer((), Duration::from_millis(10));
+    }
+    fn on_message(&self, _: &mut [u32; 3], _: &mut Ctx<'_, Self>, _: NodeId, _: ()) {}
+    fn durable(&self, _: &[u32; 3]) {}
+}
+
+#[test]
+fn a_user_heuristic_resolves_its_choice() {
+    let system = System::new("picker", vec![Picker]);
+    let last = prophet::sim::PolicySpec::Heuristic(
+        "always-last",
+        std::sync::Arc::new(|_view, arms, _rng| arms.len() - 1),
+    );
+    let sim = Simulator::new(&system)
+        .policy("pick", last)
+        .horizon(Duration::from_millis(1_005));
+    let (_, state) = sim.run_to_state(1).expect("runs");
+    assert_eq!(*state.node(NodeId(0)), [0, 0, 100]);
+    // The programmer's default, for contrast: the first candidate.
+    let (_, state) = Simulator::new(&system)
+        .horizon(Duration::from_millis(1_005))
+        .run_to_state(1)
+        .expect("runs");
+    assert_eq!(*state.node(NodeId(0)), [100, 0, 0]);
 }
