@@ -87,6 +87,19 @@ fn list_shows_every_system_with_its_parameters() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert_eq!(names, ["two-phase-commit", "paxos", "randtree", "kv"]);
+    // Each mode's own parameters, or null where the mode does not apply.
+    let systems = value["systems"].as_array().expect("array");
+    let kv = systems.iter().find(|s| s["name"] == "kv").expect("kv");
+    let sim_keys: Vec<&str> = kv["sim_params"]
+        .as_array()
+        .expect("sim params")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(sim_keys.contains(&"keys"), "{sim_keys:?}");
+    assert_eq!(kv["run_params"][0]["default"], "3");
+    let two_phase = &systems[0];
+    assert!(two_phase["sim_params"].is_null() && two_phase["run_params"].is_null());
     let text = stdout(&prophet(&["list"]));
     assert!(text.contains("rms="), "{text}");
 }
