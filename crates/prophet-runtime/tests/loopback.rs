@@ -240,6 +240,43 @@ async fn a_peer_of_another_cluster_is_refused() {
     handshake_is_refused("cluster-id", |bad| bad.cluster.push_str("-other")).await;
 }
 
+/// Log lines of this test binary, captured by a global subscriber (the
+/// nodes' tasks run on other threads, so a thread-local one would miss them).
+fn captured_logs() -> String {
+    let buffer = log_buffer();
+    let bytes = buffer.lock().map(|b| b.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn log_buffer() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static BUFFER: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    Arc::clone(BUFFER.get_or_init(|| {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buffer);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || LogSink(Arc::clone(&sink)))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    }))
+}
+
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 async fn closed_by_peer(stream: &mut TcpStream) -> bool {
     let mut buf = [0u8; 256];
     for _ in 0..20 {
@@ -254,6 +291,7 @@ async fn closed_by_peer(stream: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_frames_close_only_their_connection() {
+    log_buffer();
     let (config, dir) = config("badframes", 3, SECRET);
     let system = ring(3);
     // Node 1 is the target; nodes 0 and 2 keep the ring going through it.
@@ -320,6 +358,20 @@ async fn bad_frames_close_only_their_connection() {
     })
     .await;
     assert!(rejected, "each bad connection counted once by kind");
+    // And each closed connection left a warning line saying why.
+    let logs = captured_logs();
+    for why in [
+        "exceeds the limit",
+        "malformed frame body",
+        "stream ended inside a frame",
+        "trailing bytes after the frame",
+    ] {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains("WARN") && l.contains("closing connection") && l.contains(why)),
+            "no warning for `{why}`:\n{logs}"
+        );
+    }
 
     // The node kept serving: the ring still completes through node 1.
     let p0 = Process::start(
