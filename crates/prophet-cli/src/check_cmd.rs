@@ -110,7 +110,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         println!(
             "checking {} ({}) with {}",
             entry.name,
-            describe(&params),
+            params,
             strategy.name()
         );
     }
@@ -129,7 +129,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     "replay of {} on {} ({}):\n{trace}",
                     trace.encoded(),
                     entry.name,
-                    describe(&params)
+                    params
                 );
             }
             ExitCode::from(EXIT_OK)
@@ -157,17 +157,6 @@ fn report_json(system: &str, params: &Params, report: &Report) -> serde_json::Va
     value["system"] = system.into();
     value["params"] = serde_json::to_value(params.to_map()).unwrap_or_default();
     value
-}
-
-fn describe(params: &Params) -> String {
-    let map = params.to_map();
-    if map.is_empty() {
-        return "no parameters".into();
-    }
-    map.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn usage(message: &str) -> ExitCode {

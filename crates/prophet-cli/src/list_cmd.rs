@@ -21,16 +21,9 @@ fn mode_params(name: &str) -> (Option<&'static [ParamSpec]>, Option<&'static [Pa
         .ok()
         .filter(|e| e.simulable)
         .map(|e| e.param_specs());
-    let live = prophet_runtime::systems::find(name).ok().map(|h| {
-        if h.params.is_empty() {
-            catalog()
-                .iter()
-                .find(|e| e.name == name)
-                .map_or(&[][..], |e| e.params)
-        } else {
-            h.params
-        }
-    });
+    let live = prophet_runtime::systems::find(name)
+        .ok()
+        .map(|h| h.param_specs());
     (sim, live)
 }
 

@@ -227,7 +227,7 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
         println!(
             "simulating {} ({}) for {:?} × {} seed(s) from {first_seed}",
             entry.name,
-            describe(&params.to_map()),
+            params,
             limits.horizon,
             seeds.len()
         );
@@ -343,16 +343,6 @@ fn label_of(policies: &BTreeMap<String, PolicySpec>) -> String {
         .map(|(c, p)| format!("{c}={}", p.name()))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn describe(map: &BTreeMap<String, String>) -> String {
-    if map.is_empty() {
-        return "no parameters".into();
-    }
-    map.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn print_table(variants: &[Variant], summaries: &[SeedsReport]) {

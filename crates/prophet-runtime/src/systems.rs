@@ -48,8 +48,9 @@ pub type InspectFn = fn(&Params, &[Vec<u8>]) -> Result<Vec<PropertyStatus>, Stri
 pub struct LiveHook {
     /// The catalog name.
     pub name: &'static str,
-    /// Parameters, used when the catalog has no entry of this name.
-    pub params: &'static [ParamSpec],
+    /// Its own parameters when live sizes differ from the checker's (KV
+    /// runs 3 replicas live, 2 when checked); `None`: the catalog's.
+    pub params: Option<&'static [ParamSpec]>,
     /// How many nodes the system has with these parameters.
     pub node_count: fn(&Params) -> usize,
     /// Runs nodes `ids` of the cluster until `shutdown` completes or a node fails.
@@ -63,15 +64,16 @@ pub struct LiveHook {
 }
 
 impl LiveHook {
-    /// Parses `key=value` pairs: against this hook's own parameters when it
-    /// declares any (live sizes differ from the checker's: KV runs 3
-    /// replicas live, 2 when checked), else against the catalog entry.
+    /// The parameter specs: this hook's own, or the catalog's.
+    pub fn param_specs(&self) -> &'static [ParamSpec] {
+        self.params
+            .unwrap_or_else(|| catalog::find(self.name).map_or(&[], |e| e.params))
+    }
+
+    /// Parses `key=value` pairs against [`LiveHook::param_specs`].
     pub fn parse_params(&self, pairs: &[String]) -> Result<Params, RuntimeError> {
-        let parsed = match catalog::find(self.name) {
-            Ok(entry) if self.params.is_empty() => entry.params(pairs),
-            _ => Params::parse(self.name, self.params, pairs),
-        };
-        parsed.map_err(|e| RuntimeError::System(format!("params: {e}")))
+        Params::parse(self.name, self.param_specs(), pairs)
+            .map_err(|e| RuntimeError::System(format!("params: {e}")))
     }
 }
 
@@ -169,7 +171,7 @@ fn inspect_hook<S: LiveSystem>(
         .collect())
 }
 
-fn hook<S: LiveSystem>(name: &'static str, params: &'static [ParamSpec]) -> LiveHook {
+fn hook<S: LiveSystem>(name: &'static str, params: Option<&'static [ParamSpec]>) -> LiveHook {
     LiveHook {
         name,
         params,
@@ -202,12 +204,7 @@ const KV_PARAMS: &[ParamSpec] = &[
         default: "1",
         help: "number of clients",
     },
-    ParamSpec {
-        name: "variant",
-        kind: ParamKind::Choice(&["correct", "volatile-store"]),
-        default: "correct",
-        help: "correct, or the seeded bug",
-    },
+    catalog::KV_VARIANT,
 ];
 
 fn kv_config(params: &Params) -> kv::Config {
@@ -269,9 +266,9 @@ pub const NOT_LIVE: &[(&str, &str)] = &[(
 /// Every system the runtime can run.
 pub fn hooks() -> Vec<LiveHook> {
     vec![
-        hook::<PaxosLive>("paxos", &[]),
-        hook::<RandTreeLive>("randtree", &[]),
-        hook::<KvLive>("kv", KV_PARAMS),
+        hook::<PaxosLive>("paxos", None),
+        hook::<RandTreeLive>("randtree", None),
+        hook::<KvLive>("kv", Some(KV_PARAMS)),
     ]
 }
 

@@ -165,6 +165,22 @@ impl Params {
     }
 }
 
+/// `key=value, ...` in key order, or `no parameters`.
+impl fmt::Display for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.values.is_empty() {
+            return f.write_str("no parameters");
+        }
+        for (i, (key, value)) in self.values.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{key}={value}")?;
+        }
+        Ok(())
+    }
+}
+
 fn validate(spec: &ParamSpec, value: &str) -> Result<(), ParamError> {
     let bad = || ParamError::BadValue {
         name: spec.name.to_string(),
@@ -310,6 +326,14 @@ pub fn find(name: &str) -> Result<&'static Entry, ParamError> {
         })
 }
 
+/// The KV store's `variant` parameter, shared by every mode that runs it.
+pub const KV_VARIANT: ParamSpec = ParamSpec {
+    name: "variant",
+    kind: ParamKind::Choice(&["correct", "volatile-store"]),
+    default: "correct",
+    help: "correct, or replicas that keep writes in volatile memory (bug)",
+};
+
 static ENTRIES: &[Entry] = &[
     Entry {
         name: "two-phase-commit",
@@ -407,12 +431,7 @@ static ENTRIES: &[Entry] = &[
                 default: "2",
                 help: "requests per client (alternately a write and a read)",
             },
-            ParamSpec {
-                name: "variant",
-                kind: ParamKind::Choice(&["correct", "volatile-store"]),
-                default: "correct",
-                help: "correct, or replicas that keep writes in volatile memory (bug)",
-            },
+            KV_VARIANT,
         ],
         check: |params, options| {
             let variant = crate::kv::Variant::parse(params.text("variant"))

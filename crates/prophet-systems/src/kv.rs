@@ -72,11 +72,9 @@ impl Variant {
 
     /// The variant named `name`.
     pub fn parse(name: &str) -> Option<Variant> {
-        match name {
-            "correct" => Some(Variant::Correct),
-            "volatile-store" => Some(Variant::VolatileStore),
-            _ => None,
-        }
+        [Variant::Correct, Variant::VolatileStore]
+            .into_iter()
+            .find(|v| v.name() == name)
     }
 }
 

@@ -44,7 +44,8 @@ pub struct SimRequest<'a> {
 pub struct SimEntry {
     /// The catalog name.
     pub name: &'static str,
-    /// Parameters, when the system is not (yet) in [`crate::catalog`].
+    /// Its own parameters when simulation sizes differ from the checker's;
+    /// `None`: the catalog's.
     pub params: Option<&'static [ParamSpec]>,
     /// What drives the system when no scenario says otherwise.
     pub default_workload: &'static str,
@@ -186,12 +187,7 @@ const KV_PARAMS: &[ParamSpec] = &[
         default: "0",
         help: "requests each client issues to itself at start (for checking)",
     },
-    ParamSpec {
-        name: "variant",
-        kind: ParamKind::Choice(&["correct", "volatile-store"]),
-        default: "correct",
-        help: "correct, or replicas that keep writes in volatile memory (bug)",
-    },
+    crate::catalog::KV_VARIANT,
 ];
 
 /// The KV store's configuration from parameters.

@@ -389,6 +389,23 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         detail.hash(&mut self.trace);
     }
 
+    /// Hands request number `arrivals` to `client`, as a message from itself
+    /// (open- and closed-loop load alike).
+    fn issue_request(&mut self, workload: &dyn crate::model::Workload<N>, client: NodeId) {
+        let k = self.arrivals;
+        self.arrivals += 1;
+        self.trace_event(3, client, &k);
+        let msg = workload.request(client, k);
+        self.push(
+            self.now,
+            Ev::Deliver {
+                src: client,
+                dst: client,
+                msg,
+            },
+        );
+    }
+
     fn handle(&mut self, ev: Ev<N>) -> Result<(), SimError> {
         match ev {
             Ev::Start(node) => {
@@ -448,19 +465,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                     return Ok(());
                 };
                 let clients = workload.clients();
-                let k = self.arrivals;
-                self.arrivals += 1;
-                let client = clients[(k % clients.len() as u64) as usize];
-                self.trace_event(3, client, &k);
-                let msg = workload.request(client, k);
-                self.push(
-                    self.now,
-                    Ev::Deliver {
-                        src: client,
-                        dst: client,
-                        msg,
-                    },
-                );
+                let client = clients[(self.arrivals % clients.len() as u64) as usize];
+                self.issue_request(workload, client);
                 if let Load::Open { rate_per_sec } = self.sim.load {
                     let at = self.now + self.exp_ns(rate_per_sec);
                     self.push(at, Ev::Arrival);
@@ -471,18 +477,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 let Some(workload) = self.sim.workload else {
                     return Ok(());
                 };
-                let k = self.arrivals;
-                self.arrivals += 1;
-                self.trace_event(3, client, &k);
-                let msg = workload.request(client, k);
-                self.push(
-                    self.now,
-                    Ev::Deliver {
-                        src: client,
-                        dst: client,
-                        msg,
-                    },
-                );
+                self.issue_request(workload, client);
                 Ok(())
             }
             Ev::Crash(node) => {
