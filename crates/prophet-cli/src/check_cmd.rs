@@ -191,6 +191,11 @@ fn quiet_handler_panics() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") {
+            // The reader went away (`prophet check … | head`): stop as a
+            // program killed by SIGPIPE would, without a panic message.
+            std::process::exit(141);
+        }
         eprintln!("panic{location}: {message}");
     }));
 }
