@@ -65,8 +65,9 @@ struct EchoState {
     received: u64,
 }
 
-const RUN: &str = "bench.run_ms";
-const RTT: &str = "bench.rtt_ms";
+/// Spans are recorded in seconds (see `Ctx::begin_span`).
+const RUN: &str = "bench.run_s";
+const RTT: &str = "bench.rtt_s";
 
 impl Node for EchoNode {
     type State = EchoState;
@@ -123,7 +124,7 @@ fn free_port() -> u16 {
     prophet_runtime::ports::free_port().unwrap_or(0)
 }
 
-/// Runs Prophet's two-node echo; returns (run duration, round-trip samples in ms).
+/// Runs Prophet's two-node echo; returns (run duration, round-trip samples in seconds).
 async fn prophet_echo(node: EchoNode) -> Result<(Duration, Vec<f64>), String> {
     let text = format!(
         "cluster = \"bench\"\nsystem = \"echo\"\nsecret = \"{}\"\n[limits]\nsend_queue = 65536\ninbox = 65536\n\
@@ -154,12 +155,12 @@ async fn prophet_echo(node: EchoNode) -> Result<(Duration, Vec<f64>), String> {
         }
         let recorded = client.metrics.recorded();
         if let Some(run) = recorded.get(RUN).filter(|s| s.count == 1) {
-            let ms = run.sum;
+            let secs = run.sum;
             let rtts = recorded
                 .get(RTT)
                 .map(|s| s.window.iter().copied().collect())
                 .unwrap_or_default();
-            result = Ok((Duration::from_secs_f64(ms / 1e3), rtts));
+            result = Ok((Duration::from_secs_f64(secs), rtts));
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -198,7 +199,7 @@ async fn echo_server(listener: TcpListener) -> Result<(), String> {
     }
 }
 
-/// Plain tokio echo with the same frames; returns (duration, rtt samples in ms).
+/// Plain tokio echo with the same frames; returns (duration, rtt samples in seconds).
 async fn tokio_echo(
     messages: u64,
     window: u64,
@@ -244,7 +245,7 @@ async fn tokio_echo(
             if let Frame::Data(Echo::Pong(seq)) = frame {
                 received += 1;
                 if let Some(at) = sent_at.remove(&seq) {
-                    rtts.push(at.elapsed().as_secs_f64() * 1e3);
+                    rtts.push(at.elapsed().as_secs_f64());
                 }
                 if sent < messages {
                     sent += 1;
@@ -288,8 +289,8 @@ fn summary(
 ) -> (Value, Value, f64, f64) {
     let rate = bench.messages as f64 / throughput.as_secs_f64();
     rtts.sort_by(f64::total_cmp);
-    let p50 = quantile(rtts, 0.5).unwrap_or(f64::NAN) * 1e3;
-    let p99 = quantile(rtts, 0.99).unwrap_or(f64::NAN) * 1e3;
+    let p50 = quantile(rtts, 0.5).unwrap_or(f64::NAN) * 1e6;
+    let p99 = quantile(rtts, 0.99).unwrap_or(f64::NAN) * 1e6;
     (
         json!({"bench": "transport", "measurement": "throughput", "system": system,
                "messages": bench.messages, "window": bench.window, "seconds": throughput.as_secs_f64(),
