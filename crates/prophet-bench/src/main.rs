@@ -62,6 +62,9 @@ enum Cmd {
         /// Messages in the throughput run.
         #[arg(long, default_value_t = 1_000_000)]
         messages: u64,
+        /// Measure one side only, for profiling (no ratio is printed).
+        #[arg(long, value_parser = ["tokio-echo", "prophet"])]
+        only: Option<String>,
     },
     /// One measurement (used by `explore`; runs in a child process).
     #[command(hide = true)]
@@ -98,9 +101,14 @@ fn main() -> ExitCode {
             repeat,
         ),
         Cmd::Sim { json: _ } => sim_cmp::run(),
-        Cmd::Transport { json: _, messages } => {
+        Cmd::Transport {
+            json: _,
+            messages,
+            only,
+        } => {
             let bench = transport::TransportBench {
                 messages,
+                only,
                 ..Default::default()
             };
             transport::run(&bench).map(|lines| {

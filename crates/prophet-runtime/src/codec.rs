@@ -102,7 +102,7 @@ pub fn encode<M: Serialize>(
 ) -> Result<(), CodecError> {
     let start = out.len();
     out.extend_from_slice(&[0; LENGTH_BYTES]);
-    if let Err(error) = postcard::to_extend(frame, Appender(out)) {
+    if let Err(error) = postcard::serialize_with_flavor(frame, Appender(out)) {
         out.truncate(start);
         return Err(CodecError::Encode(error.to_string()));
     }
@@ -118,12 +118,25 @@ pub fn encode<M: Serialize>(
     Ok(())
 }
 
-/// Lets postcard append to a borrowed vector.
+/// Lets postcard append to a borrowed vector: whole slices at once, not
+/// byte by byte through an iterator.
 struct Appender<'a>(&'a mut Vec<u8>);
 
-impl Extend<u8> for Appender<'_> {
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-        self.0.extend(bytes);
+impl postcard::ser_flavors::Flavor for Appender<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 

@@ -4,11 +4,13 @@
 //! This module owns the socket and its read buffer, nothing else: who is on
 //! the other end is the handshake's business ([`crate::auth`]).
 
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use crate::codec::{self, CodecError, Frame, FrameBuffer};
@@ -108,15 +110,43 @@ impl Framed {
     /// stream is [`ConnError::Closed`] between frames and a codec error
     /// inside one.
     async fn fill(&mut self) -> Result<(), ConnError> {
-        let spare = self.buffer.spare();
-        spare.reserve(READ_CHUNK_BYTES);
-        if self.stream.read_buf(spare).await? == 0 {
-            return Err(match self.buffer.at_eof(self.max_frame_bytes) {
-                Some(error) => ConnError::Codec(error),
-                None => ConnError::Closed,
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// [`Framed::fill`] as a poll: `Pending` registers `cx` for readability.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnError>> {
+        loop {
+            ready!(self.stream.poll_read_ready(cx))?;
+            let spare = self.buffer.spare();
+            spare.reserve(READ_CHUNK_BYTES);
+            let room = spare.capacity() - spare.len();
+            // A read that did not fill the room drained the socket: report it
+            // as `WouldBlock` to `try_io`, which then clears the readiness
+            // (unless more bytes arrived meanwhile), so the next poll waits
+            // for the kernel instead of paying a read that finds nothing.
+            let mut got = None;
+            let read = self.stream.try_io(Interest::READABLE, || {
+                let n = self.stream.try_read_buf(spare)?;
+                got = Some(n);
+                if n > 0 && n < room {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(n)
+                }
             });
+            match got.ok_or(()).or_else(|()| read) {
+                Ok(0) => {
+                    return Poll::Ready(Err(match self.buffer.at_eof(self.max_frame_bytes) {
+                        Some(error) => ConnError::Codec(error),
+                        None => ConnError::Closed,
+                    }));
+                }
+                Ok(_) => return Poll::Ready(Ok(())),
+                // Readiness was stale: poll again, which re-registers `cx`.
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(error) => return Poll::Ready(Err(error.into())),
+            }
         }
-        Ok(())
     }
 
     /// Reads at least one frame, then every further whole frame already
@@ -131,6 +161,17 @@ impl Framed {
         max: usize,
         out: &mut Vec<Frame<M>>,
     ) -> Result<usize, ConnError> {
+        std::future::poll_fn(|cx| self.poll_read_frames(cx, max, out)).await
+    }
+
+    /// [`Framed::read_frames`] as a poll, for a task that waits on several
+    /// connections at once (a node reads its inbound links itself).
+    pub fn poll_read_frames<M: DeserializeOwned>(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        out: &mut Vec<Frame<M>>,
+    ) -> Poll<Result<usize, ConnError>> {
         let max = max.max(1);
         let mut bytes = 0;
         let mut taken = 0;
@@ -146,15 +187,23 @@ impl Framed {
                         out.push(frame);
                     }
                     Ok(None) => break,
-                    Err(_) if taken > 0 => return Ok(bytes),
-                    Err(error) => return Err(error.into()),
+                    Err(_) if taken > 0 => return Poll::Ready(Ok(bytes)),
+                    Err(error) => return Poll::Ready(Err(error.into())),
                 }
             }
             if taken > 0 {
-                return Ok(bytes);
+                return Poll::Ready(Ok(bytes));
             }
-            self.fill().await?;
+            ready!(self.poll_fill(cx))?;
         }
+    }
+
+    /// Gives up the framing and returns the socket, for a writer that shares
+    /// it with the node task (both write through `try_write`, one at a
+    /// time). `None` if bytes the peer sent are still unread: after a
+    /// handshake nothing more is expected from that side.
+    pub fn into_stream(self) -> Option<TcpStream> {
+        self.buffer.pending().is_empty().then_some(self.stream)
     }
 
     /// Encodes `frame` into the pending batch (not yet sent).

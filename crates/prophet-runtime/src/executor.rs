@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use prophet::model::{Decision, Effects, Input, MetricOp, Node, NodeId, System, TimerOp, execute};
@@ -22,9 +23,14 @@ use tracing::{debug, error, info, warn};
 
 use crate::RuntimeError;
 use crate::choice::LiveChooser;
+use crate::codec::Frame;
 use crate::durable::DurableStore;
 use crate::metrics::{NodeStats, Registry};
-use crate::transport::{PeerQueue, Transport};
+use crate::transport::{Inbound, PeerQueue, READ_BATCH_MAX, Transport};
+
+/// A map keyed by span: hashed with foldhash (span keys come from the
+/// node's own code, not from the network, so a fast hash is safe here).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Spans (`begin_span` without `end_span` yet) kept per node; beyond this a
 /// new span is not timed and a warning is logged.
@@ -33,7 +39,8 @@ pub const SPANS_OPEN_MAX: usize = 65_536;
 /// One handler in this many is timed for `prophet_handler_seconds`.
 pub const HANDLER_TIMING_EVERY: u64 = 16;
 
-/// Inbox events taken per wake-up (then handled one at a time).
+/// Inbox events taken per wake-up (then handled one at a time, after the
+/// messages read from inbound connections in the same wake-up).
 pub const EVENTS_PER_WAKE: usize = 64;
 
 /// An event in a node's inbox.
@@ -46,6 +53,14 @@ pub enum NodeEvent<N: Node> {
     Snapshot(oneshot::Sender<NodeSnapshot>),
     /// Stop after the events before this one.
     Stop,
+    /// An authenticated connection from a peer: the node reads it itself.
+    Inbound(Inbound),
+}
+
+impl<N: Node> From<Inbound> for NodeEvent<N> {
+    fn from(inbound: Inbound) -> Self {
+        NodeEvent::Inbound(inbound)
+    }
 }
 
 impl<N: Node> From<(NodeId, N::Msg)> for NodeEvent<N> {
@@ -106,16 +121,24 @@ struct Running<N: Node> {
     effects: Effects<N>,
     timers: HashMap<N::Timer, (u64, JoinHandle<()>)>,
     timer_generation: u64,
-    spans: HashMap<(&'static str, u64), Instant>,
+    spans: FastMap<(&'static str, u64), Instant>,
     /// Spans that time a decision (named after the choice): the index chosen.
-    decided: HashMap<(&'static str, u64), usize>,
+    decided: FastMap<(&'static str, u64), usize>,
+    /// Per handler: spans begun so far under each choice's name.
+    paired: Vec<(&'static str, usize)>,
     started: Instant,
     links: Vec<Option<Arc<PeerQueue<N::Msg>>>>,
-    /// Links with messages queued since their writer was last woken.
-    dirty: Vec<bool>,
+    /// Messages handlers sent during this wake-up, per destination, with
+    /// the time each may leave; sent together when the burst is handled.
+    staged: Vec<Vec<(Option<tokio::time::Instant>, N::Msg)>>,
+    /// Destinations with staged messages.
     dirty_links: Vec<usize>,
     stats: Arc<NodeStats>,
     handled: u64,
+    /// Connections from peers, read by this task between handlers.
+    inbound: Vec<Inbound>,
+    /// Decode buffer for inbound frames (capacity reused).
+    frames: Vec<Frame<N::Msg>>,
 }
 
 impl<N: Node> NodeTask<N> {
@@ -140,14 +163,17 @@ impl<N: Node> NodeTask<N> {
             effects: Effects::default(),
             timers: HashMap::new(),
             timer_generation: 0,
-            spans: HashMap::new(),
-            decided: HashMap::new(),
+            spans: FastMap::default(),
+            decided: FastMap::default(),
+            paired: Vec::new(),
             started: Instant::now(),
             links: vec![None; node_count],
-            dirty: vec![false; node_count],
+            staged: (0..node_count).map(|_| Vec::new()).collect(),
             dirty_links: Vec::new(),
             stats: Arc::clone(&stats),
             handled: 0,
+            inbound: Vec::new(),
+            frames: Vec::new(),
         };
         let result = running.event_loop().await;
         stats.up.store(0, Ordering::Relaxed);
@@ -164,18 +190,12 @@ impl<N: Node> NodeTask<N> {
 impl<N: Node> Running<N> {
     async fn event_loop(&mut self) -> Result<(), RuntimeError> {
         let started = self.handle(Input::Start).await;
-        self.wake_writers();
+        self.send_staged().await;
         started?;
         // Take what is waiting in one go (fewer wake-ups), then handle it one
-        // event at a time, in arrival order.
+        // event at a time, in arrival order per source.
         let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
-        while self
-            .task
-            .inbox
-            .recv_many(&mut events, EVENTS_PER_WAKE)
-            .await
-            > 0
-        {
+        while std::future::poll_fn(|cx| self.poll_events(cx, &mut events)).await {
             self.stats
                 .inbox_depth
                 .store(self.task.inbox.len() as i64, Ordering::Relaxed);
@@ -183,22 +203,60 @@ impl<N: Node> Running<N> {
                 match self.dispatch(event).await {
                     Ok(false) => {}
                     stop_or_error => {
-                        self.wake_writers();
+                        self.send_staged().await;
                         return stop_or_error.map(|_| ());
                     }
                 }
             }
-            self.wake_writers();
+            self.send_staged().await;
         }
         Ok(())
     }
 
-    /// Wakes the writer of every link a handler queued to since the last call.
-    fn wake_writers(&mut self) {
+    /// Collects what is ready: inbox events (timers, local messages, new
+    /// connections, control) and messages read from inbound connections.
+    /// `Ready(false)` once the inbox is closed; `Pending` registers the task
+    /// with every source.
+    fn poll_events(&mut self, cx: &mut Context<'_>, events: &mut Vec<NodeEvent<N>>) -> Poll<bool> {
+        if let Poll::Ready(0) = self.task.inbox.poll_recv_many(cx, events, EVENTS_PER_WAKE) {
+            return Poll::Ready(false);
+        }
+        // Start with a different connection each time, so one busy peer
+        // cannot fill every wake-up.
+        if self.inbound.len() > 1 {
+            self.inbound.rotate_left(1);
+        }
+        let mut index = 0;
+        while index < self.inbound.len() && events.len() < READ_BATCH_MAX {
+            let room = READ_BATCH_MAX - events.len();
+            match self.inbound[index].poll_read(
+                cx,
+                room,
+                &mut self.frames,
+                events,
+                NodeEvent::Message,
+            ) {
+                Poll::Ready(false) => {
+                    self.inbound.swap_remove(index);
+                }
+                Poll::Ready(true) | Poll::Pending => index += 1,
+            }
+        }
+        if events.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(true)
+        }
+    }
+
+    /// Sends what handlers sent since the last call: per link, in one write
+    /// when the link is idle, else through its queue (see
+    /// [`PeerQueue::send_all`]). Every message staged here comes from a
+    /// handler whose durable state is already on disk.
+    async fn send_staged(&mut self) {
         for index in self.dirty_links.drain(..) {
-            self.dirty[index] = false;
             if let Some(queue) = &self.links[index] {
-                queue.wake();
+                queue.send_all(&mut self.staged[index]).await;
             }
         }
     }
@@ -230,6 +288,7 @@ impl<N: Node> Running<N> {
                     info!(node = self.task.id.0, "stopping");
                     return Ok(true);
                 }
+                NodeEvent::Inbound(inbound) => self.inbound.push(inbound),
             }
         }
         Ok(false)
@@ -290,24 +349,31 @@ impl<N: Node> Running<N> {
         };
         // Feedback convention (as in the simulator): the n-th span begun in
         // this handler under a choice's name times the n-th decision of it.
-        let mut paired: HashMap<&'static str, usize> = HashMap::new();
+        self.paired.clear();
         for op in self.effects.metrics.drain(..) {
             match op {
                 MetricOp::Record { metric, value } => self.task.metrics.record(id.0, metric, value),
                 MetricOp::Begin { metric, key } => {
                     if self.spans.len() < SPANS_OPEN_MAX {
                         self.spans.insert((metric, key), now);
-                        let nth = paired.entry(metric).or_default();
+                        let at = match self.paired.iter().position(|(m, _)| *m == metric) {
+                            Some(at) => at,
+                            None => {
+                                self.paired.push((metric, 0));
+                                self.paired.len() - 1
+                            }
+                        };
+                        let nth = self.paired[at].1;
+                        self.paired[at].1 += 1;
                         if let Some(d) = self
                             .effects
                             .decisions
                             .iter()
                             .filter(|d| d.name == metric)
-                            .nth(*nth)
+                            .nth(nth)
                         {
                             self.decided.insert((metric, key), d.chosen);
                         }
-                        *nth += 1;
                     } else {
                         warn!(
                             node = id.0,
@@ -350,12 +416,14 @@ impl<N: Node> Running<N> {
                 continue;
             };
             let queue = slot.get_or_insert_with(|| self.task.transport.link(id.0, to.0));
-            // Writers are woken once per burst of events (see `wake_writers`),
-            // so a burst leaves in one write per link.
-            self.task.transport.send(queue, msg, false).await;
-            if !self.dirty[to.index()] {
-                self.dirty[to.index()] = true;
-                self.dirty_links.push(to.index());
+            // Staged until the burst of events is handled (see
+            // `send_staged`), so a burst leaves in one write per link.
+            if let Some(at) = self.task.transport.departure(queue) {
+                let staged = &mut self.staged[to.index()];
+                if staged.is_empty() {
+                    self.dirty_links.push(to.index());
+                }
+                staged.push((at, msg));
             }
         }
         self.effects.sends = sends;

@@ -24,6 +24,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use prophet::model::NodeId;
@@ -35,16 +36,16 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::auth::{self, AuthError, Secret};
-use crate::codec::{CodecError, Frame};
+use crate::codec::{self, CodecError, Frame};
 use crate::connection::{ConnError, Framed};
 use crate::faults::{FaultTable, Verdict};
 use crate::metrics::{LinkStats, Registry, Rejection};
 
-/// Messages written per batch (one `write` call).
+/// Messages encoded per write (one `write` call).
 pub const BATCH_MSGS_MAX: usize = 256;
 
-/// Frames decoded from one connection and handed to an inbox in one go (at
-/// most the inbox's capacity).
+/// Frames a node takes from its inbound connections and inbox per wake-up
+/// (then handles one at a time).
 pub const READ_BATCH_MAX: usize = 1024;
 
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
@@ -82,17 +83,35 @@ pub struct TransportConfig {
     pub policy: QueuePolicy,
 }
 
-/// One directed link's queue.
+/// One directed link's queue, and its socket while connected.
+///
+/// Whoever writes (the sending node after a burst, or the link's writer
+/// task) does so holding `state`, with non-blocking writes only, so frames
+/// leave in queue order and the lock is never held across an `await`.
 pub struct PeerQueue<M> {
     from: u32,
     to: u32,
-    /// Messages with the time they may leave (`None`: at once, no clock read).
-    items: Mutex<VecDeque<(Option<Instant>, M)>>,
+    state: Mutex<LinkState<M>>,
     capacity: usize,
     policy: QueuePolicy,
+    max_frame_bytes: usize,
     ready: Notify,
     room: Notify,
     stats: Arc<LinkStats>,
+}
+
+struct LinkState<M> {
+    /// Messages with the time they may leave (`None`: at once, no clock read).
+    items: VecDeque<(Option<Instant>, M)>,
+    /// Frames encoded but not yet fully written: at most one batch, so the
+    /// queue's capacity still bounds what a slow peer holds in memory.
+    out: Vec<u8>,
+    /// Bytes at the front of `out` already written.
+    written: usize,
+    /// End offset in `out` of each frame not yet fully written.
+    frame_ends: VecDeque<usize>,
+    /// The connection while the writer has one (remote links only).
+    socket: Option<Arc<TcpStream>>,
 }
 
 enum Pop {
@@ -101,10 +120,20 @@ enum Pop {
     Empty,
 }
 
+/// Where writing what is queued on a connected link stopped.
+enum Pumped {
+    /// Nothing due is left; `Some(at)`: a delayed message leaves at `at`.
+    Idle(Option<Instant>),
+    /// The socket's buffer is full: wait until it is writable.
+    Blocked,
+    /// The connection failed.
+    Broken(std::io::Error),
+}
+
 impl<M> PeerQueue<M> {
     /// Queues `msg`, to leave no earlier than `at`, under the queue's policy.
-    /// With `wake` false the writer is not woken (the caller calls
-    /// [`PeerQueue::wake`] once after a burst), except when the queue is full.
+    /// With `wake` false nothing is sent yet (the caller calls
+    /// [`PeerQueue::flush`] once after a burst), except when the queue is full.
     pub async fn push(&self, at: Option<Instant>, msg: M, wake: bool) {
         // Fast path without registering as a waiter: there is room.
         let mut msg = Some(msg);
@@ -124,14 +153,14 @@ impl<M> PeerQueue<M> {
         }
     }
 
-    /// Wakes the writer to send what is queued.
-    pub fn wake(&self) {
-        self.ready.notify_one();
+    fn lock(&self) -> std::sync::MutexGuard<'_, LinkState<M>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues `msg` if there is room (or the policy drops the oldest).
     fn try_push(&self, at: Option<Instant>, msg: &mut Option<M>, wake: bool) -> bool {
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
+        let items = &mut state.items;
         if items.len() >= self.capacity && self.policy == QueuePolicy::DropOldest {
             items.pop_front();
             self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
@@ -144,7 +173,7 @@ impl<M> PeerQueue<M> {
             items.push_back((at, msg));
         }
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-        drop(items);
+        drop(state);
         if wake {
             self.ready.notify_one();
         }
@@ -152,10 +181,28 @@ impl<M> PeerQueue<M> {
     }
 
     /// Moves up to `max` due messages into `out`.
-    fn pop_batch(&self, max: usize, out: &mut Vec<M>) -> Pop {
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+    fn pop_batch(
+        &self,
+        items: &mut VecDeque<(Option<Instant>, M)>,
+        max: usize,
+        out: &mut Vec<M>,
+    ) -> Pop {
+        self.pop_each(items, max, |msg| out.push(msg))
+    }
+
+    /// Takes up to `max` due messages off the front of `items`, in order,
+    /// handing each to `take`. Senders waiting for room are woken only if
+    /// the queue was full: nobody else waits.
+    fn pop_each(
+        &self,
+        items: &mut VecDeque<(Option<Instant>, M)>,
+        max: usize,
+        mut take: impl FnMut(M),
+    ) -> Pop {
+        let was_full = items.len() >= self.capacity;
         let mut now = None;
-        while out.len() < max {
+        let mut taken = 0;
+        while taken < max {
             let due = match items.front() {
                 Some((None, _)) => true,
                 Some((Some(at), _)) => *at <= *now.get_or_insert_with(Instant::now),
@@ -164,21 +211,229 @@ impl<M> PeerQueue<M> {
             match items.front() {
                 Some(_) if due => {
                     if let Some((_, msg)) = items.pop_front() {
-                        out.push(msg);
+                        take(msg);
+                        taken += 1;
                     }
                 }
-                Some((Some(at), _)) if out.is_empty() => return Pop::NotBefore(*at),
+                Some((Some(at), _)) if taken == 0 => return Pop::NotBefore(*at),
                 Some(_) => break,
-                None if out.is_empty() => return Pop::Empty,
+                None if taken == 0 => return Pop::Empty,
                 None => break,
             }
         }
         self.stats
             .queue_depth
-            .fetch_sub(out.len() as i64, Ordering::Relaxed);
-        drop(items);
-        self.room.notify_waiters();
+            .fetch_sub(taken as i64, Ordering::Relaxed);
+        if was_full {
+            self.room.notify_waiters();
+        }
         Pop::Got
+    }
+}
+
+impl<M: Serialize> PeerQueue<M> {
+    /// Sends what is queued: written to the socket at once, by the caller,
+    /// when the link is connected and the socket takes it all; otherwise
+    /// (not connected, a full socket buffer, a delayed message) handed to
+    /// the link's writer task.
+    pub fn flush(&self) {
+        let mut state = self.lock();
+        if let Some(socket) = state.socket.clone()
+            && let Pumped::Idle(None) = self.pump(&mut state, &socket)
+        {
+            return;
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Writes the rest of the last batch, then encodes and writes batches of
+    /// due messages, until nothing due is left or the socket stops taking
+    /// bytes.
+    fn pump(&self, state: &mut LinkState<M>, socket: &TcpStream) -> Pumped {
+        loop {
+            while state.written < state.out.len() {
+                match socket.try_write(&state.out[state.written..]) {
+                    Ok(0) => return Pumped::Broken(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        state.written += n;
+                        self.stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        let mut done = 0;
+                        while state
+                            .frame_ends
+                            .front()
+                            .is_some_and(|&end| end <= state.written)
+                        {
+                            state.frame_ends.pop_front();
+                            done += 1;
+                        }
+                        self.stats.sent_msgs.fetch_add(done, Ordering::Relaxed);
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        return Pumped::Blocked;
+                    }
+                    Err(error) => return Pumped::Broken(error),
+                }
+            }
+            state.out.clear();
+            state.written = 0;
+            let mut batch = std::mem::take(&mut state.items);
+            let popped = self.pop_each(&mut batch, BATCH_MSGS_MAX, |msg| {
+                self.encode_into(state, &msg)
+            });
+            state.items = batch;
+            match popped {
+                Pop::Got => {}
+                Pop::NotBefore(at) => return Pumped::Idle(Some(at)),
+                Pop::Empty => return Pumped::Idle(None),
+            }
+        }
+    }
+
+    /// Sends a burst of messages (each with the time it may leave), in
+    /// order, emptying `staged`. When the link is connected and idle the
+    /// burst is encoded and written at once by the caller, in one write;
+    /// otherwise it joins the queue under the queue's policy (a full queue
+    /// of a reliable system makes the caller wait for room) and the writer
+    /// sends it.
+    pub async fn send_all(&self, staged: &mut Vec<(Option<Instant>, M)>) {
+        let mut pending = staged.drain(..).peekable();
+        {
+            let mut state = self.lock();
+            let idle = state.items.is_empty() && state.out.is_empty();
+            if let Some(socket) = state.socket.clone().filter(|_| idle) {
+                while let Some((None, _)) = pending.peek() {
+                    if let Some((_, msg)) = pending.next() {
+                        self.encode_into(&mut state, &msg);
+                    }
+                }
+                let pumped = self.pump(&mut state, &socket);
+                if pending.peek().is_none() && matches!(pumped, Pumped::Idle(None)) {
+                    return;
+                }
+            }
+        }
+        for (at, msg) in pending {
+            self.push(at, msg, false).await;
+        }
+        self.ready.notify_one();
+    }
+
+    /// Appends `msg` as a frame to the unsent bytes.
+    fn encode_into(&self, state: &mut LinkState<M>, msg: &M) {
+        match codec::encode(&Frame::Data(msg), self.max_frame_bytes, &mut state.out) {
+            Ok(()) => state.frame_ends.push_back(state.out.len()),
+            Err(error) => {
+                warn!(from = self.from, to = self.to, %error, "message cannot be sent; dropped");
+                self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Forgets the connection; frames not fully written are lost with it.
+    fn disconnect(&self) -> usize {
+        let mut state = self.lock();
+        state.socket = None;
+        let lost = state.frame_ends.len();
+        state.frame_ends.clear();
+        state.out.clear();
+        state.written = 0;
+        self.stats
+            .dropped_conn
+            .fetch_add(lost as u64, Ordering::Relaxed);
+        lost
+    }
+}
+
+/// Completes when the peer closes `socket` or it fails: the acceptor never
+/// writes after the handshake, so any readable event ends the connection.
+async fn closed(socket: &TcpStream) -> String {
+    let mut scratch = [0u8; 64];
+    loop {
+        if let Err(error) = socket.readable().await {
+            return error.to_string();
+        }
+        match socket.try_read(&mut scratch) {
+            Ok(0) => return "closed by peer".into(),
+            Ok(n) => return format!("peer sent {n} unexpected bytes"),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => return error.to_string(),
+        }
+    }
+}
+
+/// An authenticated inbound connection, read by the node it is addressed
+/// to (no task between the socket and the node's handler).
+pub struct Inbound {
+    conn: Framed,
+    peer: String,
+    from: u32,
+    to: u32,
+    stats: Arc<LinkStats>,
+    faults: Arc<FaultTable>,
+    metrics: Arc<Registry>,
+}
+
+impl Inbound {
+    /// Reads what the socket has, up to `max` messages, appending them to
+    /// `out` through `deliver`. `Ready(false)` when the connection is over
+    /// (closed by the peer, or a bad frame, logged and counted); `Pending`
+    /// registers `cx` for more bytes.
+    pub fn poll_read<M: DeserializeOwned, E>(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        frames: &mut Vec<Frame<M>>,
+        out: &mut Vec<E>,
+        deliver: impl Fn(NodeId, M) -> E,
+    ) -> Poll<bool> {
+        let (from, to, peer) = (self.from, self.to, &self.peer);
+        frames.clear();
+        match ready!(self.conn.poll_read_frames(cx, max, frames)) {
+            Ok(bytes) => {
+                self.stats
+                    .recv_bytes
+                    .fetch_add(bytes as u64, Ordering::Relaxed);
+                if self.faults.inbound_cut(from, to) {
+                    self.stats
+                        .dropped_fault
+                        .fetch_add(frames.len() as u64, Ordering::Relaxed);
+                    frames.clear();
+                    return Poll::Ready(true);
+                }
+                let mut delivered = 0u64;
+                for frame in frames.drain(..) {
+                    let Frame::Data(msg) = frame else {
+                        self.stats.recv_msgs.fetch_add(delivered, Ordering::Relaxed);
+                        warn!(%peer, from, to, "handshake frame after the handshake; closing connection");
+                        self.metrics.reject(Rejection::Malformed);
+                        return Poll::Ready(false);
+                    };
+                    out.push(deliver(NodeId(from), msg));
+                    delivered += 1;
+                }
+                self.stats.recv_msgs.fetch_add(delivered, Ordering::Relaxed);
+                Poll::Ready(true)
+            }
+            Err(ConnError::Closed) => {
+                debug!(%peer, from, to, "peer closed");
+                Poll::Ready(false)
+            }
+            Err(error) => {
+                warn!(%peer, from, to, %error, "closing connection");
+                self.metrics.reject(rejection(&error));
+                Poll::Ready(false)
+            }
+        }
+    }
+}
+
+/// The rejection counter a connection error belongs to.
+fn rejection(error: &ConnError) -> Rejection {
+    match error {
+        ConnError::Codec(CodecError::Oversize { .. }) => Rejection::Oversize,
+        ConnError::Codec(CodecError::Truncated { .. }) => Rejection::Truncated,
+        _ => Rejection::Malformed,
     }
 }
 
@@ -198,7 +453,7 @@ pub struct Transport<M, E> {
 impl<M, E> Transport<M, E>
 where
     M: Serialize + DeserializeOwned + Send + Sync + 'static,
-    E: From<(NodeId, M)> + Send + 'static,
+    E: From<(NodeId, M)> + From<Inbound> + Send + 'static,
 {
     /// A transport for the local nodes whose inboxes are given.
     pub fn new(
@@ -225,9 +480,16 @@ where
         let queue = Arc::new(PeerQueue {
             from,
             to,
-            items: Mutex::new(VecDeque::new()),
+            state: Mutex::new(LinkState {
+                items: VecDeque::new(),
+                out: Vec::new(),
+                written: 0,
+                frame_ends: VecDeque::new(),
+                socket: None,
+            }),
             capacity: self.config.send_queue.max(1),
             policy: self.config.policy,
+            max_frame_bytes: self.config.max_frame_bytes,
             ready: Notify::new(),
             room: Notify::new(),
             stats: self.metrics.link(from, to),
@@ -243,25 +505,31 @@ where
         queue
     }
 
-    /// Sends `msg` on `queue` through the fault layer (see
-    /// [`PeerQueue::push`] for `wake`).
-    pub async fn send(&self, queue: &PeerQueue<M>, msg: M, wake: bool) {
+    /// When a message on `queue` may leave, by the fault layer: `None` if it
+    /// is lost or partitioned away (counted), `Some(None)` at once, else the
+    /// time it is delayed to.
+    pub fn departure(&self, queue: &PeerQueue<M>) -> Option<Option<Instant>> {
         match self.faults.outbound(queue.from, queue.to) {
-            Verdict::Send { delay } if delay.is_zero() => queue.push(None, msg, wake).await,
-            Verdict::Send { delay } => queue.push(Some(Instant::now() + delay), msg, wake).await,
+            Verdict::Send { delay } if delay.is_zero() => Some(None),
+            Verdict::Send { delay } => Some(Some(Instant::now() + delay)),
             Verdict::Partitioned | Verdict::Lost => {
                 queue.stats.dropped_fault.fetch_add(1, Ordering::Relaxed);
+                None
             }
         }
     }
 
-    /// Waits for work on `queue`: `false` if `closed` completed first.
+    /// Waits for due messages on `queue` and moves a batch into `batch`.
     async fn next_batch(queue: &PeerQueue<M>, batch: &mut Vec<M>) {
         loop {
             let ready = queue.ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
-            match queue.pop_batch(BATCH_MSGS_MAX, batch) {
+            let popped = {
+                let mut state = queue.lock();
+                queue.pop_batch(&mut state.items, BATCH_MSGS_MAX, batch)
+            };
+            match popped {
                 Pop::Got => return,
                 Pop::NotBefore(at) => tokio::time::sleep_until(at).await,
                 Pop::Empty => ready.await,
@@ -314,14 +582,20 @@ where
         Ok(conn)
     }
 
+    /// Keeps link `queue` connected and writes what the sending node left
+    /// for it: messages queued while disconnected, delayed by the fault
+    /// layer, or beyond what the socket took at once.
     async fn run_remote_writer(self: Arc<Self>, queue: Arc<PeerQueue<M>>) {
         let (from, to) = (queue.from, queue.to);
         let mut backoff = BACKOFF_MIN;
         let mut failures = 0u64;
-        let mut batch: Vec<M> = Vec::new();
         loop {
-            let mut conn = match self.connect(from, to).await {
-                Ok(conn) => conn,
+            let connected = self.connect(from, to).await.and_then(|conn| {
+                conn.into_stream()
+                    .ok_or_else(|| "peer wrote after the handshake".into())
+            });
+            let socket = match connected {
+                Ok(socket) => Arc::new(socket),
                 Err(error) => {
                     // Warn on the first failure of a streak, then stay quiet.
                     if failures == 0 {
@@ -339,45 +613,41 @@ where
             failures = 0;
             backoff = BACKOFF_MIN;
             queue.stats.connects.fetch_add(1, Ordering::Relaxed);
+            queue.lock().socket = Some(Arc::clone(&socket));
             loop {
-                if batch.is_empty() {
-                    // The acceptor never writes after the handshake, so a
-                    // completed read means the peer went away.
-                    tokio::select! {
-                        () = Self::next_batch(&queue, &mut batch) => {}
-                        closed = conn.read_frame::<M>() => {
-                            debug!(from, to, closed = ?closed.err(), "peer closed the connection");
-                            break;
-                        }
-                    }
+                let ready = queue.ready.notified();
+                tokio::pin!(ready);
+                ready.as_mut().enable();
+                let pumped = {
+                    let mut state = queue.lock();
+                    queue.pump(&mut state, &socket)
+                };
+                let why = match pumped {
+                    Pumped::Idle(None) => tokio::select! {
+                        () = &mut ready => continue,
+                        why = closed(&socket) => why,
+                    },
+                    Pumped::Idle(Some(at)) => tokio::select! {
+                        () = tokio::time::sleep_until(at) => continue,
+                        () = &mut ready => continue,
+                        why = closed(&socket) => why,
+                    },
+                    Pumped::Blocked => tokio::select! {
+                        writable = socket.writable() => match writable {
+                            Ok(()) => continue,
+                            Err(error) => error.to_string(),
+                        },
+                        why = closed(&socket) => why,
+                    },
+                    Pumped::Broken(error) => error.to_string(),
+                };
+                let lost = queue.disconnect();
+                if lost > 0 {
+                    warn!(from, to, error = %why, lost, "connection broke while sending");
+                } else {
+                    debug!(from, to, error = %why, "peer closed the connection");
                 }
-                let mut bytes = 0;
-                let count = batch.len();
-                for msg in batch.drain(..) {
-                    match conn.push(&Frame::Data(&msg)) {
-                        Ok(n) => bytes += n,
-                        Err(error) => {
-                            warn!(from, to, %error, "message cannot be sent; dropped");
-                            queue.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                if let Err(error) = conn.flush().await {
-                    warn!(from, to, %error, lost = count, "connection broke while sending");
-                    queue
-                        .stats
-                        .dropped_conn
-                        .fetch_add(count as u64, Ordering::Relaxed);
-                    break;
-                }
-                queue
-                    .stats
-                    .sent_msgs
-                    .fetch_add(count as u64, Ordering::Relaxed);
-                queue
-                    .stats
-                    .sent_bytes
-                    .fetch_add(bytes as u64, Ordering::Relaxed);
+                break;
             }
         }
     }
@@ -398,15 +668,8 @@ where
         }
     }
 
-    fn reject(&self, error: &ConnError) {
-        let why = match error {
-            ConnError::Codec(CodecError::Oversize { .. }) => Rejection::Oversize,
-            ConnError::Codec(CodecError::Truncated { .. }) => Rejection::Truncated,
-            _ => Rejection::Malformed,
-        };
-        self.metrics.reject(why);
-    }
-
+    /// Runs the handshake, then hands the connection to the node it is for,
+    /// which reads it between handlers.
     async fn serve_connection(self: Arc<Self>, stream: TcpStream) {
         let mut conn = Framed::new(stream, self.config.max_frame_bytes);
         let peer = conn.peer_addr();
@@ -422,7 +685,7 @@ where
             Ok(pair) => pair,
             Err(AuthError::Conn(error)) => {
                 warn!(%peer, %error, "closing connection during handshake");
-                self.reject(&error);
+                self.metrics.reject(rejection(&error));
                 return;
             }
             Err(error) => {
@@ -432,61 +695,19 @@ where
             }
         };
         debug!(%peer, from, to, "accepted");
-        let Some(inbox) = self.inboxes.get(&to).cloned() else {
+        let Some(inbox) = self.inboxes.get(&to) else {
             return;
         };
-        let stats = self.metrics.link(from, to);
-        // Everything one socket read brought is decoded first and handed to
-        // the inbox under one reservation, so the node wakes once per read
-        // and handles the whole burst before its writers are woken.
-        let batch_max = inbox.max_capacity().clamp(1, READ_BATCH_MAX);
-        let mut frames: Vec<Frame<M>> = Vec::with_capacity(batch_max);
-        loop {
-            match conn.read_frames::<M>(batch_max, &mut frames).await {
-                Ok(bytes) => {
-                    stats.recv_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-                    if self.faults.inbound_cut(from, to) {
-                        stats
-                            .dropped_fault
-                            .fetch_add(frames.len() as u64, Ordering::Relaxed);
-                        frames.clear();
-                        continue;
-                    }
-                    let Ok(permits) = inbox.reserve_many(frames.len()).await else {
-                        return;
-                    };
-                    let mut delivered = 0u64;
-                    let mut bad = false;
-                    for (permit, frame) in permits.zip(frames.drain(..)) {
-                        match frame {
-                            Frame::Data(msg) => {
-                                permit.send(E::from((NodeId(from), msg)));
-                                delivered += 1;
-                            }
-                            _ => {
-                                bad = true;
-                                break;
-                            }
-                        }
-                    }
-                    frames.clear();
-                    stats.recv_msgs.fetch_add(delivered, Ordering::Relaxed);
-                    if bad {
-                        warn!(%peer, from, to, "handshake frame after the handshake; closing connection");
-                        self.metrics.reject(Rejection::Malformed);
-                        return;
-                    }
-                }
-                Err(ConnError::Closed) => {
-                    debug!(%peer, from, to, "peer closed");
-                    return;
-                }
-                Err(error) => {
-                    warn!(%peer, from, to, %error, "closing connection");
-                    self.reject(&error);
-                    return;
-                }
-            }
-        }
+        let inbound = Inbound {
+            conn,
+            peer,
+            from,
+            to,
+            stats: self.metrics.link(from, to),
+            faults: Arc::clone(&self.faults),
+            metrics: Arc::clone(&self.metrics),
+        };
+        // A node that stopped drops the connection with the event.
+        let _ = inbox.send(E::from(inbound)).await;
     }
 }
