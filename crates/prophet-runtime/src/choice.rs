@@ -28,7 +28,7 @@ pub trait LiveChooser: Chooser + Send {
 pub struct ChoiceConfig {
     /// The policy of every choice not named in `choices` (a simulator
     /// policy name: first, random, round-robin, epsilon-greedy, ucb1,
-    /// thompson, p2c, peak-ewma, c3, fixed:<i>).
+    /// thompson, p2c, peak-ewma, c3, `fixed:<i>`).
     pub policy: String,
     /// Seed of the per-node ChaCha8 generators random policies draw from.
     pub seed: u64,

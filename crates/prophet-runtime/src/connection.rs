@@ -134,7 +134,7 @@ impl Framed {
                     Ok(n)
                 }
             });
-            match got.ok_or(()).or_else(|()| read) {
+            match got.map_or(read, Ok) {
                 Ok(0) => {
                     return Poll::Ready(Err(match self.buffer.at_eof(self.max_frame_bytes) {
                         Some(error) => ConnError::Codec(error),

@@ -1,14 +1,23 @@
 //! Moving messages between nodes: per-link bounded send queues, writer tasks
-//! that (re)connect and authenticate, and the accept loop that reads frames
-//! into the local nodes' inboxes.
+//! that (re)connect and authenticate, and the accept loop that hands
+//! authenticated connections to the nodes that read them.
 //!
 //! Topology: for each directed pair (local node `a`, node `b`) that `a`
 //! sends to, one queue and one writer task. If `b` lives in this process the
 //! writer hands messages straight to `b`'s inbox; otherwise it dials `b`,
-//! runs the handshake as `a`, and writes frames. Receiving happens on the
-//! connections other nodes dial to us. So a pair of remote nodes uses two TCP
-//! connections, one per direction, and no connection is ever shared by two
-//! senders, which keeps per-link FIFO order trivially.
+//! runs the handshake as `a`, and shares the socket with `a`. A pair of
+//! remote nodes uses two TCP connections, one per direction, and no
+//! connection is ever written by two senders, which keeps per-link FIFO
+//! order trivially.
+//!
+//! The fast path crosses no task boundary: the node stages what its
+//! handlers send during one wake-up and then writes each link's burst to the
+//! socket itself, in one non-blocking write, when the link is connected and
+//! nothing is queued before it ([`PeerQueue::send_all`]); the receiving node
+//! reads its inbound connections between handlers ([`Inbound`]). The writer
+//! task does the rest: connecting, messages the fault layer delays, and the
+//! part of a burst a full socket did not take. Writers and the node write
+//! under the link's lock, so frames leave in the order they were sent.
 //!
 //! Slow peers ([`QueuePolicy`]): a system whose network semantics are lossy
 //! gets `DropOldest` (a full queue drops its oldest message, counted in
@@ -17,7 +26,9 @@
 //! assumes a reliable network gets `BackPressure`: the sending node waits for
 //! room, so nothing is dropped by the runtime, at the price that a peer
 //! which stays unreachable for a full queue's worth of messages stalls its
-//! senders. Either way, messages already written to a socket that then breaks
+//! senders. The queue's capacity bounds what waits for a slow peer; beyond
+//! it, a link holds at most the one burst a wake-up staged (the sends of up
+//! to [`READ_BATCH_MAX`] events). Either way, messages already written to a socket that then breaks
 //! may be lost (TCP gives no end-to-end acknowledgement); they are counted in
 //! `prophet_messages_dropped_connection_total`.
 
@@ -131,20 +142,20 @@ enum Pumped {
 }
 
 impl<M> PeerQueue<M> {
-    /// Queues `msg`, to leave no earlier than `at`, under the queue's policy.
-    /// With `wake` false nothing is sent yet (the caller calls
-    /// [`PeerQueue::flush`] once after a burst), except when the queue is full.
-    pub async fn push(&self, at: Option<Instant>, msg: M, wake: bool) {
+    /// Queues `msg`, to leave no earlier than `at`, under the queue's policy,
+    /// without waking the writer unless the queue is full (the caller wakes
+    /// it once after a burst).
+    async fn push(&self, at: Option<Instant>, msg: M) {
         // Fast path without registering as a waiter: there is room.
         let mut msg = Some(msg);
-        if self.try_push(at, &mut msg, wake) {
+        if self.try_push(at, &mut msg) {
             return;
         }
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            if self.try_push(at, &mut msg, wake) {
+            if self.try_push(at, &mut msg) {
                 return;
             }
             // Full: the writer must drain before anyone can push.
@@ -158,7 +169,7 @@ impl<M> PeerQueue<M> {
     }
 
     /// Queues `msg` if there is room (or the policy drops the oldest).
-    fn try_push(&self, at: Option<Instant>, msg: &mut Option<M>, wake: bool) -> bool {
+    fn try_push(&self, at: Option<Instant>, msg: &mut Option<M>) -> bool {
         let mut state = self.lock();
         let items = &mut state.items;
         if items.len() >= self.capacity && self.policy == QueuePolicy::DropOldest {
@@ -173,10 +184,6 @@ impl<M> PeerQueue<M> {
             items.push_back((at, msg));
         }
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-        drop(state);
-        if wake {
-            self.ready.notify_one();
-        }
         true
     }
 
@@ -232,21 +239,6 @@ impl<M> PeerQueue<M> {
 }
 
 impl<M: Serialize> PeerQueue<M> {
-    /// Sends what is queued: written to the socket at once, by the caller,
-    /// when the link is connected and the socket takes it all; otherwise
-    /// (not connected, a full socket buffer, a delayed message) handed to
-    /// the link's writer task.
-    pub fn flush(&self) {
-        let mut state = self.lock();
-        if let Some(socket) = state.socket.clone()
-            && let Pumped::Idle(None) = self.pump(&mut state, &socket)
-        {
-            return;
-        }
-        drop(state);
-        self.ready.notify_one();
-    }
-
     /// Writes the rest of the last batch, then encodes and writes batches of
     /// due messages, until nothing due is left or the socket stops taking
     /// bytes.
@@ -314,7 +306,7 @@ impl<M: Serialize> PeerQueue<M> {
             }
         }
         for (at, msg) in pending {
-            self.push(at, msg, false).await;
+            self.push(at, msg).await;
         }
         self.ready.notify_one();
     }

@@ -69,10 +69,15 @@ fn free_port() -> u16 {
 const SECRET: &str = "00112233445566778899aabbccddeeff";
 
 fn config(name: &str, nodes: usize, secret: &str) -> (ClusterConfig, PathBuf) {
+    config_with(name, nodes, secret, "")
+}
+
+/// A cluster file with `tables` (e.g. `[limits]`) before the nodes.
+fn config_with(name: &str, nodes: usize, secret: &str, tables: &str) -> (ClusterConfig, PathBuf) {
     let dir = std::env::temp_dir().join(format!("prophet-loopback-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut text = format!(
-        "cluster = \"{name}\"\nsystem = \"ring\"\nsecret = \"{secret}\"\ndata_dir = \"{}\"\n",
+        "cluster = \"{name}\"\nsystem = \"ring\"\nsecret = \"{secret}\"\ndata_dir = \"{}\"\n{tables}\n",
         dir.display()
     );
     for id in 0..nodes {
@@ -533,4 +538,224 @@ async fn a_message_never_leaves_before_the_state_it_depends_on_is_on_disk() {
     p2.stop().await.expect("stop");
     let _ = p1.stop().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Node 0 streams `total` numbered messages of `payload` bytes to node 1,
+/// `chunk` per handler (on start, then on a 1 ms timer); node 1 counts them
+/// and every gap or reordering.
+#[derive(Clone)]
+struct Stream {
+    total: u64,
+    chunk: u64,
+    payload: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct StreamState {
+    sent: u64,
+    received: u64,
+    next: u64,
+    out_of_order: u64,
+}
+
+impl Stream {
+    fn send_chunk(&self, state: &mut StreamState, ctx: &mut Ctx<'_, Self>) {
+        let end = (state.sent + self.chunk).min(self.total);
+        while state.sent < end {
+            ctx.send(NodeId(1), (state.sent, vec![7u8; self.payload]));
+            state.sent += 1;
+        }
+        if state.sent < self.total {
+            ctx.set_timer((), Duration::from_millis(1));
+        }
+    }
+}
+
+impl Node for Stream {
+    type State = StreamState;
+    type Msg = (u64, Vec<u8>);
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> StreamState {
+        StreamState::default()
+    }
+    fn on_start(&self, state: &mut StreamState, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            self.send_chunk(state, ctx);
+        }
+    }
+    fn on_timer(&self, state: &mut StreamState, ctx: &mut Ctx<'_, Self>, _: ()) {
+        self.send_chunk(state, ctx);
+    }
+    fn on_message(
+        &self,
+        state: &mut StreamState,
+        _: &mut Ctx<'_, Self>,
+        _: NodeId,
+        msg: (u64, Vec<u8>),
+    ) {
+        state.received += 1;
+        if msg.0 != state.next {
+            state.out_of_order += 1;
+        }
+        state.next = msg.0 + 1;
+    }
+    fn durable(&self, _: &StreamState) {}
+}
+
+async fn stream_state(process: &Process<Stream>) -> StreamState {
+    process
+        .snapshots()
+        .await
+        .first()
+        .map(|s| postcard::from_bytes(&s.state).expect("state"))
+        .unwrap_or_default()
+}
+
+/// 16 MiB through a queue of 8 on a reliable system: bursts far beyond the
+/// socket's buffer take the writer and the queue's back-pressure paths, and
+/// every message still arrives once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reliable_stream_through_a_small_queue_arrives_whole_and_in_order() {
+    let (config, _dir) = config_with("stream", 2, SECRET, "[limits]\nsend_queue = 8\n");
+    let node = Stream {
+        total: 4_000,
+        chunk: 500,
+        payload: 4096,
+    };
+    let system = Arc::new(System::new("stream", vec![node.clone(), node]));
+    let options = ProcessOptions {
+        no_disk: true,
+        ..ProcessOptions::default()
+    };
+    let receiver = Process::start(Arc::clone(&system), &config, &[1], options.clone())
+        .await
+        .expect("start");
+    let sender = Process::start(system, &config, &[0], options)
+        .await
+        .expect("start");
+    let done = eventually(1_500, || async {
+        stream_state(&receiver).await.received >= 4_000
+    })
+    .await;
+    let state = stream_state(&receiver).await;
+    assert!(done, "only {} of 4000 arrived", state.received);
+    assert_eq!(state.received, 4_000, "each message exactly once");
+    assert_eq!(state.out_of_order, 0, "in order");
+    let link = sender.metrics.link(0, 1);
+    assert_eq!(
+        link.sent_msgs.load(std::sync::atomic::Ordering::Relaxed),
+        4_000
+    );
+    assert_eq!(
+        link.dropped_queue
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    sender.stop().await.expect("stop");
+    receiver.stop().await.expect("stop");
+}
+
+/// A delay set at run time holds messages in the queue (the writer sends
+/// them when due), still in order, and they all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_messages_arrive_in_order() {
+    let (config, _dir) = config("delayed", 2, SECRET);
+    let node = Stream {
+        total: 300,
+        chunk: 10,
+        payload: 16,
+    };
+    let system = Arc::new(System::new("stream", vec![node.clone(), node]));
+    let options = ProcessOptions {
+        no_disk: true,
+        ..ProcessOptions::default()
+    };
+    let receiver = Process::start(Arc::clone(&system), &config, &[1], options.clone())
+        .await
+        .expect("start");
+    let sender = Process::start(system, &config, &[0], options)
+        .await
+        .expect("start");
+    sender
+        .faults
+        .replace(vec![prophet_runtime::faults::FaultRule {
+            from: Some(0),
+            to: Some(1),
+            delay_ms: 30,
+            ..Default::default()
+        }]);
+    let done = eventually(500, || async {
+        stream_state(&receiver).await.received >= 300
+    })
+    .await;
+    let state = stream_state(&receiver).await;
+    assert!(done, "only {} of 300 arrived", state.received);
+    assert_eq!((state.received, state.out_of_order), (300, 0));
+    sender.stop().await.expect("stop");
+    receiver.stop().await.expect("stop");
+}
+
+/// A lossy system's link to a peer that authenticates and then never reads:
+/// the socket fills, the queue stays within its capacity by dropping its
+/// oldest messages (counted), and the sending node keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_costs_a_lossy_sender_a_bounded_queue() {
+    let (config, _dir) = config_with("stalled", 2, SECRET, "[limits]\nsend_queue = 16\n");
+    let node = Stream {
+        total: 20_000,
+        chunk: 200,
+        payload: 4096,
+    };
+    let system = Arc::new(System::new("stream", vec![node.clone(), node]).network(
+        prophet::model::NetworkSemantics {
+            lossy: true,
+            ..Default::default()
+        },
+    ));
+    // Node 1's address is taken by a listener that completes the handshake
+    // and then holds the connection without reading.
+    let listener = tokio::net::TcpListener::bind(&config.nodes[1].addr)
+        .await
+        .expect("bind node 1's address");
+    let secret = config.secret.clone();
+    let cluster = config.cluster.clone();
+    let stalled = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut conn = Framed::new(stream, 1 << 20);
+        auth::accept::<(u64, Vec<u8>)>(&mut conn, &secret, &cluster, |_, _| true)
+            .await
+            .expect("handshake");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(conn);
+    });
+    let sender = Process::start(
+        system,
+        &config,
+        &[0],
+        ProcessOptions {
+            no_disk: true,
+            ..ProcessOptions::default()
+        },
+    )
+    .await
+    .expect("start");
+    let link = sender.metrics.link(0, 1);
+    let ordering = std::sync::atomic::Ordering::Relaxed;
+    let mut deepest = 0;
+    let dropped = eventually(1_000, || {
+        deepest = deepest.max(link.queue_depth.load(ordering));
+        async { link.dropped_queue.load(ordering) > 1_000 }
+    })
+    .await;
+    assert!(dropped, "the full queue dropped its oldest messages");
+    assert!(
+        deepest <= 16,
+        "queue depth {deepest} exceeded its capacity of 16"
+    );
+    // The sender kept handling events: it answers and went on sending.
+    assert!(stream_state(&sender).await.sent > 1_000);
+    sender.stop().await.expect("stop");
+    stalled.abort();
 }
