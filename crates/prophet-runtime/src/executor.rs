@@ -3,10 +3,14 @@
 //! [`prophet::model::execute`], the same function the explorer and the
 //! simulator call.
 //!
-//! After a handler returns, its effects are applied in this order: decisions
-//! and metrics are logged; the durable value, if it changed, is written and
-//! synced; timers are armed or disarmed; and only then are its messages
-//! queued, so no message leaves before the state it depends on is on disk.
+//! After a handler returns, its decisions and metrics are logged, its timers
+//! armed or disarmed, and its messages staged. A node handles what one
+//! wake-up brought (up to [`READ_BATCH_MAX`] messages and
+//! [`EVENTS_PER_WAKE`] inbox events) as a burst; at the end of the burst the
+//! durable value, if it changed, is written and synced once (group commit),
+//! and only then do the staged messages leave, so no message leaves before
+//! the state it depends on is on disk. A handler that panics discards its
+//! burst's staged messages and unsynced state, as a crash would.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -54,12 +58,13 @@ pub enum NodeEvent<N: Node> {
     /// Stop after the events before this one.
     Stop,
     /// An authenticated connection from a peer: the node reads it itself.
-    Inbound(Inbound),
+    /// (Boxed: it is rare and large, and every event is moved.)
+    Inbound(Box<Inbound>),
 }
 
 impl<N: Node> From<Inbound> for NodeEvent<N> {
     fn from(inbound: Inbound) -> Self {
-        NodeEvent::Inbound(inbound)
+        NodeEvent::Inbound(Box::new(inbound))
     }
 }
 
@@ -189,9 +194,8 @@ impl<N: Node> NodeTask<N> {
 
 impl<N: Node> Running<N> {
     async fn event_loop(&mut self) -> Result<(), RuntimeError> {
-        let started = self.handle(Input::Start).await;
-        self.send_staged().await;
-        started?;
+        let started = self.handle(Input::Start);
+        self.end_burst(started.map(|()| false)).await?;
         // Take what is waiting in one go (fewer wake-ups), then handle it one
         // event at a time, in arrival order per source.
         let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
@@ -199,18 +203,38 @@ impl<N: Node> Running<N> {
             self.stats
                 .inbox_depth
                 .store(self.task.inbox.len() as i64, Ordering::Relaxed);
+            let mut outcome = Ok(false);
             for event in events.drain(..) {
-                match self.dispatch(event).await {
-                    Ok(false) => {}
-                    stop_or_error => {
-                        self.send_staged().await;
-                        return stop_or_error.map(|_| ());
-                    }
+                outcome = self.dispatch(event);
+                if !matches!(outcome, Ok(false)) {
+                    break;
                 }
             }
-            self.send_staged().await;
+            if self.end_burst(outcome).await? {
+                return Ok(());
+            }
         }
         Ok(())
+    }
+
+    /// Ends a burst of handlers (group commit): the durable state, if it
+    /// changed, is written and synced once, then the messages the burst's
+    /// handlers sent leave. If a handler failed, its state may be half
+    /// updated, so nothing is persisted or sent: the node stops as if it
+    /// crashed before the burst. Returns whether the node is to stop.
+    async fn end_burst(
+        &mut self,
+        outcome: Result<bool, RuntimeError>,
+    ) -> Result<bool, RuntimeError> {
+        if outcome.is_err() {
+            for index in self.dirty_links.drain(..) {
+                self.staged[index].clear();
+            }
+            return outcome;
+        }
+        self.persist().await?;
+        self.send_staged().await;
+        outcome
     }
 
     /// Collects what is ready: inbox events (timers, local messages, new
@@ -262,10 +286,10 @@ impl<N: Node> Running<N> {
     }
 
     /// Handles one inbox event; `true` when it asks the node to stop.
-    async fn dispatch(&mut self, event: NodeEvent<N>) -> Result<bool, RuntimeError> {
+    fn dispatch(&mut self, event: NodeEvent<N>) -> Result<bool, RuntimeError> {
         {
             match event {
-                NodeEvent::Message(from, msg) => self.handle(Input::Message(from, msg)).await?,
+                NodeEvent::Message(from, msg) => self.handle(Input::Message(from, msg))?,
                 NodeEvent::Timer(timer, generation) => {
                     if self
                         .timers
@@ -273,7 +297,7 @@ impl<N: Node> Running<N> {
                         .is_some_and(|(g, _)| *g == generation)
                     {
                         self.timers.remove(&timer);
-                        self.handle(Input::Timer(timer)).await?;
+                        self.handle(Input::Timer(timer))?;
                     }
                 }
                 NodeEvent::Snapshot(reply) => {
@@ -288,13 +312,13 @@ impl<N: Node> Running<N> {
                     info!(node = self.task.id.0, "stopping");
                     return Ok(true);
                 }
-                NodeEvent::Inbound(inbound) => self.inbound.push(inbound),
+                NodeEvent::Inbound(inbound) => self.inbound.push(*inbound),
             }
         }
         Ok(false)
     }
 
-    async fn handle(&mut self, input: Input<N>) -> Result<(), RuntimeError> {
+    fn handle(&mut self, input: Input<N>) -> Result<(), RuntimeError> {
         let id = self.task.id;
         let node = &self.task.system.nodes()[id.index()];
         self.effects.clear();
@@ -398,7 +422,6 @@ impl<N: Node> Running<N> {
                 }
             }
         }
-        self.persist().await?;
         // Take the buffers out and put them back, so their capacity is reused.
         let mut timers = std::mem::take(&mut self.effects.timers);
         for op in timers.drain(..) {
