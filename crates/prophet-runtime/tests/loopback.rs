@@ -759,3 +759,89 @@ async fn a_peer_that_stops_reading_costs_a_lossy_sender_a_bounded_queue() {
     sender.stop().await.expect("stop");
     stalled.abort();
 }
+
+/// Two nodes bounce a counter; node 1 writes a poisoned value into its
+/// state and panics when the counter reaches `PANIC_AT`.
+struct Fragile;
+
+const PANIC_AT: u64 = 9;
+
+impl Node for Fragile {
+    type State = u64;
+    type Msg = u64;
+    type Timer = ();
+    type Durable = u64;
+
+    fn init(&self, _: NodeId, recovered: Option<u64>) -> u64 {
+        recovered.unwrap_or(0)
+    }
+    fn on_start(&self, _: &mut u64, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(1), 1);
+        }
+    }
+    fn on_message(&self, state: &mut u64, ctx: &mut Ctx<'_, Self>, from: NodeId, n: u64) {
+        if ctx.id() == NodeId(1) && n == PANIC_AT {
+            *state = u64::MAX;
+            panic!("poisoned at {n}");
+        }
+        *state = n;
+        ctx.send(from, n + 1);
+    }
+    fn durable(&self, state: &u64) -> u64 {
+        *state
+    }
+}
+
+/// A panicking handler stops its node with an error naming the node and the
+/// panic, and the half-updated state it left is never persisted: a restart
+/// recovers the last value a completed handler committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_stops_its_node_and_its_state_is_not_persisted() {
+    let (config, dir) = config("fragile", 2, SECRET);
+    let system = Arc::new(System::new("fragile", vec![Fragile, Fragile]));
+    let mut p1 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[1],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let p0 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[0],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("start");
+    let exit = tokio::time::timeout(Duration::from_secs(30), p1.next_exit())
+        .await
+        .expect("node 1 stops within 30 s");
+    match exit {
+        Some((1, Err(prophet_runtime::RuntimeError::HandlerPanicked { node, message }))) => {
+            assert_eq!(node, 1);
+            assert_eq!(message, format!("poisoned at {PANIC_AT}"));
+        }
+        other => panic!("expected node 1's handler panic, got {other:?}"),
+    }
+    drop(p1);
+    p0.stop().await.expect("node 0 is unaffected");
+    // Restart node 1 alone: it recovers a value a completed handler wrote.
+    let p1 = Process::start(
+        Arc::clone(&system),
+        &config,
+        &[1],
+        ProcessOptions::default(),
+    )
+    .await
+    .expect("restart");
+    let recovered = p1.snapshots().await[0].state.clone();
+    let value: u64 = postcard::from_bytes(&recovered).expect("state");
+    // Node 1 handles the odd counts; the last one it completed was
+    // PANIC_AT - 2 (ping-pong: each burst is one message).
+    assert_eq!(value, PANIC_AT - 2, "the poisoned value was not persisted");
+    p1.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(dir);
+}
