@@ -129,6 +129,15 @@ pub enum AuthError {
     /// The peer named a node id that is not a member, or a node not hosted here.
     #[error("node {0} is not a member here")]
     Membership(u32),
+    /// The higher id dialed: each pair of nodes shares one connection, and
+    /// the node with the lower id dials it.
+    #[error("node {from} dialed node {to}, but the lower id dials")]
+    Direction {
+        /// The dialing node.
+        from: u32,
+        /// The node it dialed.
+        to: u32,
+    },
     /// The peer's proof did not verify: wrong secret (or tampering).
     #[error("peer failed the challenge (wrong cluster secret?)")]
     BadProof,
@@ -228,6 +237,8 @@ pub async fn accept<M: serde::Serialize + serde::de::DeserializeOwned>(
             } else {
                 from
             }))
+        } else if from >= to {
+            Some(AuthError::Direction { from, to })
         } else {
             None
         };

@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire protocol; both ends of a connection must agree.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version 2: one connection per pair of nodes, dialed by the lower id and
+/// carrying messages both ways.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Bytes in the length prefix.
 pub const LENGTH_BYTES: usize = 4;

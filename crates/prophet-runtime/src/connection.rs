@@ -4,12 +4,12 @@
 //! This module owns the socket and its read buffer, nothing else: who is on
 //! the other end is the handshake's business ([`crate::auth`]).
 
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::AsyncWriteExt;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -43,9 +43,11 @@ pub enum ConnError {
     Closed,
 }
 
-/// A framed TCP connection.
+/// A framed TCP connection. The socket is shared (`Arc`): after the
+/// handshake, the node reading the connection and the link writing to it
+/// each hold it (reads and writes are `&self` operations on a tokio socket).
 pub struct Framed {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     buffer: FrameBuffer,
     max_frame_bytes: usize,
     out: Vec<u8>,
@@ -67,7 +69,7 @@ impl Framed {
         #[cfg(target_os = "linux")]
         let _ = socket.set_tcp_user_timeout(Some(UNACKED_TIMEOUT));
         Framed {
-            stream,
+            stream: Arc::new(stream),
             buffer: FrameBuffer::new(),
             max_frame_bytes,
             out: Vec::new(),
@@ -198,12 +200,11 @@ impl Framed {
         }
     }
 
-    /// Gives up the framing and returns the socket, for a writer that shares
-    /// it with the node task (both write through `try_write`, one at a
-    /// time). `None` if bytes the peer sent are still unread: after a
-    /// handshake nothing more is expected from that side.
-    pub fn into_stream(self) -> Option<TcpStream> {
-        self.buffer.pending().is_empty().then_some(self.stream)
+    /// The socket, for a writer that shares it with this reader: both sides
+    /// of a connection carry messages, so after the handshake the link
+    /// writes through `try_write` while the node reads here.
+    pub fn stream(&self) -> Arc<TcpStream> {
+        Arc::clone(&self.stream)
     }
 
     /// Encodes `frame` into the pending batch (not yet sent).
@@ -213,12 +214,20 @@ impl Framed {
         Ok(self.out.len() - before)
     }
 
-    /// Sends the pending batch.
+    /// Sends the pending batch (used during the handshake, before the
+    /// socket is shared).
     pub async fn flush(&mut self) -> Result<(), ConnError> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.out.clear();
+        let mut written = 0;
+        while written < self.out.len() {
+            self.stream.writable().await?;
+            match self.stream.try_write(&self.out[written..]) {
+                Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
+                Ok(n) => written += n,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error.into()),
+            }
         }
+        self.out.clear();
         Ok(())
     }
 
@@ -232,6 +241,7 @@ impl Framed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     async fn pair() -> (TcpStream, Framed) {

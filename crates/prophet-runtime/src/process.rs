@@ -18,7 +18,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::RuntimeError;
 use crate::config::ClusterConfig;
 use crate::durable::DurableStore;
-use crate::executor::{DecisionLog, NodeEvent, NodeSnapshot, NodeTask};
+use crate::executor::{DecisionLog, NodeEvent, NodeSnapshot, NodeTask, NodeTransport};
 use crate::faults::FaultTable;
 use crate::http::{self, HttpState, SnapshotFn};
 use crate::metrics::Registry;
@@ -47,6 +47,7 @@ pub struct Process<N: Node> {
     inboxes: BTreeMap<u32, mpsc::Sender<NodeEvent<N>>>,
     nodes: JoinSet<(u32, Result<(), RuntimeError>)>,
     background: Vec<JoinHandle<()>>,
+    transport: Arc<NodeTransport<N>>,
 }
 
 async fn bind(what: String, addr: &str) -> Result<TcpListener, RuntimeError> {
@@ -147,6 +148,7 @@ impl<N: Node> Process<N> {
         for listener in listeners {
             background.push(tokio::spawn(Arc::clone(&transport).serve(listener)));
         }
+        transport.connect_all();
         let mut nodes = JoinSet::new();
         for &id in local {
             let store = if options.no_disk {
@@ -176,6 +178,7 @@ impl<N: Node> Process<N> {
             inboxes,
             nodes,
             background,
+            transport,
         })
     }
 
@@ -243,6 +246,7 @@ impl<N: Node> Process<N> {
                 first = Err(error);
             }
         }
+        self.transport.shutdown();
         // Wait for the listeners to be gone, so the ports are free on return.
         for task in self.background.drain(..) {
             task.abort();
@@ -254,6 +258,7 @@ impl<N: Node> Process<N> {
 
 impl<N: Node> Drop for Process<N> {
     fn drop(&mut self) {
+        self.transport.shutdown();
         for task in &self.background {
             task.abort();
         }

@@ -33,7 +33,7 @@
 //! `prophet_messages_dropped_connection_total`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -121,8 +121,53 @@ struct LinkState<M> {
     written: usize,
     /// End offset in `out` of each frame not yet fully written.
     frame_ends: VecDeque<usize>,
-    /// The connection while the writer has one (remote links only).
-    socket: Option<Arc<TcpStream>>,
+    /// The connection while there is one (remote links only).
+    socket: Option<Arc<Conn>>,
+}
+
+/// One TCP connection between two nodes, carrying both directions: the
+/// node with the lower id dials, and after the handshake each end's node
+/// reads it ([`Inbound`]) while each end's link writes to it.
+pub struct Conn {
+    stream: Arc<TcpStream>,
+    closed: AtomicBool,
+    gone: Notify,
+}
+
+impl Conn {
+    fn new(stream: Arc<TcpStream>) -> Arc<Self> {
+        Arc::new(Conn {
+            stream,
+            closed: AtomicBool::new(false),
+            gone: Notify::new(),
+        })
+    }
+
+    /// Marks the connection over and shuts the socket down, so the other
+    /// user of it (reader or writer) stops too.
+    fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let _ = socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Both);
+        }
+        self.gone.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Completes once the connection is closed.
+    async fn closed(&self) {
+        loop {
+            let gone = self.gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            gone.await;
+        }
+    }
 }
 
 enum Pop {
@@ -293,13 +338,13 @@ impl<M: Serialize> PeerQueue<M> {
         {
             let mut state = self.lock();
             let idle = state.items.is_empty() && state.out.is_empty();
-            if let Some(socket) = state.socket.clone().filter(|_| idle) {
+            if let Some(conn) = state.socket.clone().filter(|_| idle) {
                 while let Some((None, _)) = pending.peek() {
                     if let Some((_, msg)) = pending.next() {
                         self.encode_into(&mut state, &msg);
                     }
                 }
-                let pumped = self.pump(&mut state, &socket);
+                let pumped = self.pump(&mut state, &conn.stream);
                 if pending.peek().is_none() && matches!(pumped, Pumped::Idle(None)) {
                     return;
                 }
@@ -322,10 +367,9 @@ impl<M: Serialize> PeerQueue<M> {
         }
     }
 
-    /// Forgets the connection; frames not fully written are lost with it.
-    fn disconnect(&self) -> usize {
-        let mut state = self.lock();
-        state.socket = None;
+    /// Frames not fully written are lost with their connection: dropped
+    /// (they must not be finished on another connection) and counted.
+    fn drop_unsent(&self, state: &mut LinkState<M>) -> usize {
         let lost = state.frame_ends.len();
         state.frame_ends.clear();
         state.out.clear();
@@ -335,29 +379,38 @@ impl<M: Serialize> PeerQueue<M> {
             .fetch_add(lost as u64, Ordering::Relaxed);
         lost
     }
-}
 
-/// Completes when the peer closes `socket` or it fails: the acceptor never
-/// writes after the handshake, so any readable event ends the connection.
-async fn closed(socket: &TcpStream) -> String {
-    let mut scratch = [0u8; 64];
-    loop {
-        if let Err(error) = socket.readable().await {
-            return error.to_string();
+    /// Makes `conn` the link's connection (replacing and closing an older
+    /// one) and wakes the writer.
+    fn install(&self, conn: Arc<Conn>) {
+        let mut state = self.lock();
+        if let Some(old) = state.socket.replace(conn) {
+            old.close();
+            self.drop_unsent(&mut state);
         }
-        match socket.try_read(&mut scratch) {
-            Ok(0) => return "closed by peer".into(),
-            Ok(n) => return format!("peer sent {n} unexpected bytes"),
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(error) => return error.to_string(),
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Forgets `conn` if it is still the link's connection; returns the
+    /// frames lost with it.
+    fn disconnect(&self, conn: &Arc<Conn>) -> usize {
+        conn.close();
+        let mut state = self.lock();
+        if !state.socket.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            return 0;
         }
+        state.socket = None;
+        self.drop_unsent(&mut state)
     }
 }
 
-/// An authenticated inbound connection, read by the node it is addressed
-/// to (no task between the socket and the node's handler).
+/// The reading side of a connection, read by the node it delivers to (no
+/// task between the socket and the node's handler). Dropping it (the
+/// connection ended, or the node stopped) closes the connection.
 pub struct Inbound {
     conn: Framed,
+    link: Arc<Conn>,
     peer: String,
     from: u32,
     to: u32,
@@ -420,6 +473,12 @@ impl Inbound {
     }
 }
 
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        self.link.close();
+    }
+}
+
 /// The rejection counter a connection error belongs to.
 fn rejection(error: &ConnError) -> Rejection {
     match error {
@@ -438,6 +497,8 @@ pub struct Transport<M, E> {
     config: TransportConfig,
     inboxes: HashMap<u32, mpsc::Sender<E>>,
     links: Mutex<Links<M>>,
+    /// The writer tasks, ended by [`Transport::shutdown`].
+    writers: Mutex<Vec<tokio::task::AbortHandle>>,
     faults: Arc<FaultTable>,
     metrics: Arc<Registry>,
 }
@@ -458,6 +519,7 @@ where
             config,
             inboxes,
             links: Mutex::new(HashMap::new()),
+            writers: Mutex::new(Vec::new()),
             faults,
             metrics,
         })
@@ -489,12 +551,57 @@ where
         links.insert((from, to), Arc::clone(&queue));
         let this = Arc::clone(self);
         let q = Arc::clone(&queue);
-        if let Some(inbox) = self.inboxes.get(&to).cloned() {
-            tokio::spawn(async move { this.run_local_writer(q, inbox).await });
+        let writer = if let Some(inbox) = self.inboxes.get(&to).cloned() {
+            tokio::spawn(async move { this.run_local_writer(q, inbox).await })
+        } else if from < to {
+            tokio::spawn(async move { this.run_dialing_writer(q).await })
         } else {
-            tokio::spawn(async move { this.run_remote_writer(q).await });
-        }
+            tokio::spawn(async move { this.run_accepting_writer(q).await })
+        };
+        self.writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(writer.abort_handle());
         queue
+    }
+
+    /// Stops every writer and closes every connection, so peers see this
+    /// process go (and a stopped process never redials them).
+    pub fn shutdown(&self) {
+        for writer in self
+            .writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            writer.abort();
+        }
+        for queue in self
+            .links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            if let Some(conn) = queue.lock().socket.take() {
+                conn.close();
+            }
+        }
+    }
+
+    /// Opens every connection this process dials (its nodes to each remote
+    /// node with a higher id) without waiting for a first message: a node
+    /// with a lower id may need to hear from a peer it never writes to.
+    pub fn connect_all(self: &Arc<Self>) {
+        let nodes = self.config.addrs.len() as u32;
+        let mut local: Vec<u32> = self.inboxes.keys().copied().collect();
+        local.sort_unstable();
+        for from in local {
+            for to in from + 1..nodes {
+                if !self.inboxes.contains_key(&to) {
+                    self.link(from, to);
+                }
+            }
+        }
     }
 
     /// When a message on `queue` may leave, by the fault layer: `None` if it
@@ -574,20 +681,16 @@ where
         Ok(conn)
     }
 
-    /// Keeps link `queue` connected and writes what the sending node left
-    /// for it: messages queued while disconnected, delayed by the fault
-    /// layer, or beyond what the socket took at once.
-    async fn run_remote_writer(self: Arc<Self>, queue: Arc<PeerQueue<M>>) {
+    /// The link of a lower id to a higher one: dials, runs the handshake,
+    /// hands the reading side to the local node, and writes; reconnects
+    /// with backoff whenever the connection ends.
+    async fn run_dialing_writer(self: Arc<Self>, queue: Arc<PeerQueue<M>>) {
         let (from, to) = (queue.from, queue.to);
         let mut backoff = BACKOFF_MIN;
         let mut failures = 0u64;
         loop {
-            let connected = self.connect(from, to).await.and_then(|conn| {
-                conn.into_stream()
-                    .ok_or_else(|| "peer wrote after the handshake".into())
-            });
-            let socket = match connected {
-                Ok(socket) => Arc::new(socket),
+            let framed = match self.connect(from, to).await {
+                Ok(framed) => framed,
                 Err(error) => {
                     // Warn on the first failure of a streak, then stay quiet.
                     if failures == 0 {
@@ -604,43 +707,98 @@ where
             info!(from, to, after_failures = failures, "connected");
             failures = 0;
             backoff = BACKOFF_MIN;
-            queue.stats.connects.fetch_add(1, Ordering::Relaxed);
-            queue.lock().socket = Some(Arc::clone(&socket));
-            loop {
-                let ready = queue.ready.notified();
-                tokio::pin!(ready);
-                ready.as_mut().enable();
-                let pumped = {
-                    let mut state = queue.lock();
-                    queue.pump(&mut state, &socket)
-                };
-                let why = match pumped {
-                    Pumped::Idle(None) => tokio::select! {
-                        () = &mut ready => continue,
-                        why = closed(&socket) => why,
-                    },
-                    Pumped::Idle(Some(at)) => tokio::select! {
-                        () = tokio::time::sleep_until(at) => continue,
-                        () = &mut ready => continue,
-                        why = closed(&socket) => why,
-                    },
-                    Pumped::Blocked => tokio::select! {
-                        writable = socket.writable() => match writable {
-                            Ok(()) => continue,
-                            Err(error) => error.to_string(),
-                        },
-                        why = closed(&socket) => why,
-                    },
-                    Pumped::Broken(error) => error.to_string(),
-                };
-                let lost = queue.disconnect();
-                if lost > 0 {
-                    warn!(from, to, error = %why, lost, "connection broke while sending");
-                } else {
-                    debug!(from, to, error = %why, "peer closed the connection");
-                }
-                break;
+            let Some(conn) = self.open(framed, to, from) else {
+                return;
+            };
+            self.write_while_connected(&queue, conn).await;
+        }
+    }
+
+    /// The link of a higher id to a lower one: the peer dials; each time its
+    /// connection arrives ([`Transport::serve`] installs it), write on it.
+    async fn run_accepting_writer(self: Arc<Self>, queue: Arc<PeerQueue<M>>) {
+        loop {
+            let ready = queue.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            let conn = queue.lock().socket.clone().filter(|c| !c.is_closed());
+            match conn {
+                Some(conn) => self.write_while_connected(&queue, conn).await,
+                None => ready.await,
             }
+        }
+    }
+
+    /// Sets up both sides of a fresh connection: the reading side goes to
+    /// local node `reader` (messages from `peer`), the writing side becomes
+    /// the link `reader → peer`. `None` if the node has stopped.
+    fn open(self: &Arc<Self>, framed: Framed, peer: u32, reader: u32) -> Option<Arc<Conn>> {
+        let inbox = self.inboxes.get(&reader)?;
+        let conn = Conn::new(framed.stream());
+        let peer_addr = framed.peer_addr();
+        let inbound = Inbound {
+            conn: framed,
+            link: Arc::clone(&conn),
+            peer: peer_addr,
+            from: peer,
+            to: reader,
+            stats: self.metrics.link(peer, reader),
+            faults: Arc::clone(&self.faults),
+            metrics: Arc::clone(&self.metrics),
+        };
+        // Full inbox: the node is busy; it takes the connection when it can.
+        let sender = inbox.clone();
+        tokio::spawn(async move {
+            let _ = sender.send(E::from(inbound)).await;
+        });
+        self.link(reader, peer).install(Arc::clone(&conn));
+        Some(conn)
+    }
+
+    /// Writes what the link's node left for it (messages queued while
+    /// disconnected, delayed by the fault layer, or beyond what the socket
+    /// took at once) until `conn` ends.
+    async fn write_while_connected(&self, queue: &PeerQueue<M>, conn: Arc<Conn>) {
+        let (from, to) = (queue.from, queue.to);
+        queue.stats.connects.fetch_add(1, Ordering::Relaxed);
+        let why = loop {
+            let ready = queue.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            let pumped = {
+                let mut state = queue.lock();
+                if !state.socket.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)) {
+                    // Replaced by a newer connection: that one is written now.
+                    return;
+                }
+                queue.pump(&mut state, &conn.stream)
+            };
+            match pumped {
+                Pumped::Idle(None) => tokio::select! {
+                    () = &mut ready => {}
+                    () = conn.closed() => break "connection closed".to_string(),
+                },
+                Pumped::Idle(Some(at)) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = &mut ready => {}
+                    () = conn.closed() => break "connection closed".to_string(),
+                },
+                Pumped::Blocked => tokio::select! {
+                    writable = conn.stream.writable() => {
+                        if let Err(error) = writable {
+                            break error.to_string();
+                        }
+                    }
+                    () = conn.closed() => break "connection closed".to_string(),
+                },
+                Pumped::Broken(error) => break error.to_string(),
+            }
+        };
+        let lost = queue.disconnect(&conn);
+        if lost > 0 {
+            warn!(from, to, error = %why, lost, "connection broke while sending");
+        } else {
+            debug!(from, to, error = %why, "connection ended");
         }
     }
 
@@ -687,19 +845,8 @@ where
             }
         };
         debug!(%peer, from, to, "accepted");
-        let Some(inbox) = self.inboxes.get(&to) else {
-            return;
-        };
-        let inbound = Inbound {
-            conn,
-            peer,
-            from,
-            to,
-            stats: self.metrics.link(from, to),
-            faults: Arc::clone(&self.faults),
-            metrics: Arc::clone(&self.metrics),
-        };
-        // A node that stopped drops the connection with the event.
-        let _ = inbox.send(E::from(inbound)).await;
+        // The dialer is `from`; this end's node `to` reads the connection
+        // and writes its messages for `from` on it.
+        self.open(conn, from, to);
     }
 }
