@@ -65,6 +65,10 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// Longest reconnect delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// Failed dials to a peer never reached before the first warning (about
+/// 1.5 s of backoff): a peer that has not started yet is not news.
+pub const QUIET_DIAL_FAILURES: u64 = 5;
+
 /// Longest wait for a TCP connect.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -688,12 +692,20 @@ where
         let (from, to) = (queue.from, queue.to);
         let mut backoff = BACKOFF_MIN;
         let mut failures = 0u64;
+        let mut ever_connected = false;
         loop {
             let framed = match self.connect(from, to).await {
                 Ok(framed) => framed,
                 Err(error) => {
-                    // Warn on the first failure of a streak, then stay quiet.
-                    if failures == 0 {
+                    // Warn once per streak: at once when an established link
+                    // is lost, after a few tries for a peer that has not come
+                    // up yet (peers of a cluster start in any order).
+                    let warn_at = if ever_connected {
+                        0
+                    } else {
+                        QUIET_DIAL_FAILURES
+                    };
+                    if failures == warn_at {
                         warn!(from, to, %error, "cannot reach peer; retrying with backoff");
                     } else {
                         debug!(from, to, %error, ?backoff, "still cannot reach peer");
@@ -705,6 +717,7 @@ where
                 }
             };
             info!(from, to, after_failures = failures, "connected");
+            ever_connected = true;
             failures = 0;
             backoff = BACKOFF_MIN;
             let Some(conn) = self.open(framed, to, from) else {
@@ -833,9 +846,14 @@ where
         .await;
         let (from, to) = match accepted {
             Ok(pair) => pair,
-            Err(AuthError::Conn(error)) => {
+            Err(AuthError::Conn(ConnError::Codec(error))) => {
                 warn!(%peer, %error, "closing connection during handshake");
-                self.metrics.reject(rejection(&error));
+                self.metrics.reject(rejection(&ConnError::Codec(error)));
+                return;
+            }
+            Err(AuthError::Conn(error)) => {
+                // The dialer went away mid-handshake (it stopped, or gave up).
+                debug!(%peer, %error, "connection ended during handshake");
                 return;
             }
             Err(error) => {
