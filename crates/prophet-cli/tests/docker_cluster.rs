@@ -116,13 +116,9 @@ impl Cluster {
         format!("{}.{}", self.subnet_prefix, 10 + id)
     }
 
-    fn start(
-        name: &str,
-        system: &str,
-        params: &str,
-        nodes: usize,
-        extra: &str,
-    ) -> Result<Cluster, String> {
+    /// A private network and a scratch directory for `nodes` containers
+    /// (none started yet).
+    fn network(name: &str, nodes: usize) -> Result<Cluster, String> {
         let name = format!("pt-{name}-{}", std::process::id());
         let dir = std::env::temp_dir().join(&name);
         let _ = std::fs::remove_dir_all(&dir);
@@ -148,13 +144,23 @@ impl Cluster {
         if subnet_prefix.is_empty() {
             return Err("cannot create a private network".into());
         }
-        let mut cluster = Cluster {
+        Ok(Cluster {
             name,
             subnet_prefix,
             dir,
             nodes,
             http: Vec::new(),
-        };
+        })
+    }
+
+    fn start(
+        name: &str,
+        system: &str,
+        params: &str,
+        nodes: usize,
+        extra: &str,
+    ) -> Result<Cluster, String> {
+        let mut cluster = Cluster::network(name, nodes)?;
         let mut text = format!(
             "cluster = \"{}\"\nsystem = \"{system}\"\nparams = {{ {params} }}\nsecret = \"{}\"\ndata_dir = \"/data\"\n{extra}\n",
             cluster.name,
@@ -513,4 +519,328 @@ fn paxos_acceptor_killed_and_restarted_keeps_its_promises_and_agreement_holds() 
         }
         other => panic!("clients decided: {other:?}"),
     }
+}
+
+/// What the test takes from `deploy/k8s/statefulset.yaml`, as written there.
+struct Manifest {
+    /// The ConfigMap's `cluster.toml`.
+    cluster_toml: String,
+    /// The StatefulSet's `replicas`.
+    replicas: usize,
+    /// The container's `args`.
+    args: Vec<String>,
+    /// Volume name to `mountPath` (`cluster`, `secret`, `data`).
+    mounts: std::collections::BTreeMap<String, String>,
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// Reads the manifest without a YAML library: the few fields needed are
+/// taken from the document of the right `kind`, and any surprise in their
+/// shape is an error rather than a guess.
+fn statefulset_manifest() -> Result<Manifest, String> {
+    let path = workspace_root().join("deploy/k8s/statefulset.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let documents: Vec<&str> = text.split("\n---\n").collect();
+    let document = |kind: &str| {
+        documents
+            .iter()
+            .find(|d| d.lines().any(|l| l.trim() == format!("kind: {kind}")))
+            .copied()
+            .ok_or(format!("no `kind: {kind}` document"))
+    };
+    // The ConfigMap's block scalar: every line indented deeper than its key.
+    let config_map = document("ConfigMap")?;
+    let mut lines = config_map.lines();
+    let key = lines
+        .by_ref()
+        .find(|l| l.trim() == "cluster.toml: |")
+        .ok_or("no `cluster.toml: |` in the ConfigMap")?;
+    let block: Vec<&str> = lines
+        .take_while(|l| l.trim().is_empty() || indent(l) > indent(key))
+        .collect();
+    let body = block
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| indent(l))
+        .min()
+        .ok_or("empty cluster.toml")?;
+    let cluster_toml = block
+        .iter()
+        .map(|l| l.get(body..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let statefulset = document("StatefulSet")?;
+    let value = |name: &str| {
+        statefulset
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.split(" #").next().unwrap_or(v).trim().to_string())
+            .ok_or(format!("no `{name}` in the StatefulSet"))
+    };
+    let replicas = value("replicas:")?
+        .parse()
+        .map_err(|e| format!("replicas: {e}"))?;
+    // A flow sequence of double-quoted strings is also JSON.
+    let args: Vec<String> =
+        serde_json::from_str(&value("args:")?).map_err(|e| format!("args: {e}"))?;
+    let mut mounts = std::collections::BTreeMap::new();
+    for line in statefulset.lines().filter(|l| l.contains("mountPath:")) {
+        // `- { name: data, mountPath: /data }`
+        let fields: std::collections::BTreeMap<&str, &str> = line
+            .trim()
+            .trim_start_matches('-')
+            .trim()
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .split(',')
+            .filter_map(|kv| kv.split_once(':'))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        match (fields.get("name"), fields.get("mountPath")) {
+            (Some(name), Some(path)) => mounts.insert(name.to_string(), path.to_string()),
+            _ => return Err(format!("cannot read the volume mount `{}`", line.trim())),
+        };
+    }
+    Ok(Manifest {
+        cluster_toml,
+        replicas,
+        args,
+        mounts,
+    })
+}
+
+/// The search domains and `ndots` of a Kubernetes pod in namespace `default`.
+const POD_SEARCH: [&str; 3] = [
+    "default.svc.cluster.local",
+    "svc.cluster.local",
+    "cluster.local",
+];
+
+fn container_ip(c: &Cluster, id: usize) -> Result<String, String> {
+    docker(&[
+        "inspect",
+        "-f",
+        &format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+            c.name
+        ),
+        &c.container(id),
+    ])
+}
+
+/// The StatefulSet of deploy/k8s, as near as Docker gets: its cluster file,
+/// args and mounts as written, one container per pod named `prophet-N`,
+/// found by peers only as `prophet-N.prophet.default.svc.cluster.local`
+/// (the headless service's record) through a pod's search domains and
+/// `ndots:5`, since the cluster file says `prophet-N.prophet`. A replica
+/// killed and restarted at another IP must be dialled again by name.
+#[test]
+fn the_statefulset_runs_with_peers_found_by_name_and_a_pod_back_at_a_new_ip_rejoins() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_docker!();
+    let manifest = statefulset_manifest().expect("deploy/k8s/statefulset.yaml");
+    assert_eq!(
+        manifest.args,
+        [
+            "node",
+            "--config",
+            "/cluster/cluster.toml",
+            "--id-from-hostname"
+        ]
+    );
+    let config: toml::Value = toml::from_str(&manifest.cluster_toml).expect("cluster.toml");
+    assert_eq!(config["system"].as_str(), Some("kv"));
+    let nodes = config["nodes"].as_array().expect("[[nodes]]");
+    assert_eq!(
+        nodes.len(),
+        manifest.replicas,
+        "replicas equals the number of [[nodes]]"
+    );
+    let mount = |name: &str| manifest.mounts.get(name).cloned().expect(name);
+    let secret_file = config["secret_file"].as_str().expect("secret_file");
+    assert_eq!(
+        Path::new(secret_file).parent(),
+        Some(Path::new(&mount("secret"))),
+        "the secret file is on the secret volume"
+    );
+
+    let mut c = Cluster::network("sts", manifest.replicas).expect("network");
+    let config_dir = c.dir.join("cluster");
+    let secret_dir = c.dir.join("secret");
+    for dir in [&config_dir, &secret_dir] {
+        std::fs::create_dir_all(dir).expect("dir");
+    }
+    std::fs::write(config_dir.join("cluster.toml"), &manifest.cluster_toml).expect("write");
+    let secret_name = Path::new(secret_file)
+        .file_name()
+        .expect("secret file name");
+    std::fs::write(secret_dir.join(secret_name), Secret::generate_hex()).expect("write");
+    // The pod name, its DNS record, and the name peers dial, per node.
+    let mut records = Vec::new();
+    for (id, node) in nodes.iter().enumerate() {
+        let addr = node["addr"].as_str().expect("addr");
+        let (host, _) = addr.rsplit_once(':').expect("host:port");
+        let pod = host.split('.').next().expect("pod");
+        assert_eq!(
+            pod,
+            format!("prophet-{id}"),
+            "node {id} is pod prophet-{id}"
+        );
+        assert!(
+            addr.parse::<std::net::SocketAddr>().is_err(),
+            "peers are named, not given by IP: {addr}"
+        );
+        records.push((pod.to_string(), format!("{host}.{}", POD_SEARCH[0])));
+    }
+    let run = |c: &Cluster, id: usize| -> Result<String, String> {
+        let data = c.dir.join(format!("data-{id}"));
+        std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+        let (pod, record) = &records[id];
+        let mut args: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            &c.container(id),
+            "--hostname",
+            pod,
+            "--network",
+            &c.name,
+            "--network-alias",
+            record,
+            "--dns-opt",
+            "ndots:5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for domain in POD_SEARCH {
+            args.extend(["--dns-search".to_string(), domain.to_string()]);
+        }
+        for (name, dir) in [("cluster", &config_dir), ("secret", &secret_dir)] {
+            args.extend([
+                "-v".to_string(),
+                format!("{}:{}:ro", dir.display(), mount(name)),
+            ]);
+        }
+        args.extend([
+            "-v".to_string(),
+            format!("{}:{}", data.display(), mount("data")),
+            "-p".to_string(),
+            "127.0.0.1::9000".to_string(),
+            IMAGE.to_string(),
+        ]);
+        args.extend(manifest.args.iter().cloned());
+        docker(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    for id in 0..manifest.replicas {
+        run(&c, id).expect("pod starts");
+        c.http.push(c.http_addr(id).expect("port"));
+    }
+
+    // kv with 3 replicas and 1 client: node 3 is the client.
+    let client = 3;
+    // Requests answered: a request that timed out is counted in the
+    // latency too, so timeouts are taken off.
+    let served = |c: &Cluster| {
+        c.recorded_count(client, "kv.request_latency")
+            .saturating_sub(c.recorded_count(client, "kv.timeouts"))
+    };
+    assert!(
+        eventually(300, || served(&c) >= 40),
+        "the store serves requests with peers named; client log:\n{}",
+        c.logs(client)
+    );
+
+    // Replica 1's pod dies and comes back at another IP (its record moves
+    // with it), as a rescheduled pod does.
+    let restarted = 1;
+    let old_ip = container_ip(&c, restarted).expect("ip");
+    let connects = |c: &Cluster| {
+        c.metric_sum(
+            client,
+            &format!("prophet_connects_total{{from=\"{client}\",to=\"{restarted}\"}}"),
+        )
+    };
+    let connects_before = connects(&c);
+    assert!(connects_before >= 1, "the client dialled replica 1");
+    docker(&["kill", &c.container(restarted)]).expect("kill");
+    docker(&["network", "disconnect", &c.name, &c.container(restarted)]).expect("disconnect");
+    let new_ip = c.ip(50);
+    assert_ne!(new_ip, old_ip);
+    docker(&[
+        "network",
+        "connect",
+        "--ip",
+        &new_ip,
+        "--alias",
+        &records[restarted].1,
+        &c.name,
+        &c.container(restarted),
+    ])
+    .expect("reconnect at a new IP");
+    // While the pod is away a majority keeps serving.
+    let at_kill = served(&c);
+    assert!(
+        eventually(300, || served(&c) >= at_kill + 20),
+        "a majority keeps serving while replica 1 is away"
+    );
+    let at_restart = served(&c);
+    docker(&["start", &c.container(restarted)]).expect("restart");
+    assert_eq!(container_ip(&c, restarted).expect("ip"), new_ip);
+    c.refresh_http(restarted).expect("port");
+    assert!(
+        eventually(300, || c.get(restarted, "/health").is_some()),
+        "replica 1 is back:\n{}",
+        c.logs(restarted)
+    );
+    // Its counters started from zero with the new process: whatever it
+    // receives came over connections dialled to its new IP.
+    assert!(
+        eventually(300, || c
+            .metric_sum(restarted, "prophet_messages_received_total")
+            > 10),
+        "peers reach replica 1 at its new IP; its log:\n{}\nclient log:\n{}",
+        c.logs(restarted),
+        c.logs(client)
+    );
+    assert!(
+        connects(&c) > connects_before,
+        "the client dialled replica 1 again"
+    );
+    assert!(
+        eventually(300, || served(&c) >= at_restart + 40),
+        "the store keeps serving"
+    );
+
+    // Client first, then replicas: every write the client saw acknowledged
+    // was stored by a majority before the replicas' states are read.
+    let states: Vec<Vec<u8>> = [3usize, 0, 1, 2]
+        .iter()
+        .map(|&id| c.state(id).expect("state"))
+        .collect();
+    let ordered = vec![
+        states[1].clone(),
+        states[2].clone(),
+        states[3].clone(),
+        states[0].clone(),
+    ];
+    let hook = systems::find("kv").expect("kv runs live");
+    let params: Vec<String> = config["params"]
+        .as_table()
+        .expect("params")
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let params = hook.parse_params(&params).expect("params");
+    for p in (hook.inspect)(&params, &ordered).expect("inspect") {
+        assert!(p.holds, "{} does not hold at the end", p.name);
+    }
+    assert!(
+        !kv_store(&states[2]).is_empty(),
+        "the restarted replica stores writes"
+    );
 }

@@ -19,8 +19,9 @@
 //!
 //! [[nodes]]                        # one per node, ids 0..n in order
 //! id = 0
-//! addr = "127.0.0.1:7000"          # where peers dial this node
-//! listen = "0.0.0.0:7000"          # optional: where it binds (default: addr)
+//! addr = "127.0.0.1:7000"          # where peers dial this node: ip:port, or
+//!                                  # host:port resolved at each connect attempt
+//! listen = "0.0.0.0:7000"          # optional: where it binds, ip:port (default: addr)
 //! http = "127.0.0.1:9000"          # optional: metrics/health of its process
 //!
 //! [workload]                       # optional, for systems with clients (kv)
@@ -47,6 +48,7 @@ use crate::auth::{SECRET_BYTES_MIN, Secret, unhex};
 use crate::choice::ChoiceConfig;
 use crate::codec::MAX_FRAME_BYTES_DEFAULT;
 use crate::faults::FaultRule;
+use crate::resolve::PeerAddr;
 
 /// Why a cluster file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +133,8 @@ impl Default for WorkloadConfig {
 pub struct NodeEntry {
     /// The node id (must equal its position).
     pub id: u32,
-    /// Where peers dial it (`host:port`).
+    /// Where peers dial it: `ip:port`, or `host:port` resolved at every
+    /// connect attempt (checked by [`PeerAddr::parse`]).
     pub addr: String,
     /// Where it binds (default `addr`).
     #[serde(default)]
@@ -260,19 +263,8 @@ impl ClusterConfig {
                     ),
                 ));
             }
-            if !node.addr.contains(':')
-                || node
-                    .addr
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse::<u16>().ok())
-                    .is_none()
-            {
-                return Err(field(
-                    format!("nodes[{i}].addr"),
-                    format!("`{}` is not host:port", node.addr),
-                ));
-            }
+            PeerAddr::parse(&node.addr)
+                .map_err(|e| field(format!("nodes[{i}].addr"), e.to_string()))?;
             if let Some(other) = seen_addr.insert(node.addr.clone(), i) {
                 return Err(field(
                     format!("nodes[{i}].addr"),
@@ -427,11 +419,47 @@ delay_ms = 5
     }
 
     #[test]
+    fn node_addresses_may_be_names() {
+        let text = GOOD
+            .replace("127.0.0.1:7000", "prophet-0.prophet:7000")
+            .replace(
+                "127.0.0.1:7001",
+                "prophet-1.prophet.default.svc.cluster.local.:7000",
+            );
+        let c = ClusterConfig::parse(&text, "c.toml", Path::new("/tmp")).expect("names are valid");
+        assert_eq!(c.nodes[0].addr, "prophet-0.prophet:7000");
+        // The message says which part is wrong.
+        let error = ClusterConfig::parse(
+            &GOOD.replace("127.0.0.1:7001", "prophet-1.prophet:0"),
+            "c.toml",
+            Path::new("/tmp"),
+        )
+        .expect_err("port 0");
+        assert!(
+            error.to_string().contains("nodes[1].addr") && error.to_string().contains("port"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn every_bad_field_is_named() {
         let cases = [
             (GOOD.replace("id = 1", "id = 2"), "nodes[1].id"),
             (GOOD.replace("7001", "7000"), "nodes[1].addr"),
             (GOOD.replace("127.0.0.1:7001", "nowhere"), "nodes[1].addr"),
+            (
+                GOOD.replace("127.0.0.1:7001", "prophet-1.prophet"),
+                "nodes[1].addr",
+            ),
+            (
+                GOOD.replace("127.0.0.1:7001", "prophet-1.prophet:70000"),
+                "nodes[1].addr",
+            ),
+            (GOOD.replace("127.0.0.1:7001", ":7001"), "nodes[1].addr"),
+            (
+                GOOD.replace("127.0.0.1:7001", "prophet 1:7001"),
+                "nodes[1].addr",
+            ),
             (GOOD.replace("\"127.0.0.1:9001\"", "\"x\""), "nodes[1].http"),
             (
                 GOOD.replace("000102030405060708090a0b0c0d0e0f", "0001"),
