@@ -719,11 +719,20 @@ where
             info!(from, to, after_failures = failures, "connected");
             ever_connected = true;
             failures = 0;
-            backoff = BACKOFF_MIN;
             let Some(conn) = self.open(framed, to, from) else {
                 return;
             };
+            let connected = Instant::now();
             self.write_while_connected(&queue, conn).await;
+            // A connection that ends at once (the peer's node has stopped
+            // while its process still accepts) is retried with backoff too,
+            // not in a tight loop; one that lived a while starts afresh.
+            if connected.elapsed() < BACKOFF_MAX {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            } else {
+                backoff = BACKOFF_MIN;
+            }
         }
     }
 
