@@ -97,6 +97,28 @@ fn ring(nodes: usize) -> Arc<System<Ring>> {
     Arc::new(System::new("ring", (0..nodes).map(|_| Ring).collect()))
 }
 
+/// Starts node `id` of `system` in a process of its own.
+async fn start<N: Node>(system: &Arc<System<N>>, config: &ClusterConfig, id: u32) -> Process<N> {
+    Process::start(Arc::clone(system), config, &[id], ProcessOptions::default())
+        .await
+        .expect("start")
+}
+
+/// Starts node `id` with its durable state kept in memory only.
+async fn start_in_memory<N: Node>(
+    system: &Arc<System<N>>,
+    config: &ClusterConfig,
+    id: u32,
+) -> Process<N> {
+    let options = ProcessOptions {
+        no_disk: true,
+        ..ProcessOptions::default()
+    };
+    Process::start(Arc::clone(system), config, &[id], options)
+        .await
+        .expect("start")
+}
+
 /// Polls `check` every 20 ms, at most `tries` times.
 async fn eventually<F, Fut>(tries: u32, mut check: F) -> bool
 where
@@ -132,16 +154,7 @@ async fn three_processes_pass_the_counter_and_a_restarted_node_recovers_it() {
     let system = ring(3);
     let mut processes = Vec::new();
     for id in 0..3u32 {
-        processes.push(
-            Process::start(
-                Arc::clone(&system),
-                &config,
-                &[id],
-                ProcessOptions::default(),
-            )
-            .await
-            .expect("start"),
-        );
+        processes.push(start(&system, &config, id).await);
     }
     let done = eventually(500, || async {
         let mut max = 0;
@@ -165,14 +178,7 @@ async fn three_processes_pass_the_counter_and_a_restarted_node_recovers_it() {
     let node2 = processes.pop().expect("three");
     let before = highest(&node2).await;
     node2.stop().await.expect("clean stop");
-    let node2 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[2],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("restart");
+    let node2 = start(&system, &config, 2).await;
     let snapshot = node2.snapshots().await;
     let state: RingState = postcard::from_bytes(&snapshot[0].state).expect("state");
     assert!(state.restarted);
@@ -300,14 +306,7 @@ async fn bad_frames_close_only_their_connection() {
     let (config, dir) = config("badframes", 3, SECRET);
     let system = ring(3);
     // Node 1 is the target; nodes 0 and 2 keep the ring going through it.
-    let p1 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[1],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
+    let p1 = start(&system, &config, 1).await;
     let addr = config.nodes[1].addr.clone();
 
     // Oversize: a length prefix over the limit, before any handshake.
@@ -379,22 +378,8 @@ async fn bad_frames_close_only_their_connection() {
     }
 
     // The node kept serving: the ring still completes through node 1.
-    let p0 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[0],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
-    let p2 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[2],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
+    let p0 = start(&system, &config, 0).await;
+    let p2 = start(&system, &config, 2).await;
     let done = eventually(500, || async {
         highest(&p0).await.max(highest(&p2).await) == HOPS
     })
@@ -413,14 +398,7 @@ async fn bad_frames_close_only_their_connection() {
 async fn a_partition_set_at_run_time_stops_traffic_and_healing_resumes_it() {
     let (config, dir) = config("partition", 2, SECRET);
     let system = ring(2);
-    let p1 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[1],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
+    let p1 = start(&system, &config, 1).await;
     let http = p1.http_addr.expect("http").to_string();
     // Cut node 1 from node 0 before node 0 starts: the first hop is dropped.
     let (status, _) = prophet_runtime::http::request(
@@ -436,14 +414,7 @@ async fn a_partition_set_at_run_time_stops_traffic_and_healing_resumes_it() {
         .await
         .expect("post");
     assert_eq!(status, 400, "a rule naming a missing node is refused");
-    let p0 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[0],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
+    let p0 = start(&system, &config, 0).await;
     let dropped = eventually(500, || async {
         p1.metrics
             .render()
@@ -456,14 +427,7 @@ async fn a_partition_set_at_run_time_stops_traffic_and_healing_resumes_it() {
     p1.faults.replace(Vec::new());
     // Node 0 restarts from its durable state (highest 0) and sends again.
     std::fs::remove_file(config.data_dir.join("node-0.durable")).ok();
-    let p0 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[0],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
+    let p0 = start(&system, &config, 0).await;
     let done = eventually(500, || async {
         highest(&p1).await.max(highest(&p0).await) == HOPS
     })
@@ -480,30 +444,9 @@ async fn a_message_never_leaves_before_the_state_it_depends_on_is_on_disk() {
     let system = ring(3);
     // Node 1 cannot write its durable file: its temporary path is a directory.
     std::fs::create_dir_all(config.data_dir.join("node-1.durable.tmp")).expect("blocker");
-    let p2 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[2],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
-    let mut p1 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[1],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
-    let p0 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[0],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
+    let p2 = start(&system, &config, 2).await;
+    let mut p1 = start(&system, &config, 1).await;
+    let p0 = start(&system, &config, 0).await;
     // Node 1 gets hop 1, fails to sync the new highest count, and stops
     // without forwarding hop 2.
     let exit = tokio::time::timeout(Duration::from_secs(30), p1.next_exit())
@@ -625,16 +568,8 @@ async fn a_reliable_stream_through_a_small_queue_arrives_whole_and_in_order() {
         payload: 4096,
     };
     let system = Arc::new(System::new("stream", vec![node.clone(), node]));
-    let options = ProcessOptions {
-        no_disk: true,
-        ..ProcessOptions::default()
-    };
-    let receiver = Process::start(Arc::clone(&system), &config, &[1], options.clone())
-        .await
-        .expect("start");
-    let sender = Process::start(system, &config, &[0], options)
-        .await
-        .expect("start");
+    let receiver = start_in_memory(&system, &config, 1).await;
+    let sender = start_in_memory(&system, &config, 0).await;
     let done = eventually(1_500, || async {
         stream_state(&receiver).await.received >= 4_000
     })
@@ -668,16 +603,8 @@ async fn delayed_messages_arrive_in_order() {
         payload: 16,
     };
     let system = Arc::new(System::new("stream", vec![node.clone(), node]));
-    let options = ProcessOptions {
-        no_disk: true,
-        ..ProcessOptions::default()
-    };
-    let receiver = Process::start(Arc::clone(&system), &config, &[1], options.clone())
-        .await
-        .expect("start");
-    let sender = Process::start(system, &config, &[0], options)
-        .await
-        .expect("start");
+    let receiver = start_in_memory(&system, &config, 1).await;
+    let sender = start_in_memory(&system, &config, 0).await;
     sender
         .faults
         .replace(vec![prophet_runtime::faults::FaultRule {
@@ -800,22 +727,8 @@ impl Node for Fragile {
 async fn a_panicking_handler_stops_its_node_and_its_state_is_not_persisted() {
     let (config, dir) = config("fragile", 2, SECRET);
     let system = Arc::new(System::new("fragile", vec![Fragile, Fragile]));
-    let mut p1 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[1],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
-    let p0 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[0],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("start");
+    let mut p1 = start(&system, &config, 1).await;
+    let p0 = start(&system, &config, 0).await;
     let exit = tokio::time::timeout(Duration::from_secs(30), p1.next_exit())
         .await
         .expect("node 1 stops within 30 s");
@@ -829,14 +742,7 @@ async fn a_panicking_handler_stops_its_node_and_its_state_is_not_persisted() {
     drop(p1);
     p0.stop().await.expect("node 0 is unaffected");
     // Restart node 1 alone: it recovers a value a completed handler wrote.
-    let p1 = Process::start(
-        Arc::clone(&system),
-        &config,
-        &[1],
-        ProcessOptions::default(),
-    )
-    .await
-    .expect("restart");
+    let p1 = start(&system, &config, 1).await;
     let recovered = p1.snapshots().await[0].state.clone();
     let value: u64 = postcard::from_bytes(&recovered).expect("state");
     // Node 1 handles the odd counts; the last one it completed was
