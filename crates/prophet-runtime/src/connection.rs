@@ -174,6 +174,17 @@ impl Framed {
         max: usize,
         out: &mut Vec<Frame<M>>,
     ) -> Poll<Result<usize, ConnError>> {
+        self.poll_read_each(cx, max, |frame| out.push(frame))
+    }
+
+    /// [`Framed::poll_read_frames`] handing each frame to `each` as it is
+    /// decoded, so a reader can deliver without a buffer in between.
+    pub fn poll_read_each<M: DeserializeOwned>(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        mut each: impl FnMut(Frame<M>),
+    ) -> Poll<Result<usize, ConnError>> {
         let max = max.max(1);
         let mut bytes = 0;
         let mut taken = 0;
@@ -186,7 +197,7 @@ impl Framed {
                         self.last_frame_bytes = used;
                         bytes += used;
                         taken += 1;
-                        out.push(frame);
+                        each(frame);
                     }
                     Ok(None) => break,
                     Err(_) if taken > 0 => return Poll::Ready(Ok(bytes)),

@@ -27,7 +27,6 @@ use tracing::{debug, error, info, warn};
 
 use crate::RuntimeError;
 use crate::choice::LiveChooser;
-use crate::codec::Frame;
 use crate::durable::DurableStore;
 use crate::metrics::{NodeStats, Registry};
 use crate::transport::{Inbound, PeerQueue, READ_BATCH_MAX, Transport};
@@ -140,10 +139,10 @@ struct Running<N: Node> {
     dirty_links: Vec<usize>,
     stats: Arc<NodeStats>,
     handled: u64,
+    /// Handlers already added to `stats.handlers`.
+    counted: u64,
     /// Connections from peers, read by this task between handlers.
     inbound: Vec<Inbound>,
-    /// Decode buffer for inbound frames (capacity reused).
-    frames: Vec<Frame<N::Msg>>,
 }
 
 impl<N: Node> NodeTask<N> {
@@ -177,8 +176,8 @@ impl<N: Node> NodeTask<N> {
             dirty_links: Vec::new(),
             stats: Arc::clone(&stats),
             handled: 0,
+            counted: 0,
             inbound: Vec::new(),
-            frames: Vec::new(),
         };
         let result = running.event_loop().await;
         stats.up.store(0, Ordering::Relaxed);
@@ -226,6 +225,10 @@ impl<N: Node> Running<N> {
         &mut self,
         outcome: Result<bool, RuntimeError>,
     ) -> Result<bool, RuntimeError> {
+        // Counted per burst: one atomic add instead of one per handler.
+        let handled = self.handled - self.counted;
+        self.stats.handlers.fetch_add(handled, Ordering::Relaxed);
+        self.counted = self.handled;
         if outcome.is_err() {
             for index in self.dirty_links.drain(..) {
                 self.staged[index].clear();
@@ -253,13 +256,7 @@ impl<N: Node> Running<N> {
         let mut index = 0;
         while index < self.inbound.len() && events.len() < READ_BATCH_MAX {
             let room = READ_BATCH_MAX - events.len();
-            match self.inbound[index].poll_read(
-                cx,
-                room,
-                &mut self.frames,
-                events,
-                NodeEvent::Message,
-            ) {
+            match self.inbound[index].poll_read(cx, room, events, NodeEvent::Message) {
                 Poll::Ready(false) => {
                     self.inbound.swap_remove(index);
                 }
@@ -344,7 +341,6 @@ impl<N: Node> Running<N> {
             self.stats.observe_handler(now.duration_since(started));
             now
         });
-        self.stats.handlers.fetch_add(1, Ordering::Relaxed);
         self.handled += 1;
         if let Err(payload) = ran {
             let message = payload

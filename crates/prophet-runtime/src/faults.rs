@@ -147,12 +147,18 @@ impl FaultTable {
     }
 
     /// What happens to a message sent on `from → to`.
+    #[inline]
     pub fn outbound(&self, from: u32, to: u32) -> Verdict {
         if !self.active.load(Ordering::Acquire) {
             return Verdict::Send {
                 delay: Duration::ZERO,
             };
         }
+        self.outbound_with_rules(from, to)
+    }
+
+    #[cold]
+    fn outbound_with_rules(&self, from: u32, to: u32) -> Verdict {
         let (delay_ms, loss, partitioned) = self.link(from, to);
         if partitioned {
             return Verdict::Partitioned;

@@ -432,36 +432,36 @@ impl Inbound {
         &mut self,
         cx: &mut Context<'_>,
         max: usize,
-        frames: &mut Vec<Frame<M>>,
         out: &mut Vec<E>,
         deliver: impl Fn(NodeId, M) -> E,
     ) -> Poll<bool> {
         let (from, to, peer) = (self.from, self.to, &self.peer);
-        frames.clear();
-        match ready!(self.conn.poll_read_frames(cx, max, frames)) {
+        // Frames that arrive while the link is cut are read and dropped.
+        let cut = self.faults.inbound_cut(from, to);
+        let (mut delivered, mut dropped, mut bad) = (0u64, 0u64, false);
+        let read = self.conn.poll_read_each::<M>(cx, max, |frame| match frame {
+            _ if bad => {}
+            Frame::Data(_) if cut => dropped += 1,
+            Frame::Data(msg) => {
+                out.push(deliver(NodeId(from), msg));
+                delivered += 1;
+            }
+            _ => bad = true,
+        });
+        match ready!(read) {
             Ok(bytes) => {
                 self.stats
                     .recv_bytes
                     .fetch_add(bytes as u64, Ordering::Relaxed);
-                if self.faults.inbound_cut(from, to) {
-                    self.stats
-                        .dropped_fault
-                        .fetch_add(frames.len() as u64, Ordering::Relaxed);
-                    frames.clear();
-                    return Poll::Ready(true);
-                }
-                let mut delivered = 0u64;
-                for frame in frames.drain(..) {
-                    let Frame::Data(msg) = frame else {
-                        self.stats.recv_msgs.fetch_add(delivered, Ordering::Relaxed);
-                        warn!(%peer, from, to, "handshake frame after the handshake; closing connection");
-                        self.metrics.reject(Rejection::Malformed);
-                        return Poll::Ready(false);
-                    };
-                    out.push(deliver(NodeId(from), msg));
-                    delivered += 1;
-                }
                 self.stats.recv_msgs.fetch_add(delivered, Ordering::Relaxed);
+                self.stats
+                    .dropped_fault
+                    .fetch_add(dropped, Ordering::Relaxed);
+                if bad {
+                    warn!(%peer, from, to, "handshake frame after the handshake; closing connection");
+                    self.metrics.reject(Rejection::Malformed);
+                    return Poll::Ready(false);
+                }
                 Poll::Ready(true)
             }
             Err(ConnError::Closed) => {
