@@ -51,7 +51,6 @@ pub struct Framed {
     buffer: FrameBuffer,
     max_frame_bytes: usize,
     out: Vec<u8>,
-    last_frame_bytes: usize,
 }
 
 impl Framed {
@@ -73,18 +72,7 @@ impl Framed {
             buffer: FrameBuffer::new(),
             max_frame_bytes,
             out: Vec::new(),
-            last_frame_bytes: 0,
         }
-    }
-
-    /// The limit on one frame body.
-    pub fn max_frame_bytes(&self) -> usize {
-        self.max_frame_bytes
-    }
-
-    /// Wire size (prefix included) of the frame [`Framed::read_frame`] returned last.
-    pub fn last_frame_bytes(&self) -> usize {
-        self.last_frame_bytes
     }
 
     /// The peer's address, for logs.
@@ -98,24 +86,15 @@ impl Framed {
     /// Reads the next frame. A partial frame at end of stream is
     /// [`CodecError::Truncated`]; a clean end between frames is [`ConnError::Closed`].
     pub async fn read_frame<M: DeserializeOwned>(&mut self) -> Result<Frame<M>, ConnError> {
-        loop {
-            let before = self.buffer.pending().len();
-            if let Some(frame) = self.buffer.next_frame(self.max_frame_bytes)? {
-                self.last_frame_bytes = before - self.buffer.pending().len();
-                return Ok(frame);
-            }
-            self.fill().await?;
-        }
+        let mut frame = None;
+        std::future::poll_fn(|cx| self.poll_read_each(cx, 1, |f| frame = Some(f))).await?;
+        // A successful read took at least one frame.
+        frame.ok_or(ConnError::Closed)
     }
 
     /// Reads more bytes from the socket into the buffer; the end of the
     /// stream is [`ConnError::Closed`] between frames and a codec error
-    /// inside one.
-    async fn fill(&mut self) -> Result<(), ConnError> {
-        std::future::poll_fn(|cx| self.poll_fill(cx)).await
-    }
-
-    /// [`Framed::fill`] as a poll: `Pending` registers `cx` for readability.
+    /// inside one. `Pending` registers `cx` for readability.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnError>> {
         loop {
             ready!(self.stream.poll_read_ready(cx))?;
@@ -163,22 +142,12 @@ impl Framed {
         max: usize,
         out: &mut Vec<Frame<M>>,
     ) -> Result<usize, ConnError> {
-        std::future::poll_fn(|cx| self.poll_read_frames(cx, max, out)).await
+        std::future::poll_fn(|cx| self.poll_read_each(cx, max, |frame| out.push(frame))).await
     }
 
-    /// [`Framed::read_frames`] as a poll, for a task that waits on several
-    /// connections at once (a node reads its inbound links itself).
-    pub fn poll_read_frames<M: DeserializeOwned>(
-        &mut self,
-        cx: &mut Context<'_>,
-        max: usize,
-        out: &mut Vec<Frame<M>>,
-    ) -> Poll<Result<usize, ConnError>> {
-        self.poll_read_each(cx, max, |frame| out.push(frame))
-    }
-
-    /// [`Framed::poll_read_frames`] handing each frame to `each` as it is
-    /// decoded, so a reader can deliver without a buffer in between.
+    /// [`Framed::read_frames`] as a poll, handing each frame to `each` as it
+    /// is decoded: a node that reads several connections between handlers
+    /// delivers without a buffer in between.
     pub fn poll_read_each<M: DeserializeOwned>(
         &mut self,
         cx: &mut Context<'_>,
@@ -193,9 +162,7 @@ impl Framed {
                 let before = self.buffer.pending().len();
                 match self.buffer.next_frame(self.max_frame_bytes) {
                     Ok(Some(frame)) => {
-                        let used = before - self.buffer.pending().len();
-                        self.last_frame_bytes = used;
-                        bytes += used;
+                        bytes += before - self.buffer.pending().len();
                         taken += 1;
                         each(frame);
                     }

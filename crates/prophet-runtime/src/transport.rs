@@ -236,16 +236,6 @@ impl<M> PeerQueue<M> {
         true
     }
 
-    /// Moves up to `max` due messages into `out`.
-    fn pop_batch(
-        &self,
-        items: &mut VecDeque<(Option<Instant>, M)>,
-        max: usize,
-        out: &mut Vec<M>,
-    ) -> Pop {
-        self.pop_each(items, max, |msg| out.push(msg))
-    }
-
     /// Takes up to `max` due messages off the front of `items`, in order,
     /// handing each to `take`. Senders waiting for room are woken only if
     /// the queue was full: nobody else waits.
@@ -630,7 +620,7 @@ where
             ready.as_mut().enable();
             let popped = {
                 let mut state = queue.lock();
-                queue.pop_batch(&mut state.items, BATCH_MSGS_MAX, batch)
+                queue.pop_each(&mut state.items, BATCH_MSGS_MAX, |msg| batch.push(msg))
             };
             match popped {
                 Pop::Got => return,
