@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use prophet::sim::RunReport;
 
@@ -112,59 +114,66 @@ fn draw(
     if log_x {
         let lo = x_min.max(1e-6);
         let hi = x_max.max(lo * 10.0);
-        let mut chart = builder
+        let chart = builder
             .build_cartesian_2d((lo..hi).log_scale(), 0.0..y_top)
             .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()
-            .map_err(|e| err(&e))?;
-        for (i, (label, pts)) in lines.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    pts.iter().map(|&(x, y)| (x.max(lo), y)),
-                    color.stroke_width(2),
-                ))
-                .map_err(|e| err(&e))?
-                .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| err(&e))?;
+        // A log axis cannot show x ≤ 0: clamp to its low end.
+        draw_lines(
+            chart,
+            (x_label, y_label),
+            lines,
+            lo,
+            SeriesLabelPosition::LowerRight,
+        )
+        .map_err(|e| err(&e))?;
     } else {
-        let mut chart = builder
+        let chart = builder
             .build_cartesian_2d(x_min..x_max.max(x_min + 1.0), 0.0..y_top)
             .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()
-            .map_err(|e| err(&e))?;
-        for (i, (label, pts)) in lines.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-                .map_err(|e| err(&e))?
-                .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| err(&e))?;
+        draw_lines(
+            chart,
+            (x_label, y_label),
+            lines,
+            f64::NEG_INFINITY,
+            SeriesLabelPosition::UpperRight,
+        )
+        .map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// Draws the mesh, one coloured line per labelled series (x clamped to at
+/// least `x_floor`) and the legend, on a chart with any kind of x axis.
+fn draw_lines<'a, X>(
+    mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
+    (x_label, y_label): (&str, &str),
+    lines: &[(String, Vec<(f64, f64)>)],
+    x_floor: f64,
+    legend: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<std::io::Error>>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()?;
+    for (i, (label, pts)) in lines.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|&(x, y)| (x.max(x_floor), y)),
+                color.stroke_width(2),
+            ))?
+            .label(label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(legend)
+        .draw()
 }
