@@ -8,6 +8,18 @@ fn prophet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_prophet"))
 }
 
+/// Runs `command`, asserts it succeeded, and returns its stdout and stderr.
+fn succeeds(command: &mut Command) -> (String, String) {
+    let output = command.output().expect("prophet runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
 fn last_report(stdout: &str) -> serde_json::Value {
     let line = stdout
         .lines()
@@ -21,43 +33,37 @@ fn last_report(stdout: &str) -> serde_json::Value {
 fn kv_on_four_processes_serves_every_read_and_write() {
     let dir = std::env::temp_dir().join(format!("prophet-cli-kv-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let output = prophet()
-        .args([
-            "run",
-            "kv",
-            "--nodes",
-            "4",
-            "-p",
-            "replicas=3",
-            "-p",
-            "clients=1",
-        ])
-        .args([
-            "--rate",
-            "50",
-            "--requests",
-            "60",
-            "--until",
-            "kv.request_latency>=60",
-        ])
-        .args([
-            "--policy",
-            "round-robin",
-            "--duration",
-            "60s",
-            "--interval",
-            "200ms",
-            "--json",
-            "--dir",
-        ])
-        .arg(&dir)
-        .output()
-        .expect("prophet runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    let (stdout, _) = succeeds(
+        prophet()
+            .args([
+                "run",
+                "kv",
+                "--nodes",
+                "4",
+                "-p",
+                "replicas=3",
+                "-p",
+                "clients=1",
+            ])
+            .args([
+                "--rate",
+                "50",
+                "--requests",
+                "60",
+                "--until",
+                "kv.request_latency>=60",
+            ])
+            .args([
+                "--policy",
+                "round-robin",
+                "--duration",
+                "60s",
+                "--interval",
+                "200ms",
+                "--json",
+                "--dir",
+            ])
+            .arg(&dir),
     );
     let report = last_report(&stdout);
     let samples = &report["samples"];
@@ -126,35 +132,29 @@ fn paxos_decides(processes: &str, clients: &str) {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let output = prophet()
-        .args([
-            "run",
-            "paxos",
-            "--nodes",
-            processes,
-            "-p",
-            clients,
-            "-p",
-            "acceptors=3",
-        ])
-        .args([
-            "--until",
-            "value chosen",
-            "--duration",
-            "60s",
-            "--interval",
-            "100ms",
-            "--json",
-            "--dir",
-        ])
-        .arg(&dir)
-        .output()
-        .expect("prophet runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    let (stdout, stderr) = succeeds(
+        prophet()
+            .args([
+                "run",
+                "paxos",
+                "--nodes",
+                processes,
+                "-p",
+                clients,
+                "-p",
+                "acceptors=3",
+            ])
+            .args([
+                "--until",
+                "value chosen",
+                "--duration",
+                "60s",
+                "--interval",
+                "100ms",
+                "--json",
+                "--dir",
+            ])
+            .arg(&dir),
     );
     assert!(stderr.contains("`value chosen` reached"), "{stderr}");
     let report = last_report(&stdout);
