@@ -22,7 +22,7 @@ fn last_json(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn sim_kv_compares_policies_and_prints_json() {
-    let (code, out, err) = prophet(&[
+    let args = [
         "sim",
         "kv",
         "--horizon",
@@ -32,7 +32,8 @@ fn sim_kv_compares_policies_and_prints_json() {
         "--policy",
         "kv.read_replica=random,peak-ewma",
         "--json",
-    ]);
+    ];
+    let (code, out, err) = prophet(&args);
     assert_eq!(code, 0, "{err}");
     let v = last_json(&out);
     assert_eq!(v["system"], "kv");
@@ -45,17 +46,7 @@ fn sim_kv_compares_policies_and_prints_json() {
     assert_eq!(p99["n"], 2);
     assert!(p99["mean"].as_f64().expect("a number") > 0.0);
     // Same seed, same run: the two invocations agree on the trace hashes.
-    let (_, again, _) = prophet(&[
-        "sim",
-        "kv",
-        "--horizon",
-        "2s",
-        "--seeds",
-        "2",
-        "--policy",
-        "kv.read_replica=random,peak-ewma",
-        "--json",
-    ]);
+    let (_, again, _) = prophet(&args);
     let hashes = |v: &serde_json::Value| -> Vec<String> {
         v["results"]
             .as_array()
