@@ -406,35 +406,37 @@ fn kv_keeps_acknowledged_writes_across_a_replica_kill_and_a_disconnect() {
             .join("\n")
     );
 
-    // Client first, then replicas: every write the client saw acknowledged
-    // was stored by a majority before the replicas' states are read.
-    let states: Vec<Vec<u8>> = [3usize, 0, 1, 2]
-        .iter()
-        .map(|&id| c.state(id).expect("state"))
-        .collect();
-    let ordered = vec![
-        states[1].clone(),
-        states[2].clone(),
-        states[3].clone(),
-        states[0].clone(),
-    ];
+    let states = kv_states(&c);
+    assert_kv_properties(&["replicas=3".into(), "clients=1".into()], &states);
+    match postcard::from_bytes::<prophet_systems::kv::KvState>(&states[3]) {
+        Ok(prophet_systems::kv::KvState::Client(client)) => {
+            assert!(!client.acked.is_empty(), "writes were acknowledged")
+        }
+        other => panic!("node 3 is the client: {other:?}"),
+    }
+}
+
+/// The kv nodes' states in node order, read client (node 3) first: every
+/// write the client saw acknowledged was stored by a majority before the
+/// replicas' states are read.
+fn kv_states(c: &Cluster) -> Vec<Vec<u8>> {
+    let client = c.state(3).expect("state");
+    let mut states: Vec<Vec<u8>> = (0..3).map(|id| c.state(id).expect("state")).collect();
+    states.push(client);
+    states
+}
+
+/// Asserts that every property of the kv system holds on `states`.
+fn assert_kv_properties(params: &[String], states: &[Vec<u8>]) {
     let hook = systems::find("kv").expect("kv runs live");
-    let params = hook
-        .parse_params(&["replicas=3".into(), "clients=1".into()])
-        .expect("params");
-    let properties = (hook.inspect)(&params, &ordered).expect("inspect");
+    let params = hook.parse_params(params).expect("params");
+    let properties = (hook.inspect)(&params, states).expect("inspect");
     for p in &properties {
         assert!(
             p.holds,
             "{} does not hold at the end: {properties:?}",
             p.name
         );
-    }
-    match postcard::from_bytes::<prophet_systems::kv::KvState>(&states[0]) {
-        Ok(prophet_systems::kv::KvState::Client(client)) => {
-            assert!(!client.acked.is_empty(), "writes were acknowledged")
-        }
-        other => panic!("node 3 is the client: {other:?}"),
     }
 }
 
@@ -816,31 +818,16 @@ fn the_statefulset_runs_with_peers_found_by_name_and_a_pod_back_at_a_new_ip_rejo
         "the store keeps serving"
     );
 
-    // Client first, then replicas: every write the client saw acknowledged
-    // was stored by a majority before the replicas' states are read.
-    let states: Vec<Vec<u8>> = [3usize, 0, 1, 2]
-        .iter()
-        .map(|&id| c.state(id).expect("state"))
-        .collect();
-    let ordered = vec![
-        states[1].clone(),
-        states[2].clone(),
-        states[3].clone(),
-        states[0].clone(),
-    ];
-    let hook = systems::find("kv").expect("kv runs live");
+    let states = kv_states(&c);
     let params: Vec<String> = config["params"]
         .as_table()
         .expect("params")
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let params = hook.parse_params(&params).expect("params");
-    for p in (hook.inspect)(&params, &ordered).expect("inspect") {
-        assert!(p.holds, "{} does not hold at the end", p.name);
-    }
+    assert_kv_properties(&params, &states);
     assert!(
-        !kv_store(&states[2]).is_empty(),
+        !kv_store(&states[1]).is_empty(),
         "the restarted replica stores writes"
     );
 }
