@@ -229,6 +229,8 @@ pub fn decode_all<M: DeserializeOwned>(
 pub struct FrameBuffer {
     bytes: Vec<u8>,
     start: usize,
+    /// Bytes taken by frames so far (prefixes included).
+    consumed: usize,
 }
 
 impl FrameBuffer {
@@ -238,6 +240,7 @@ impl FrameBuffer {
     }
 
     /// The unconsumed bytes.
+    #[inline]
     pub fn pending(&self) -> &[u8] {
         &self.bytes[self.start..]
     }
@@ -250,6 +253,7 @@ impl FrameBuffer {
         match decode(self.pending(), max_frame_bytes)? {
             Decoded::Frame { frame, used } => {
                 self.start += used;
+                self.consumed = self.consumed.wrapping_add(used);
                 if self.start == self.bytes.len() {
                     self.bytes.clear();
                     self.start = 0;
@@ -258,6 +262,13 @@ impl FrameBuffer {
             }
             Decoded::Incomplete { .. } => Ok(None),
         }
+    }
+
+    /// Bytes taken by the frames returned so far, prefixes included (a
+    /// running count: subtract two readings for the bytes in between).
+    #[inline]
+    pub fn consumed(&self) -> usize {
+        self.consumed
     }
 
     /// Room to read into: the caller appends bytes to the returned vector.

@@ -155,24 +155,22 @@ impl Framed {
         mut each: impl FnMut(Frame<M>),
     ) -> Poll<Result<usize, ConnError>> {
         let max = max.max(1);
-        let mut bytes = 0;
+        let start = self.buffer.consumed();
         let mut taken = 0;
         loop {
             while taken < max {
-                let before = self.buffer.pending().len();
                 match self.buffer.next_frame(self.max_frame_bytes) {
                     Ok(Some(frame)) => {
-                        bytes += before - self.buffer.pending().len();
                         taken += 1;
                         each(frame);
                     }
                     Ok(None) => break,
-                    Err(_) if taken > 0 => return Poll::Ready(Ok(bytes)),
+                    Err(_) if taken > 0 => break,
                     Err(error) => return Poll::Ready(Err(error.into())),
                 }
             }
             if taken > 0 {
-                return Poll::Ready(Ok(bytes));
+                return Poll::Ready(Ok(self.buffer.consumed().wrapping_sub(start)));
             }
             ready!(self.poll_fill(cx))?;
         }

@@ -4,8 +4,9 @@
 //! simulator call.
 //!
 //! After a handler returns, its decisions and metrics are logged, its timers
-//! armed or disarmed, and its messages staged. A node handles what one
-//! wake-up brought (up to [`READ_BATCH_MAX`] messages and
+//! armed or disarmed, and its messages staged (encoded at once for a
+//! connected idle link, see [`PeerQueue::is_direct`]). A node handles what one wake-up
+//! brought (up to [`READ_BATCH_MAX`] messages and
 //! [`EVENTS_PER_WAKE`] inbox events) as a burst; at the end of the burst the
 //! durable value, if it changed, is written and synced once (group commit),
 //! and only then do the staged messages leave, so no message leaves before
@@ -40,7 +41,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 pub const SPANS_OPEN_MAX: usize = 65_536;
 
 /// One handler in this many is timed for `prophet_handler_seconds`.
-pub const HANDLER_TIMING_EVERY: u64 = 16;
+pub const HANDLER_TIMING_EVERY: u64 = 64;
 
 /// Inbox events taken per wake-up (then handled one at a time, after the
 /// messages read from inbound connections in the same wake-up).
@@ -132,9 +133,9 @@ struct Running<N: Node> {
     paired: Vec<(&'static str, usize)>,
     started: Instant,
     links: Vec<Option<Arc<PeerQueue<N::Msg>>>>,
-    /// Messages handlers sent during this wake-up, per destination, with
-    /// the time each may leave; sent together when the burst is handled.
-    staged: Vec<Vec<(Option<tokio::time::Instant>, N::Msg)>>,
+    /// What handlers sent during this wake-up, per destination; sent
+    /// together when the burst is handled.
+    outbox: Vec<Outbox<N::Msg>>,
     /// Destinations with staged messages.
     dirty_links: Vec<usize>,
     stats: Arc<NodeStats>,
@@ -143,6 +144,43 @@ struct Running<N: Node> {
     counted: u64,
     /// Connections from peers, read by this task between handlers.
     inbound: Vec<Inbound>,
+}
+
+/// What one wake-up's handlers sent on one link, until the burst ends.
+struct Outbox<M> {
+    /// Whether the burst is encoded here and written straight to the
+    /// socket (decided at the burst's first message on the link, see
+    /// [`PeerQueue::is_direct`]); `None` while nothing is staged.
+    direct: Option<bool>,
+    /// Frames encoded for a direct link, in send order.
+    bytes: Vec<u8>,
+    /// How many frames `bytes` holds.
+    frames: u64,
+    /// Messages for the link's queue (with the time each may leave): every
+    /// message of a link that is not direct, and on a direct link every
+    /// message from the first delayed one on, so order is kept.
+    queued: Vec<(Option<tokio::time::Instant>, M)>,
+}
+
+impl<M> Default for Outbox<M> {
+    fn default() -> Self {
+        Outbox {
+            direct: None,
+            bytes: Vec::new(),
+            frames: 0,
+            queued: Vec::new(),
+        }
+    }
+}
+
+impl<M> Outbox<M> {
+    /// Forgets what was staged (a handler of the burst failed).
+    fn discard(&mut self) {
+        self.direct = None;
+        self.bytes.clear();
+        self.frames = 0;
+        self.queued.clear();
+    }
 }
 
 impl<N: Node> NodeTask<N> {
@@ -172,7 +210,7 @@ impl<N: Node> NodeTask<N> {
             paired: Vec::new(),
             started: Instant::now(),
             links: vec![None; node_count],
-            staged: (0..node_count).map(|_| Vec::new()).collect(),
+            outbox: (0..node_count).map(|_| Outbox::default()).collect(),
             dirty_links: Vec::new(),
             stats: Arc::clone(&stats),
             handled: 0,
@@ -194,21 +232,11 @@ impl<N: Node> NodeTask<N> {
 impl<N: Node> Running<N> {
     async fn event_loop(&mut self) -> Result<(), RuntimeError> {
         let started = self.handle(Input::Start);
-        self.end_burst(started.map(|()| false)).await?;
-        // Take what is waiting in one go (fewer wake-ups), then handle it one
-        // event at a time, in arrival order per source.
+        self.end_burst(started.map(|()| false).map_err(|e| *e))
+            .await?;
         let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
-        while std::future::poll_fn(|cx| self.poll_events(cx, &mut events)).await {
-            self.stats
-                .inbox_depth
-                .store(self.task.inbox.len() as i64, Ordering::Relaxed);
-            let mut outcome = Ok(false);
-            for event in events.drain(..) {
-                outcome = self.dispatch(event);
-                if !matches!(outcome, Ok(false)) {
-                    break;
-                }
-            }
+        while let Some(outcome) = std::future::poll_fn(|cx| self.poll_burst(cx, &mut events)).await
+        {
             if self.end_burst(outcome).await? {
                 return Ok(());
             }
@@ -231,7 +259,7 @@ impl<N: Node> Running<N> {
         self.counted = self.handled;
         if outcome.is_err() {
             for index in self.dirty_links.drain(..) {
-                self.staged[index].clear();
+                self.outbox[index].discard();
             }
             return outcome;
         }
@@ -240,44 +268,84 @@ impl<N: Node> Running<N> {
         outcome
     }
 
-    /// Collects what is ready: inbox events (timers, local messages, new
-    /// connections, control) and messages read from inbound connections.
-    /// `Ready(false)` once the inbox is closed; `Pending` registers the task
-    /// with every source.
-    fn poll_events(&mut self, cx: &mut Context<'_>, events: &mut Vec<NodeEvent<N>>) -> Poll<bool> {
+    /// Handles what is ready, as one burst: the inbox's events (timers,
+    /// local messages, new connections, control), then the messages read
+    /// from inbound connections, each handled as soon as it is decoded (no
+    /// buffer between socket and handler). `Ready(None)` once the inbox is
+    /// closed; `Ready(Some(outcome))` after a burst, with whether the node
+    /// is to stop (or why a handler failed; the burst stops there);
+    /// `Pending` registers the task with every source.
+    fn poll_burst(
+        &mut self,
+        cx: &mut Context<'_>,
+        events: &mut Vec<NodeEvent<N>>,
+    ) -> Poll<Option<Result<bool, RuntimeError>>> {
         if let Poll::Ready(0) = self.task.inbox.poll_recv_many(cx, events, EVENTS_PER_WAKE) {
-            return Poll::Ready(false);
+            return Poll::Ready(None);
+        }
+        let mut handled = events.len();
+        if handled > 0 {
+            self.stats
+                .inbox_depth
+                .store(self.task.inbox.len() as i64, Ordering::Relaxed);
+        }
+        for event in events.drain(..) {
+            let outcome = self.dispatch(event);
+            if !matches!(outcome, Ok(false)) {
+                return Poll::Ready(Some(outcome));
+            }
         }
         // Start with a different connection each time, so one busy peer
         // cannot fill every wake-up.
-        if self.inbound.len() > 1 {
-            self.inbound.rotate_left(1);
+        let mut inbound = std::mem::take(&mut self.inbound);
+        if inbound.len() > 1 {
+            inbound.rotate_left(1);
         }
+        let mut outcome = Ok(());
         let mut index = 0;
-        while index < self.inbound.len() && events.len() < READ_BATCH_MAX {
-            let room = READ_BATCH_MAX - events.len();
-            match self.inbound[index].poll_read(cx, room, events, NodeEvent::Message) {
+        while index < inbound.len() && handled < READ_BATCH_MAX && outcome.is_ok() {
+            let room = READ_BATCH_MAX - handled;
+            let read = inbound[index].poll_read(cx, room, |from, msg| {
+                handled += 1;
+                if outcome.is_ok() {
+                    outcome = self.handle(Input::Message(from, msg));
+                }
+            });
+            match read {
                 Poll::Ready(false) => {
-                    self.inbound.swap_remove(index);
+                    inbound.swap_remove(index);
                 }
                 Poll::Ready(true) | Poll::Pending => index += 1,
             }
         }
-        if events.is_empty() {
-            Poll::Pending
-        } else {
-            Poll::Ready(true)
+        // (No handler adds connections; keep any that arrived anyway.)
+        inbound.append(&mut self.inbound);
+        self.inbound = inbound;
+        match outcome {
+            Err(error) => Poll::Ready(Some(Err(*error))),
+            Ok(()) if handled > 0 => Poll::Ready(Some(Ok(false))),
+            Ok(()) => Poll::Pending,
         }
     }
 
-    /// Sends what handlers sent since the last call: per link, in one write
-    /// when the link is idle, else through its queue (see
-    /// [`PeerQueue::send_all`]). Every message staged here comes from a
-    /// handler whose durable state is already on disk.
+    /// Sends what handlers sent since the last call: per link, the frames
+    /// encoded for a direct link in one write, then what takes the queue
+    /// (see [`PeerQueue::write_burst`] and [`PeerQueue::send_all`]). Every
+    /// message staged here comes from a handler whose durable state is
+    /// already on disk.
     async fn send_staged(&mut self) {
         for index in self.dirty_links.drain(..) {
-            if let Some(queue) = &self.links[index] {
-                queue.send_all(&mut self.staged[index]).await;
+            let outbox = &mut self.outbox[index];
+            outbox.direct = None;
+            let Some(queue) = &self.links[index] else {
+                continue;
+            };
+            if outbox.frames > 0 {
+                queue.write_burst(&mut outbox.bytes, outbox.frames);
+                outbox.frames = 0;
+            }
+            if !outbox.queued.is_empty() {
+                queue.send_all(&mut outbox.queued).await;
             }
         }
     }
@@ -286,7 +354,9 @@ impl<N: Node> Running<N> {
     fn dispatch(&mut self, event: NodeEvent<N>) -> Result<bool, RuntimeError> {
         {
             match event {
-                NodeEvent::Message(from, msg) => self.handle(Input::Message(from, msg))?,
+                NodeEvent::Message(from, msg) => {
+                    self.handle(Input::Message(from, msg)).map_err(|e| *e)?
+                }
                 NodeEvent::Timer(timer, generation) => {
                     if self
                         .timers
@@ -294,7 +364,7 @@ impl<N: Node> Running<N> {
                         .is_some_and(|(g, _)| *g == generation)
                     {
                         self.timers.remove(&timer);
-                        self.handle(Input::Timer(timer))?;
+                        self.handle(Input::Timer(timer)).map_err(|e| *e)?;
                     }
                 }
                 NodeEvent::Snapshot(reply) => {
@@ -315,7 +385,10 @@ impl<N: Node> Running<N> {
         Ok(false)
     }
 
-    fn handle(&mut self, input: Input<N>) -> Result<(), RuntimeError> {
+    /// Runs one handler and applies its effects. The error (a panicking
+    /// handler) is boxed: this runs per message, and a small `Result` is
+    /// cheaper to return.
+    fn handle(&mut self, input: Input<N>) -> Result<(), Box<RuntimeError>> {
         let id = self.task.id;
         let node = &self.task.system.nodes()[id.index()];
         self.effects.clear();
@@ -348,11 +421,32 @@ impl<N: Node> Running<N> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".into());
-            return Err(RuntimeError::HandlerPanicked {
+            return Err(Box::new(RuntimeError::HandlerPanicked {
                 node: id.0,
                 message,
-            });
+            }));
         }
+        if !(self.effects.decisions.is_empty() && self.effects.metrics.is_empty()) {
+            self.observe(finished);
+        }
+        if !self.effects.timers.is_empty() {
+            // Take the buffer out and put it back, so its capacity is reused.
+            let mut timers = std::mem::take(&mut self.effects.timers);
+            for op in timers.drain(..) {
+                self.apply_timer(op);
+            }
+            self.effects.timers = timers;
+        }
+        self.stage_sends();
+        Ok(())
+    }
+
+    /// Logs the last handler's decisions and applies its metric events
+    /// (`finished`: when it returned, if the clock was read). Kept out of
+    /// [`Running::handle`]: most handlers neither choose nor record.
+    #[inline(never)]
+    fn observe(&mut self, finished: Option<Instant>) {
+        let id = self.task.id;
         for decision in &self.effects.decisions {
             self.task
                 .metrics
@@ -418,15 +512,22 @@ impl<N: Node> Running<N> {
                 }
             }
         }
-        // Take the buffers out and put them back, so their capacity is reused.
-        let mut timers = std::mem::take(&mut self.effects.timers);
-        for op in timers.drain(..) {
-            self.apply_timer(op);
-        }
-        self.effects.timers = timers;
-        let mut sends = std::mem::take(&mut self.effects.sends);
-        for (to, msg) in sends.drain(..) {
-            let Some(slot) = self.links.get_mut(to.index()) else {
+    }
+
+    /// Stages the messages the last handler sent, per link: encoded at once
+    /// for a direct link, else for its queue (see [`Outbox`]).
+    fn stage_sends(&mut self) {
+        let id = self.task.id;
+        let Running {
+            task,
+            effects,
+            links,
+            outbox,
+            dirty_links,
+            ..
+        } = self;
+        for (to, msg) in effects.sends.drain(..) {
+            let Some(slot) = links.get_mut(to.index()) else {
                 warn!(
                     node = id.0,
                     to = to.0,
@@ -434,19 +535,28 @@ impl<N: Node> Running<N> {
                 );
                 continue;
             };
-            let queue = slot.get_or_insert_with(|| self.task.transport.link(id.0, to.0));
+            let queue = slot.get_or_insert_with(|| task.transport.link(id.0, to.0));
+            let Some(at) = task.transport.departure(queue) else {
+                continue;
+            };
             // Staged until the burst of events is handled (see
             // `send_staged`), so a burst leaves in one write per link.
-            if let Some(at) = self.task.transport.departure(queue) {
-                let staged = &mut self.staged[to.index()];
-                if staged.is_empty() {
-                    self.dirty_links.push(to.index());
+            let outbox = &mut outbox[to.index()];
+            let direct = match outbox.direct {
+                Some(direct) => direct,
+                None => {
+                    dirty_links.push(to.index());
+                    *outbox.direct.insert(queue.is_direct())
                 }
-                staged.push((at, msg));
+            };
+            if direct && at.is_none() && outbox.queued.is_empty() {
+                if queue.encode_frame(&msg, &mut outbox.bytes) {
+                    outbox.frames += 1;
+                }
+            } else {
+                outbox.queued.push((at, msg));
             }
         }
-        self.effects.sends = sends;
-        Ok(())
     }
 
     async fn persist(&mut self) -> Result<(), RuntimeError> {

@@ -10,14 +10,18 @@
 //! connection is ever written by two senders, which keeps per-link FIFO
 //! order trivially.
 //!
-//! The fast path crosses no task boundary: the node stages what its
-//! handlers send during one wake-up and then writes each link's burst to the
-//! socket itself, in one non-blocking write, when the link is connected and
-//! nothing is queued before it ([`PeerQueue::send_all`]); the receiving node
-//! reads its inbound connections between handlers ([`Inbound`]). The writer
-//! task does the rest: connecting, messages the fault layer delays, and the
-//! part of a burst a full socket did not take. Writers and the node write
-//! under the link's lock, so frames leave in the order they were sent.
+//! The fast path crosses no task boundary and moves no message through a
+//! queue: on a link that is connected with nothing queued before it
+//! ([`PeerQueue::is_direct`]), the node encodes what its handlers send
+//! during one wake-up as they send it, and at the end of the burst writes
+//! the bytes to the socket itself in one non-blocking write
+//! ([`PeerQueue::write_burst`]); the receiving node reads its inbound
+//! connections itself and runs each handler as its frame is decoded
+//! ([`Inbound`]). The writer task does the rest: connecting, messages the
+//! fault layer delays, messages for a link that is busy or down
+//! ([`PeerQueue::send_all`]), and the part of a burst a full socket did not
+//! take. Writers and the node write under the link's lock, so frames leave
+//! in the order they were sent.
 //!
 //! Slow peers ([`QueuePolicy`]): a system whose network semantics are lossy
 //! gets `DropOldest` (a full queue drops its oldest message, counted in
@@ -321,43 +325,106 @@ impl<M: Serialize> PeerQueue<M> {
         }
     }
 
-    /// Sends a burst of messages (each with the time it may leave), in
-    /// order, emptying `staged`. When the link is connected and idle the
-    /// burst is encoded and written at once by the caller, in one write;
-    /// otherwise it joins the queue under the queue's policy (a full queue
-    /// of a reliable system makes the caller wait for room) and the writer
-    /// sends it.
+    /// Queues messages (each with the time it may leave) in order, emptying
+    /// `staged`, under the queue's policy (a full queue of a reliable system
+    /// makes the caller wait for room), and wakes the writer. This is the
+    /// path of a link that is not connected, busy, local, or delayed by
+    /// the fault layer; a connected idle link takes [`PeerQueue::write_burst`].
     pub async fn send_all(&self, staged: &mut Vec<(Option<Instant>, M)>) {
-        let mut pending = staged.drain(..).peekable();
-        {
-            let mut state = self.lock();
-            let idle = state.items.is_empty() && state.out.is_empty();
-            if let Some(conn) = state.socket.clone().filter(|_| idle) {
-                while let Some((None, _)) = pending.peek() {
-                    if let Some((_, msg)) = pending.next() {
-                        self.encode_into(&mut state, &msg);
-                    }
-                }
-                let pumped = self.pump(&mut state, &conn.stream);
-                if pending.peek().is_none() && matches!(pumped, Pumped::Idle(None)) {
-                    return;
-                }
-            }
-        }
-        for (at, msg) in pending {
+        for (at, msg) in staged.drain(..) {
             self.push(at, msg).await;
         }
         self.ready.notify_one();
     }
 
-    /// Appends `msg` as a frame to the unsent bytes.
-    fn encode_into(&self, state: &mut LinkState<M>, msg: &M) {
-        match codec::encode(&Frame::Data(msg), self.max_frame_bytes, &mut state.out) {
-            Ok(()) => state.frame_ends.push_back(state.out.len()),
+    /// Whether the node may encode its next burst itself and write it
+    /// straight to the socket ([`PeerQueue::write_burst`]): the link is
+    /// connected and nothing is queued or half written before it. Only the
+    /// link's node adds to the queue, so this holds until its burst ends
+    /// (unless the connection goes, which `write_burst` handles).
+    pub fn is_direct(&self) -> bool {
+        let state = self.lock();
+        state.socket.is_some() && state.items.is_empty() && state.out.is_empty()
+    }
+
+    /// Appends `msg` to `bytes` as one frame; `false` (logged and counted as
+    /// dropped) if it cannot be encoded.
+    pub fn encode_frame(&self, msg: &M, bytes: &mut Vec<u8>) -> bool {
+        match codec::encode(&Frame::Data(msg), self.max_frame_bytes, bytes) {
+            Ok(()) => true,
             Err(error) => {
                 warn!(from = self.from, to = self.to, %error, "message cannot be sent; dropped");
                 self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
+                false
             }
+        }
+    }
+
+    /// Writes `frames` frames the node encoded into `bytes` (see
+    /// [`PeerQueue::is_direct`]) with non-blocking writes, emptying `bytes`.
+    /// What the socket does not take at once goes to the link's writer,
+    /// which finishes it before anything queued later. If the connection
+    /// went since the burst began, its frames are lost with it (counted).
+    pub fn write_burst(&self, bytes: &mut Vec<u8>, frames: u64) {
+        let mut state = self.lock();
+        let Some(conn) = state.socket.clone() else {
+            self.stats.dropped_conn.fetch_add(frames, Ordering::Relaxed);
+            bytes.clear();
+            return;
+        };
+        if !(state.out.is_empty() && state.items.is_empty()) {
+            // Not idle after all (a defensive path): the bytes follow what
+            // is unsent, whole.
+            let from = state.out.len();
+            state.out.extend_from_slice(bytes);
+            bytes.clear();
+            self.track_frames(&mut state, from);
+            drop(state);
+            self.ready.notify_one();
+            return;
+        }
+        let mut written = 0;
+        while written < bytes.len() {
+            match conn.stream.try_write(&bytes[written..]) {
+                Ok(n) if n > 0 => written += n,
+                // Full socket, or an error the writer will meet and report.
+                _ => break,
+            }
+        }
+        self.stats
+            .sent_bytes
+            .fetch_add(written as u64, Ordering::Relaxed);
+        if written == bytes.len() {
+            self.stats.sent_msgs.fetch_add(frames, Ordering::Relaxed);
+            bytes.clear();
+            return;
+        }
+        // The rest goes through the writer: swap the buffers (no copy).
+        std::mem::swap(&mut state.out, bytes);
+        state.written = written;
+        self.track_frames(&mut state, 0);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Finds the frames in `out[from..]`: those already written are
+    /// counted as sent, the end of each other one is remembered (so a
+    /// broken connection counts what it lost).
+    fn track_frames(&self, state: &mut LinkState<M>, from: usize) {
+        let LinkState {
+            out,
+            written,
+            frame_ends,
+            ..
+        } = state;
+        let done = split_frames(out, from, *written, frame_ends);
+        self.stats.sent_msgs.fetch_add(done, Ordering::Relaxed);
+    }
+
+    /// Appends `msg` as a frame to the unsent bytes.
+    fn encode_into(&self, state: &mut LinkState<M>, msg: &M) {
+        if self.encode_frame(msg, &mut state.out) {
+            state.frame_ends.push_back(state.out.len());
         }
     }
 
@@ -414,16 +481,16 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    /// Reads what the socket has, up to `max` messages, appending them to
-    /// `out` through `deliver`. `Ready(false)` when the connection is over
-    /// (closed by the peer, or a bad frame, logged and counted); `Pending`
-    /// registers `cx` for more bytes.
-    pub fn poll_read<M: DeserializeOwned, E>(
+    /// Reads what the socket has, up to `max` messages, handing each to
+    /// `deliver` as it is decoded (the node runs its handler right there).
+    /// `Ready(false)` when the connection is over (closed by the peer, or a
+    /// bad frame, logged and counted); `Pending` registers `cx` for more
+    /// bytes.
+    pub fn poll_read<M: DeserializeOwned>(
         &mut self,
         cx: &mut Context<'_>,
         max: usize,
-        out: &mut Vec<E>,
-        deliver: impl Fn(NodeId, M) -> E,
+        mut deliver: impl FnMut(NodeId, M),
     ) -> Poll<bool> {
         let (from, to, peer) = (self.from, self.to, &self.peer);
         // Frames that arrive while the link is cut are read and dropped.
@@ -433,7 +500,7 @@ impl Inbound {
             _ if bad => {}
             Frame::Data(_) if cut => dropped += 1,
             Frame::Data(msg) => {
-                out.push(deliver(NodeId(from), msg));
+                deliver(NodeId(from), msg);
                 delivered += 1;
             }
             _ => bad = true,
@@ -480,6 +547,25 @@ fn rejection(error: &ConnError) -> Rejection {
         ConnError::Codec(CodecError::Truncated { .. }) => Rejection::Truncated,
         _ => Rejection::Malformed,
     }
+}
+
+/// Walks the whole frames of `out[from..]` by their length prefixes: returns
+/// how many end within the first `written` bytes, and appends the end
+/// offset of each other one to `ends`.
+fn split_frames(out: &[u8], from: usize, written: usize, ends: &mut VecDeque<usize>) -> u64 {
+    let mut at = from;
+    let mut done = 0;
+    while let Some(prefix) = out.get(at..at + codec::LENGTH_BYTES) {
+        let mut len = [0u8; codec::LENGTH_BYTES];
+        len.copy_from_slice(prefix);
+        at += codec::LENGTH_BYTES + u32::from_be_bytes(len) as usize;
+        if at <= written {
+            done += 1;
+        } else {
+            ends.push_back(at);
+        }
+    }
+    done
 }
 
 /// Every link queue of a process, by (from, to).
@@ -865,5 +951,32 @@ where
         // The dialer is `from`; this end's node `to` reads the connection
         // and writes its messages for `from` on it.
         self.open(conn, from, to);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_of_a_partly_written_burst_are_found_by_their_prefixes() {
+        let mut out = Vec::new();
+        for msg in [1u64, 300, 70_000] {
+            codec::encode(&Frame::Data(msg), 1024, &mut out).unwrap();
+        }
+        // Frames of 4+2, 4+3, 4+4 bytes (tag, then the varint): ends 6, 13, 21.
+        assert_eq!(out.len(), 21);
+        let mut ends = VecDeque::new();
+        // 13 bytes written: two whole frames sent, the third still open.
+        assert_eq!(split_frames(&out, 0, 13, &mut ends), 2);
+        assert_eq!(ends, [21]);
+        // Mid-frame: the second frame is not sent yet.
+        ends.clear();
+        assert_eq!(split_frames(&out, 0, 7, &mut ends), 1);
+        assert_eq!(ends, [13, 21]);
+        // Appended behind 6 earlier bytes, nothing written.
+        ends.clear();
+        assert_eq!(split_frames(&out, 6, 0, &mut ends), 0);
+        assert_eq!(ends, [13, 21]);
     }
 }

@@ -547,7 +547,7 @@ impl Node for Stream {
     fn durable(&self, _: &StreamState) {}
 }
 
-async fn stream_state(process: &Process<Stream>) -> StreamState {
+async fn stream_state<N: Node<State = StreamState>>(process: &Process<N>) -> StreamState {
     process
         .snapshots()
         .await
@@ -587,6 +587,82 @@ async fn a_reliable_stream_through_a_small_queue_arrives_whole_and_in_order() {
         link.dropped_queue
             .load(std::sync::atomic::Ordering::Relaxed),
         0
+    );
+    sender.stop().await.expect("stop");
+    receiver.stop().await.expect("stop");
+}
+
+/// Node 1 says hello once; node 0 answers with `count` messages of
+/// `payload` bytes from one handler, so they leave as one burst on a
+/// connected, idle link: encoded by the node and written straight to a
+/// socket that cannot take them all at once.
+#[derive(Clone)]
+struct Burst {
+    count: u64,
+    payload: usize,
+}
+
+impl Node for Burst {
+    type State = StreamState;
+    type Msg = (u64, Vec<u8>);
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> StreamState {
+        StreamState::default()
+    }
+    fn on_start(&self, _: &mut StreamState, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id() == NodeId(1) {
+            ctx.send(NodeId(0), (u64::MAX, Vec::new()));
+        }
+    }
+    fn on_message(
+        &self,
+        state: &mut StreamState,
+        ctx: &mut Ctx<'_, Self>,
+        _: NodeId,
+        msg: (u64, Vec<u8>),
+    ) {
+        if ctx.id() == NodeId(0) {
+            for seq in 0..self.count {
+                ctx.send(NodeId(1), (seq, vec![7u8; self.payload]));
+            }
+            state.sent = self.count;
+            return;
+        }
+        state.received += 1;
+        if msg.0 != state.next {
+            state.out_of_order += 1;
+        }
+        state.next = msg.0 + 1;
+    }
+    fn durable(&self, _: &StreamState) {}
+}
+
+/// 12 MiB in one burst on a connected idle link: the socket takes part of
+/// it, the link's writer the rest (frames found again by their length
+/// prefixes), and every message arrives once, in order, counted as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_socket_buffer_arrives_whole_and_in_order() {
+    let (config, _dir) = config("burst", 2, SECRET);
+    let node = Burst {
+        count: 3_000,
+        payload: 4096,
+    };
+    let system = Arc::new(System::new("burst", vec![node.clone(), node]));
+    let sender = start_in_memory(&system, &config, 0).await;
+    let receiver = start_in_memory(&system, &config, 1).await;
+    let done = eventually(1_500, || async {
+        stream_state(&receiver).await.received >= 3_000
+    })
+    .await;
+    let state = stream_state(&receiver).await;
+    assert!(done, "only {} of 3000 arrived", state.received);
+    assert_eq!((state.received, state.out_of_order), (3_000, 0));
+    let link = sender.metrics.link(0, 1);
+    assert_eq!(
+        link.sent_msgs.load(std::sync::atomic::Ordering::Relaxed),
+        3_000
     );
     sender.stop().await.expect("stop");
     receiver.stop().await.expect("stop");
