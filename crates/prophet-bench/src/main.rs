@@ -65,6 +65,11 @@ enum Cmd {
         /// Measure one side only, for profiling (no ratio is printed).
         #[arg(long, value_parser = ["tokio-echo", "prophet"])]
         only: Option<String>,
+        /// Rounds, each measuring both sides (alternating which goes first);
+        /// the throughput ratio is the median of the rounds' ratios, the
+        /// p99s come from every round's samples pooled.
+        #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..=100))]
+        rounds: u32,
     },
     /// One measurement (used by `explore`; runs in a child process).
     #[command(hide = true)]
@@ -105,10 +110,12 @@ fn main() -> ExitCode {
             json: _,
             messages,
             only,
+            rounds,
         } => {
             let bench = transport::TransportBench {
                 messages,
                 only,
+                rounds,
                 ..Default::default()
             };
             transport::run(&bench).map(|lines| {
