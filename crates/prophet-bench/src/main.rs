@@ -66,8 +66,8 @@ enum Cmd {
         #[arg(long, value_parser = ["tokio-echo", "prophet"])]
         only: Option<String>,
         /// Rounds, each measuring both sides (alternating which goes first);
-        /// the throughput ratio is the median of the rounds' ratios, the
-        /// p99s come from every round's samples pooled.
+        /// the throughput and p99 ratios are medians of the rounds' ratios,
+        /// the per-side figures pool every round.
         #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..=100))]
         rounds: u32,
     },
