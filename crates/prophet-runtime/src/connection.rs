@@ -146,8 +146,8 @@ impl Framed {
     }
 
     /// [`Framed::read_frames`] as a poll, handing each frame to `each` as it
-    /// is decoded: a node that reads several connections between handlers
-    /// delivers without a buffer in between.
+    /// is decoded: a node that reads its connections itself runs each
+    /// handler right there, without a buffer in between.
     pub fn poll_read_each<M: DeserializeOwned>(
         &mut self,
         cx: &mut Context<'_>,

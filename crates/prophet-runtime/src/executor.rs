@@ -5,9 +5,11 @@
 //!
 //! After a handler returns, its decisions and metrics are logged, its timers
 //! armed or disarmed, and its messages staged (encoded at once for a
-//! connected idle link, see [`PeerQueue::is_direct`]). A node handles what one wake-up
-//! brought (up to [`READ_BATCH_MAX`] messages and
-//! [`EVENTS_PER_WAKE`] inbox events) as a burst; at the end of the burst the
+//! connected idle link, see [`PeerQueue::is_direct`]). A node handles what
+//! one wake-up brought as a burst: first up to [`EVENTS_PER_WAKE`] inbox
+//! events, then messages from its inbound connections, each handled as its
+//! frame is decoded, up to [`READ_BATCH_MAX`] events in all. At the end of
+//! the burst the
 //! durable value, if it changed, is written and synced once (group commit),
 //! and only then do the staged messages leave, so no message leaves before
 //! the state it depends on is on disk. A handler that panics discards its
@@ -43,7 +45,7 @@ pub const SPANS_OPEN_MAX: usize = 65_536;
 /// One handler in this many is timed for `prophet_handler_seconds`.
 pub const HANDLER_TIMING_EVERY: u64 = 64;
 
-/// Inbox events taken per wake-up (then handled one at a time, after the
+/// Inbox events taken per wake-up (handled one at a time, before the
 /// messages read from inbound connections in the same wake-up).
 pub const EVENTS_PER_WAKE: usize = 64;
 
@@ -142,7 +144,8 @@ struct Running<N: Node> {
     handled: u64,
     /// Handlers already added to `stats.handlers`.
     counted: u64,
-    /// Connections from peers, read by this task between handlers.
+    /// Connections from peers, read by this task, which runs each message's
+    /// handler as its frame is decoded.
     inbound: Vec<Inbound>,
 }
 
@@ -302,6 +305,10 @@ impl<N: Node> Running<N> {
             inbound.rotate_left(1);
         }
         let mut outcome = Ok(());
+        // Whether a connection gave something (even frames a cut link
+        // drops): its read did not register this task for more, so the
+        // burst must end and the node poll again rather than sleep.
+        let mut progressed = false;
         let mut index = 0;
         while index < inbound.len() && handled < READ_BATCH_MAX && outcome.is_ok() {
             let room = READ_BATCH_MAX - handled;
@@ -313,9 +320,14 @@ impl<N: Node> Running<N> {
             });
             match read {
                 Poll::Ready(false) => {
+                    progressed = true;
                     inbound.swap_remove(index);
                 }
-                Poll::Ready(true) | Poll::Pending => index += 1,
+                Poll::Ready(true) => {
+                    progressed = true;
+                    index += 1;
+                }
+                Poll::Pending => index += 1,
             }
         }
         // (No handler adds connections; keep any that arrived anyway.)
@@ -323,7 +335,7 @@ impl<N: Node> Running<N> {
         self.inbound = inbound;
         match outcome {
             Err(error) => Poll::Ready(Some(Err(*error))),
-            Ok(()) if handled > 0 => Poll::Ready(Some(Ok(false))),
+            Ok(()) if handled > 0 || progressed => Poll::Ready(Some(Ok(false))),
             Ok(()) => Poll::Pending,
         }
     }

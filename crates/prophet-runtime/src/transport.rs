@@ -59,8 +59,8 @@ use crate::metrics::{LinkStats, Registry, Rejection};
 /// Messages encoded per write (one `write` call).
 pub const BATCH_MSGS_MAX: usize = 256;
 
-/// Frames a node takes from its inbound connections and inbox per wake-up
-/// (then handles one at a time).
+/// Events a node handles per wake-up, inbox events and messages from its
+/// inbound connections together (each message handled as it is decoded).
 pub const READ_BATCH_MAX: usize = 1024;
 
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
@@ -122,8 +122,9 @@ pub struct PeerQueue<M> {
 struct LinkState<M> {
     /// Messages with the time they may leave (`None`: at once, no clock read).
     items: VecDeque<(Option<Instant>, M)>,
-    /// Frames encoded but not yet fully written: at most one batch, so the
-    /// queue's capacity still bounds what a slow peer holds in memory.
+    /// Frames encoded but not yet fully written: at most one batch of the
+    /// writer's or one burst of the node's, so the queue's capacity (plus
+    /// one burst) still bounds what a slow peer holds in memory.
     out: Vec<u8>,
     /// Bytes at the front of `out` already written.
     written: usize,
@@ -344,7 +345,9 @@ impl<M: Serialize> PeerQueue<M> {
     /// (unless the connection goes, which `write_burst` handles).
     pub fn is_direct(&self) -> bool {
         let state = self.lock();
-        state.socket.is_some() && state.items.is_empty() && state.out.is_empty()
+        state.socket.as_ref().is_some_and(|c| !c.is_closed())
+            && state.items.is_empty()
+            && state.out.is_empty()
     }
 
     /// Appends `msg` to `bytes` as one frame; `false` (logged and counted as
@@ -364,17 +367,20 @@ impl<M: Serialize> PeerQueue<M> {
     /// [`PeerQueue::is_direct`]) with non-blocking writes, emptying `bytes`.
     /// What the socket does not take at once goes to the link's writer,
     /// which finishes it before anything queued later. If the connection
-    /// went since the burst began, its frames are lost with it (counted).
+    /// went since the burst began, none of these frames was written: they
+    /// wait, whole, for the next connection (one burst at most: the next
+    /// burst sees the link down and takes the bounded queue).
     pub fn write_burst(&self, bytes: &mut Vec<u8>, frames: u64) {
         let mut state = self.lock();
-        let Some(conn) = state.socket.clone() else {
-            self.stats.dropped_conn.fetch_add(frames, Ordering::Relaxed);
-            bytes.clear();
-            return;
-        };
-        if !(state.out.is_empty() && state.items.is_empty()) {
-            // Not idle after all (a defensive path): the bytes follow what
-            // is unsent, whole.
+        let conn = state.socket.clone().filter(|c| !c.is_closed());
+        let idle = state.out.is_empty() && state.items.is_empty();
+        let Some(conn) = conn.filter(|_| idle) else {
+            // Only the node adds to the queue and `is_direct` found it
+            // empty, so nothing queued can be older than these frames.
+            debug_assert!(
+                state.items.is_empty(),
+                "a direct burst behind queued messages"
+            );
             let from = state.out.len();
             state.out.extend_from_slice(bytes);
             bytes.clear();
@@ -382,7 +388,7 @@ impl<M: Serialize> PeerQueue<M> {
             drop(state);
             self.ready.notify_one();
             return;
-        }
+        };
         let mut written = 0;
         while written < bytes.len() {
             match conn.stream.try_write(&bytes[written..]) {
@@ -819,8 +825,22 @@ where
             let ready = queue.ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
-            let conn = queue.lock().socket.clone().filter(|c| !c.is_closed());
+            let conn = queue.lock().socket.clone();
             match conn {
+                // Closed before this writer took it up (its reader ended):
+                // forget it, so the node stops writing to it, and wait for
+                // the peer to dial again.
+                Some(conn) if conn.is_closed() => {
+                    let lost = queue.disconnect(&conn);
+                    if lost > 0 {
+                        warn!(
+                            from = queue.from,
+                            to = queue.to,
+                            lost,
+                            "connection closed before it was written"
+                        );
+                    }
+                }
                 Some(conn) => self.write_while_connected(&queue, conn).await,
                 None => ready.await,
             }
@@ -917,7 +937,7 @@ where
     }
 
     /// Runs the handshake, then hands the connection to the node it is for,
-    /// which reads it between handlers.
+    /// which reads it itself (see [`Inbound`]).
     async fn serve_connection(self: Arc<Self>, stream: TcpStream) {
         let mut conn = Framed::new(stream, self.config.max_frame_bytes);
         let peer = conn.peer_addr();
@@ -957,6 +977,63 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    enum Event {
+        Message,
+        Inbound,
+    }
+    impl From<(NodeId, u64)> for Event {
+        fn from(_: (NodeId, u64)) -> Self {
+            Event::Message
+        }
+    }
+    impl From<Inbound> for Event {
+        fn from(_: Inbound) -> Self {
+            Event::Inbound
+        }
+    }
+
+    /// A burst encoded while its link was up, whose connection went before
+    /// the burst ended: none of it was written, so it waits whole for the
+    /// next connection (not counted as lost) and the link is not direct.
+    #[tokio::test]
+    async fn a_burst_whose_connection_went_waits_for_the_next_one() {
+        let config = TransportConfig {
+            cluster: "t".into(),
+            secret: Secret::new(vec![7; 32]).expect("secret"),
+            // Nobody listens on port 1: the link stays down.
+            addrs: vec!["127.0.0.1:1".into(), "127.0.0.1:1".into()],
+            max_frame_bytes: 1024,
+            send_queue: 8,
+            policy: QueuePolicy::BackPressure,
+        };
+        let metrics = Arc::new(Registry::default());
+        let transport: Arc<Transport<u64, Event>> = Transport::new(
+            config,
+            HashMap::new(),
+            Arc::new(FaultTable::new(Vec::new(), 0)),
+            Arc::clone(&metrics),
+        );
+        let queue = transport.link(0, 1);
+        assert!(!queue.is_direct(), "no connection: not direct");
+        let mut bytes = Vec::new();
+        for msg in [1u64, 2, 3] {
+            assert!(queue.encode_frame(&msg, &mut bytes));
+        }
+        let len = bytes.len();
+        queue.write_burst(&mut bytes, 3);
+        assert!(bytes.is_empty());
+        {
+            let state = queue.lock();
+            assert_eq!((state.out.len(), state.written), (len, 0));
+            assert_eq!(state.frame_ends, [6, 12, 18]);
+        }
+        let stats = metrics.link(0, 1);
+        assert_eq!(stats.dropped_conn.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.sent_msgs.load(Ordering::Relaxed), 0);
+        assert!(!queue.is_direct(), "unsent bytes: the next burst queues");
+        transport.shutdown();
+    }
 
     #[test]
     fn frames_of_a_partly_written_burst_are_found_by_their_prefixes() {

@@ -438,6 +438,81 @@ async fn a_partition_set_at_run_time_stops_traffic_and_healing_resumes_it() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Node 0 sends node 1 a numbered message every 2 ms; node 1 only counts
+/// (it has no timers: nothing but its connection ever wakes it).
+#[derive(Clone)]
+struct Ticker;
+
+impl Node for Ticker {
+    type State = StreamState;
+    type Msg = u64;
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> StreamState {
+        StreamState::default()
+    }
+    fn on_start(&self, _: &mut StreamState, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.set_timer((), Duration::from_millis(2));
+        }
+    }
+    fn on_timer(&self, state: &mut StreamState, ctx: &mut Ctx<'_, Self>, _: ()) {
+        ctx.send(NodeId(1), state.sent);
+        state.sent += 1;
+        ctx.set_timer((), Duration::from_millis(2));
+    }
+    fn on_message(&self, state: &mut StreamState, _: &mut Ctx<'_, Self>, _: NodeId, _: u64) {
+        state.received += 1;
+    }
+    fn durable(&self, _: &StreamState) {}
+}
+
+/// A node whose only traffic arrives on a link cut at its end keeps
+/// reading (and dropping) it, and takes the traffic again once the cut
+/// heals: a read that delivered nothing must not leave it asleep. Watched
+/// through counters only: a snapshot request would wake the node itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_fed_only_by_a_cut_link_wakes_when_it_heals() {
+    let (config, _dir) = config("cut-wake", 2, SECRET);
+    let system = Arc::new(System::new("ticker", vec![Ticker, Ticker]));
+    let receiver = start_in_memory(&system, &config, 1).await;
+    let sender = start_in_memory(&system, &config, 0).await;
+    let link = receiver.metrics.link(0, 1);
+    let received = || link.recv_msgs.load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = || {
+        link.dropped_fault
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert!(
+        eventually(250, || async { received() >= 5 }).await,
+        "traffic flows"
+    );
+    receiver
+        .faults
+        .replace(vec![prophet_runtime::faults::FaultRule {
+            from: Some(0),
+            to: Some(1),
+            partitioned: true,
+            ..Default::default()
+        }]);
+    assert!(
+        eventually(250, || async { dropped() >= 10 }).await,
+        "the cut link is still read (and its messages dropped): {} dropped",
+        dropped()
+    );
+    receiver.faults.replace(Vec::new());
+    let before = received();
+    assert!(
+        eventually(250, || async { received() >= before + 10 }).await,
+        "after the cut heals the node takes messages again ({} then {})",
+        before,
+        received()
+    );
+    sender.stop().await.expect("stop");
+    receiver.stop().await.expect("stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_never_leaves_before_the_state_it_depends_on_is_on_disk() {
     let (config, dir) = config("durable-first", 3, SECRET);
