@@ -613,13 +613,45 @@ impl Node for Stream {
         _: NodeId,
         msg: (u64, Vec<u8>),
     ) {
-        state.received += 1;
-        if msg.0 != state.next {
-            state.out_of_order += 1;
-        }
-        state.next = msg.0 + 1;
+        state.receive(msg.0);
     }
     fn durable(&self, _: &StreamState) {}
+}
+
+impl StreamState {
+    /// Counts message number `seq`, and whether it came out of order.
+    fn receive(&mut self, seq: u64) {
+        self.received += 1;
+        if seq != self.next {
+            self.out_of_order += 1;
+        }
+        self.next = seq + 1;
+    }
+}
+
+/// Waits (bounded) until `receiver` has `total` messages from node 0, then
+/// checks each arrived once, in order, and the sender counted all as sent.
+async fn assert_whole_stream<N: Node<State = StreamState>>(
+    sender: &Process<N>,
+    receiver: &Process<N>,
+    total: u64,
+) {
+    let done = eventually(1_500, || async {
+        stream_state(receiver).await.received >= total
+    })
+    .await;
+    let state = stream_state(receiver).await;
+    assert!(done, "only {} of {total} arrived", state.received);
+    assert_eq!(
+        (state.received, state.out_of_order),
+        (total, 0),
+        "each message exactly once, in order"
+    );
+    let link = sender.metrics.link(0, 1);
+    assert_eq!(
+        link.sent_msgs.load(std::sync::atomic::Ordering::Relaxed),
+        total
+    );
 }
 
 async fn stream_state<N: Node<State = StreamState>>(process: &Process<N>) -> StreamState {
@@ -645,19 +677,8 @@ async fn a_reliable_stream_through_a_small_queue_arrives_whole_and_in_order() {
     let system = Arc::new(System::new("stream", vec![node.clone(), node]));
     let receiver = start_in_memory(&system, &config, 1).await;
     let sender = start_in_memory(&system, &config, 0).await;
-    let done = eventually(1_500, || async {
-        stream_state(&receiver).await.received >= 4_000
-    })
-    .await;
-    let state = stream_state(&receiver).await;
-    assert!(done, "only {} of 4000 arrived", state.received);
-    assert_eq!(state.received, 4_000, "each message exactly once");
-    assert_eq!(state.out_of_order, 0, "in order");
+    assert_whole_stream(&sender, &receiver, 4_000).await;
     let link = sender.metrics.link(0, 1);
-    assert_eq!(
-        link.sent_msgs.load(std::sync::atomic::Ordering::Relaxed),
-        4_000
-    );
     assert_eq!(
         link.dropped_queue
             .load(std::sync::atomic::Ordering::Relaxed),
@@ -705,11 +726,7 @@ impl Node for Burst {
             state.sent = self.count;
             return;
         }
-        state.received += 1;
-        if msg.0 != state.next {
-            state.out_of_order += 1;
-        }
-        state.next = msg.0 + 1;
+        state.receive(msg.0);
     }
     fn durable(&self, _: &StreamState) {}
 }
@@ -727,18 +744,7 @@ async fn a_burst_larger_than_the_socket_buffer_arrives_whole_and_in_order() {
     let system = Arc::new(System::new("burst", vec![node.clone(), node]));
     let sender = start_in_memory(&system, &config, 0).await;
     let receiver = start_in_memory(&system, &config, 1).await;
-    let done = eventually(1_500, || async {
-        stream_state(&receiver).await.received >= 3_000
-    })
-    .await;
-    let state = stream_state(&receiver).await;
-    assert!(done, "only {} of 3000 arrived", state.received);
-    assert_eq!((state.received, state.out_of_order), (3_000, 0));
-    let link = sender.metrics.link(0, 1);
-    assert_eq!(
-        link.sent_msgs.load(std::sync::atomic::Ordering::Relaxed),
-        3_000
-    );
+    assert_whole_stream(&sender, &receiver, 3_000).await;
     sender.stop().await.expect("stop");
     receiver.stop().await.expect("stop");
 }
@@ -890,7 +896,9 @@ async fn a_panicking_handler_stops_its_node_and_its_state_is_not_persisted() {
         }
         other => panic!("expected node 1's handler panic, got {other:?}"),
     }
-    drop(p1);
+    // `stop` (not a drop) waits for the listeners to close, so the restart
+    // below can bind the same ports.
+    p1.stop().await.expect("the rest of process 1 stops");
     p0.stop().await.expect("node 0 is unaffected");
     // Restart node 1 alone: it recovers a value a completed handler wrote.
     let p1 = start(&system, &config, 1).await;
