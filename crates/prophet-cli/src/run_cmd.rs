@@ -157,10 +157,69 @@ fn spawn(config: &Path, ids: &[u32], log: &Path) -> Result<Child, String> {
 /// One report: properties on the gathered states and objectives on the samples.
 struct Report {
     properties: Option<Vec<PropertyStatus>>,
+    /// Whether the properties were evaluated on a global state that held at
+    /// one instant (see [`consistent_states`]).
+    consistent: bool,
     objectives: Vec<(String, String, Option<f64>)>,
     samples: BTreeMap<String, u64>,
     /// Decisions by `choice=index`, over every node.
     choices: BTreeMap<String, u64>,
+}
+
+/// Each node's (handlers run so far, postcard state), by id.
+type States = BTreeMap<u32, (u64, Vec<u8>)>;
+
+/// Double collects tried per report before settling for an inconsistent cut.
+const CUT_ATTEMPTS: usize = 8;
+
+/// Reads every node's state once, process by process.
+async fn collect_states(http: &[String]) -> States {
+    let mut states = States::new();
+    for addr in http {
+        if let Ok((200, body)) = request(addr, "GET", "/state", "").await
+            && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
+        {
+            for node in json["nodes"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(handled), Some(state)) = (
+                    node["id"].as_u64(),
+                    node["handled"].as_u64(),
+                    node["state"].as_str().and_then(unhex),
+                ) {
+                    states.insert(id as u32, (handled, state));
+                }
+            }
+        }
+    }
+    states
+}
+
+/// Node states that all held at one instant, by double collect: read every
+/// node, read every node again, and if no node ran a handler between its
+/// two reads (same handler count), then at the instant the first round
+/// ended every node was in the state read (its only changes are handlers).
+/// Up to `attempts` double collects; after that the last round is returned
+/// with `false` (states read at different times: a property may then raise
+/// a false alarm). Messages in flight at that instant are not seen.
+async fn consistent_states<F, Fut>(nodes: usize, attempts: usize, mut collect: F) -> (States, bool)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = States>,
+{
+    let mut last = collect().await;
+    for _ in 0..attempts {
+        let again = collect().await;
+        let still = last.len() == nodes
+            && again.len() == nodes
+            && last
+                .iter()
+                .zip(&again)
+                .all(|((a, (ha, _)), (b, (hb, _)))| a == b && ha == hb);
+        if still {
+            return (last, true);
+        }
+        last = again;
+    }
+    (last, false)
 }
 
 async fn gather(
@@ -170,7 +229,6 @@ async fn gather(
     nodes: usize,
     elapsed_s: f64,
 ) -> Report {
-    let mut states: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
     let mut merged: BTreeMap<String, Samples> = BTreeMap::new();
     let mut choices: BTreeMap<String, u64> = BTreeMap::new();
     for addr in http {
@@ -193,17 +251,6 @@ async fn gather(
                 }
             }
         }
-        if let Ok((200, body)) = request(addr, "GET", "/state", "").await
-            && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
-        {
-            for node in json["nodes"].as_array().into_iter().flatten() {
-                if let (Some(id), Some(state)) =
-                    (node["id"].as_u64(), node["state"].as_str().and_then(unhex))
-                {
-                    states.insert(id as u32, state);
-                }
-            }
-        }
         if let Ok((200, body)) = request(addr, "GET", "/recorded", "").await
             && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
         {
@@ -221,8 +268,10 @@ async fn gather(
             }
         }
     }
+    let (states, consistent) =
+        consistent_states(nodes, CUT_ATTEMPTS, || collect_states(http)).await;
     let properties = (states.len() == nodes).then(|| {
-        let ordered: Vec<Vec<u8>> = states.into_values().collect();
+        let ordered: Vec<Vec<u8>> = states.into_values().map(|(_, state)| state).collect();
         (hook.inspect)(params, &ordered).ok()
     });
     let objectives = (hook.objectives)(params)
@@ -236,6 +285,7 @@ async fn gather(
         .collect();
     Report {
         properties: properties.flatten(),
+        consistent,
         objectives,
         samples: merged.into_iter().map(|(k, s)| (k, s.count)).collect(),
         choices,
@@ -247,6 +297,7 @@ fn print_report(report: &Report, elapsed: Duration, json: bool) {
         let value = serde_json::json!({
             "elapsed_s": elapsed.as_secs_f64(),
             "properties": report.properties,
+            "consistent_cut": report.consistent,
             "objectives": report.objectives.iter().map(|(name, metric, value)| serde_json::json!({"name": name, "metric": metric, "value": value})).collect::<Vec<_>>(),
             "samples": report.samples,
             "choices": report.choices,
@@ -263,6 +314,9 @@ fn print_report(report: &Report, elapsed: Duration, json: bool) {
                     p.name,
                     if p.holds { "yes" } else { "NO" }
                 ));
+            }
+            if !report.consistent {
+                line.push_str(" (states read at different times)");
             }
         }
         None => line.push_str(" (waiting for every node's state)"),
@@ -396,12 +450,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 .all(|p| p.holds)
         });
     let ok = !crashed && always_hold && (args.until.is_none() || until_reached);
+    let consistent = last.as_ref().is_some_and(|r| r.consistent);
     eprintln!(
         "cluster stopped: always-properties {}{}",
-        if always_hold {
-            "held"
-        } else {
-            "did NOT hold (or no complete snapshot)"
+        match (always_hold, consistent) {
+            (true, _) => "held",
+            (false, true) => "did NOT hold (on a consistent cut)",
+            (false, false) => {
+                "did NOT hold (or no complete snapshot; states read at different \
+                 times, so possibly a false alarm)"
+            }
         },
         match &args.until {
             Some(u) if until_reached => format!("; `{u}` reached"),
@@ -468,5 +526,61 @@ mod tests {
         assert_eq!(super::significant(19.975), "19.98");
         assert_eq!(super::significant(1234.5), "1234");
         assert_eq!(super::significant(0.0), "0");
+    }
+
+    use super::{States, consistent_states};
+
+    /// States of `nodes` nodes whose handler counts come from `counts`.
+    fn states(counts: &[u64]) -> States {
+        counts
+            .iter()
+            .enumerate()
+            .map(|(id, &handled)| (id as u32, (handled, vec![handled as u8])))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_quiet_cluster_gives_a_consistent_cut_from_one_double_collect() {
+        let mut calls = 0;
+        let (cut, consistent) = consistent_states(3, 8, || {
+            calls += 1;
+            async { states(&[4, 7, 9]) }
+        })
+        .await;
+        assert!(consistent);
+        assert_eq!(cut, states(&[4, 7, 9]));
+        assert_eq!(calls, 2, "read twice, once more to confirm");
+    }
+
+    #[tokio::test]
+    async fn a_node_that_ran_a_handler_between_reads_is_read_again() {
+        // Node 1 moves between the first two rounds, then the cluster is quiet.
+        let rounds = [[4, 7, 9], [4, 8, 9], [4, 8, 9]];
+        let mut call = 0;
+        let (cut, consistent) = consistent_states(3, 8, || {
+            let round = states(&rounds[call.min(2)]);
+            call += 1;
+            async move { round }
+        })
+        .await;
+        assert!(consistent);
+        assert_eq!(cut, states(&[4, 8, 9]));
+        assert_eq!(call, 3);
+    }
+
+    #[tokio::test]
+    async fn a_busy_or_incomplete_cluster_is_reported_as_not_consistent() {
+        let mut n = 0;
+        let (cut, consistent) = consistent_states(2, 4, || {
+            n += 1;
+            let round = states(&[n, n]);
+            async move { round }
+        })
+        .await;
+        assert!(!consistent, "every round differs");
+        assert_eq!(cut, states(&[5, 5]), "the last round is returned");
+        // A node missing from every read: never consistent either.
+        let (_, consistent) = consistent_states(3, 4, || async { states(&[1, 1]) }).await;
+        assert!(!consistent);
     }
 }

@@ -152,9 +152,10 @@ fn inspect_hook<S: LiveSystem>(
             up: true,
         });
     }
-    // Messages in flight are not observable from outside, and the node
-    // states are not one consistent cut: properties are evaluated on the
-    // gathered states with an empty network.
+    // Messages in flight are not observable from outside: properties are
+    // evaluated on the gathered states with an empty network. Whether the
+    // states held at one instant is the caller's business (`prophet run`
+    // gathers them by double collect and says when it could not).
     let global = GlobalState::<S::N> {
         nodes,
         network: InFlight::new(system.semantics().delivery),
