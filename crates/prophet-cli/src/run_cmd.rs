@@ -41,7 +41,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
     /// How every choice is resolved: a simulator policy name (first, random,
-    /// round-robin, epsilon-greedy, ucb1, thompson, p2c, peak-ewma, c3, fixed:<i>).
+    /// round-robin, epsilon-greedy, ucb1, thompson, p2c, peak-ewma, c3, or fixed:I for candidate number I).
     #[arg(long, default_value = "first")]
     policy: String,
     /// Seed of the random policies.
