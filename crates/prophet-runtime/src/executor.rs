@@ -134,10 +134,9 @@ struct Running<N: Node> {
     /// Per handler: spans begun so far under each choice's name.
     paired: Vec<(&'static str, usize)>,
     started: Instant,
-    links: Vec<Option<Arc<PeerQueue<N::Msg>>>>,
-    /// What handlers sent during this wake-up, per destination; sent
-    /// together when the burst is handled.
-    outbox: Vec<Outbox<N::Msg>>,
+    /// Per destination: its link (made on first send) and what handlers
+    /// sent on it during this wake-up, sent together when the burst ends.
+    links: Vec<Outbox<N::Msg>>,
     /// Destinations with staged messages.
     dirty_links: Vec<usize>,
     stats: Arc<NodeStats>,
@@ -149,8 +148,11 @@ struct Running<N: Node> {
     inbound: Vec<Inbound>,
 }
 
-/// What one wake-up's handlers sent on one link, until the burst ends.
+/// One destination's link, and what one wake-up's handlers sent on it
+/// until the burst ends.
 struct Outbox<M> {
+    /// The link, made when the node first sends to the destination.
+    queue: Option<Arc<PeerQueue<M>>>,
     /// Whether the burst is encoded here and written straight to the
     /// socket (decided at the burst's first message on the link, see
     /// [`PeerQueue::is_direct`]); `None` while nothing is staged.
@@ -168,6 +170,7 @@ struct Outbox<M> {
 impl<M> Default for Outbox<M> {
     fn default() -> Self {
         Outbox {
+            queue: None,
             direct: None,
             bytes: Vec::new(),
             frames: 0,
@@ -212,8 +215,7 @@ impl<N: Node> NodeTask<N> {
             decided: FastMap::default(),
             paired: Vec::new(),
             started: Instant::now(),
-            links: vec![None; node_count],
-            outbox: (0..node_count).map(|_| Outbox::default()).collect(),
+            links: (0..node_count).map(|_| Outbox::default()).collect(),
             dirty_links: Vec::new(),
             stats: Arc::clone(&stats),
             handled: 0,
@@ -262,7 +264,7 @@ impl<N: Node> Running<N> {
         self.counted = self.handled;
         if outcome.is_err() {
             for index in self.dirty_links.drain(..) {
-                self.outbox[index].discard();
+                self.links[index].discard();
             }
             return outcome;
         }
@@ -330,8 +332,7 @@ impl<N: Node> Running<N> {
                 Poll::Pending => index += 1,
             }
         }
-        // (No handler adds connections; keep any that arrived anyway.)
-        inbound.append(&mut self.inbound);
+        // Connections only arrive as inbox events, handled above.
         self.inbound = inbound;
         match outcome {
             Err(error) => Poll::Ready(Some(Err(*error))),
@@ -347,9 +348,9 @@ impl<N: Node> Running<N> {
     /// already on disk.
     async fn send_staged(&mut self) {
         for index in self.dirty_links.drain(..) {
-            let outbox = &mut self.outbox[index];
+            let outbox = &mut self.links[index];
             outbox.direct = None;
-            let Some(queue) = &self.links[index] else {
+            let Some(queue) = &outbox.queue else {
                 continue;
             };
             if outbox.frames > 0 {
@@ -534,12 +535,11 @@ impl<N: Node> Running<N> {
             task,
             effects,
             links,
-            outbox,
             dirty_links,
             ..
         } = self;
         for (to, msg) in effects.sends.drain(..) {
-            let Some(slot) = links.get_mut(to.index()) else {
+            let Some(outbox) = links.get_mut(to.index()) else {
                 warn!(
                     node = id.0,
                     to = to.0,
@@ -547,13 +547,14 @@ impl<N: Node> Running<N> {
                 );
                 continue;
             };
-            let queue = slot.get_or_insert_with(|| task.transport.link(id.0, to.0));
+            let queue = outbox
+                .queue
+                .get_or_insert_with(|| task.transport.link(id.0, to.0));
             let Some(at) = task.transport.departure(queue) else {
                 continue;
             };
             // Staged until the burst of events is handled (see
             // `send_staged`), so a burst leaves in one write per link.
-            let outbox = &mut outbox[to.index()];
             let direct = match outbox.direct {
                 Some(direct) => direct,
                 None => {

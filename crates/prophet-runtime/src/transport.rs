@@ -128,8 +128,9 @@ struct LinkState<M> {
     out: Vec<u8>,
     /// Bytes at the front of `out` already written.
     written: usize,
-    /// End offset in `out` of each frame not yet fully written.
-    frame_ends: VecDeque<usize>,
+    /// Offset in `out` of the first frame not yet fully written (`out`
+    /// holds whole frames only, so the rest are found by their prefixes).
+    unsent_from: usize,
     /// The connection while there is one (remote links only).
     socket: Option<Arc<Conn>>,
 }
@@ -294,16 +295,7 @@ impl<M: Serialize> PeerQueue<M> {
                     Ok(n) => {
                         state.written += n;
                         self.stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        let mut done = 0;
-                        while state
-                            .frame_ends
-                            .front()
-                            .is_some_and(|&end| end <= state.written)
-                        {
-                            state.frame_ends.pop_front();
-                            done += 1;
-                        }
-                        self.stats.sent_msgs.fetch_add(done, Ordering::Relaxed);
+                        self.count_sent(state);
                     }
                     Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
                         return Pumped::Blocked;
@@ -313,9 +305,10 @@ impl<M: Serialize> PeerQueue<M> {
             }
             state.out.clear();
             state.written = 0;
+            state.unsent_from = 0;
             let mut batch = std::mem::take(&mut state.items);
             let popped = self.pop_each(&mut batch, BATCH_MSGS_MAX, |msg| {
-                self.encode_into(state, &msg)
+                self.encode_frame(&msg, &mut state.out);
             });
             state.items = batch;
             match popped {
@@ -381,10 +374,8 @@ impl<M: Serialize> PeerQueue<M> {
                 state.items.is_empty(),
                 "a direct burst behind queued messages"
             );
-            let from = state.out.len();
             state.out.extend_from_slice(bytes);
             bytes.clear();
-            self.track_frames(&mut state, from);
             drop(state);
             self.ready.notify_one();
             return;
@@ -408,39 +399,32 @@ impl<M: Serialize> PeerQueue<M> {
         // The rest goes through the writer: swap the buffers (no copy).
         std::mem::swap(&mut state.out, bytes);
         state.written = written;
-        self.track_frames(&mut state, 0);
+        state.unsent_from = 0;
+        self.count_sent(&mut state);
         drop(state);
         self.ready.notify_one();
     }
 
-    /// Finds the frames in `out[from..]`: those already written are
-    /// counted as sent, the end of each other one is remembered (so a
-    /// broken connection counts what it lost).
-    fn track_frames(&self, state: &mut LinkState<M>, from: usize) {
-        let LinkState {
-            out,
-            written,
-            frame_ends,
-            ..
-        } = state;
-        let done = split_frames(out, from, *written, frame_ends);
-        self.stats.sent_msgs.fetch_add(done, Ordering::Relaxed);
-    }
-
-    /// Appends `msg` as a frame to the unsent bytes.
-    fn encode_into(&self, state: &mut LinkState<M>, msg: &M) {
-        if self.encode_frame(msg, &mut state.out) {
-            state.frame_ends.push_back(state.out.len());
+    /// Counts as sent the frames the bytes written so far have completed.
+    fn count_sent(&self, state: &mut LinkState<M>) {
+        let mut done = 0;
+        for end in frame_ends(&state.out, state.unsent_from) {
+            if end > state.written {
+                break;
+            }
+            state.unsent_from = end;
+            done += 1;
         }
+        self.stats.sent_msgs.fetch_add(done, Ordering::Relaxed);
     }
 
     /// Frames not fully written are lost with their connection: dropped
     /// (they must not be finished on another connection) and counted.
     fn drop_unsent(&self, state: &mut LinkState<M>) -> usize {
-        let lost = state.frame_ends.len();
-        state.frame_ends.clear();
+        let lost = frame_ends(&state.out, state.unsent_from).count();
         state.out.clear();
         state.written = 0;
+        state.unsent_from = 0;
         self.stats
             .dropped_conn
             .fetch_add(lost as u64, Ordering::Relaxed);
@@ -555,23 +539,16 @@ fn rejection(error: &ConnError) -> Rejection {
     }
 }
 
-/// Walks the whole frames of `out[from..]` by their length prefixes: returns
-/// how many end within the first `written` bytes, and appends the end
-/// offset of each other one to `ends`.
-fn split_frames(out: &[u8], from: usize, written: usize, ends: &mut VecDeque<usize>) -> u64 {
+/// The end offset of each frame in `out[from..]`, found by its length
+/// prefix (`from` must be the start of a frame).
+fn frame_ends(out: &[u8], from: usize) -> impl Iterator<Item = usize> + '_ {
     let mut at = from;
-    let mut done = 0;
-    while let Some(prefix) = out.get(at..at + codec::LENGTH_BYTES) {
-        let mut len = [0u8; codec::LENGTH_BYTES];
-        len.copy_from_slice(prefix);
-        at += codec::LENGTH_BYTES + u32::from_be_bytes(len) as usize;
-        if at <= written {
-            done += 1;
-        } else {
-            ends.push_back(at);
-        }
-    }
-    done
+    std::iter::from_fn(move || {
+        let prefix: [u8; codec::LENGTH_BYTES] =
+            out.get(at..at + codec::LENGTH_BYTES)?.try_into().ok()?;
+        at += codec::LENGTH_BYTES + u32::from_be_bytes(prefix) as usize;
+        Some(at)
+    })
 }
 
 /// Every link queue of a process, by (from, to).
@@ -624,7 +601,7 @@ where
                 items: VecDeque::new(),
                 out: Vec::new(),
                 written: 0,
-                frame_ends: VecDeque::new(),
+                unsent_from: 0,
                 socket: None,
             }),
             capacity: self.config.send_queue.max(1),
@@ -1026,7 +1003,8 @@ mod tests {
         {
             let state = queue.lock();
             assert_eq!((state.out.len(), state.written), (len, 0));
-            assert_eq!(state.frame_ends, [6, 12, 18]);
+            let unsent: Vec<usize> = frame_ends(&state.out, state.unsent_from).collect();
+            assert_eq!(unsent, [6, 12, 18]);
         }
         let stats = metrics.link(0, 1);
         assert_eq!(stats.dropped_conn.load(Ordering::Relaxed), 0);
@@ -1043,17 +1021,23 @@ mod tests {
         }
         // Frames of 4+2, 4+3, 4+4 bytes (tag, then the varint): ends 6, 13, 21.
         assert_eq!(out.len(), 21);
-        let mut ends = VecDeque::new();
+        // (frames sent, ends of those not) once `written` bytes are out.
+        let split = |from: usize, written: usize| {
+            let (done, open): (Vec<usize>, Vec<usize>) =
+                frame_ends(&out, from).partition(|&end| end <= written);
+            (done.len(), open)
+        };
         // 13 bytes written: two whole frames sent, the third still open.
-        assert_eq!(split_frames(&out, 0, 13, &mut ends), 2);
+        let (sent, ends) = split(0, 13);
+        assert_eq!(sent, 2);
         assert_eq!(ends, [21]);
         // Mid-frame: the second frame is not sent yet.
-        ends.clear();
-        assert_eq!(split_frames(&out, 0, 7, &mut ends), 1);
+        let (sent, ends) = split(0, 7);
+        assert_eq!(sent, 1);
         assert_eq!(ends, [13, 21]);
         // Appended behind 6 earlier bytes, nothing written.
-        ends.clear();
-        assert_eq!(split_frames(&out, 6, 0, &mut ends), 0);
+        let (sent, ends) = split(6, 0);
+        assert_eq!(sent, 0);
         assert_eq!(ends, [13, 21]);
     }
 }

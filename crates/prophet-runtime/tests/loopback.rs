@@ -438,36 +438,6 @@ async fn a_partition_set_at_run_time_stops_traffic_and_healing_resumes_it() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Node 0 sends node 1 a numbered message every 2 ms; node 1 only counts
-/// (it has no timers: nothing but its connection ever wakes it).
-#[derive(Clone)]
-struct Ticker;
-
-impl Node for Ticker {
-    type State = StreamState;
-    type Msg = u64;
-    type Timer = ();
-    type Durable = ();
-
-    fn init(&self, _: NodeId, _: Option<()>) -> StreamState {
-        StreamState::default()
-    }
-    fn on_start(&self, _: &mut StreamState, ctx: &mut Ctx<'_, Self>) {
-        if ctx.id() == NodeId(0) {
-            ctx.set_timer((), Duration::from_millis(2));
-        }
-    }
-    fn on_timer(&self, state: &mut StreamState, ctx: &mut Ctx<'_, Self>, _: ()) {
-        ctx.send(NodeId(1), state.sent);
-        state.sent += 1;
-        ctx.set_timer((), Duration::from_millis(2));
-    }
-    fn on_message(&self, state: &mut StreamState, _: &mut Ctx<'_, Self>, _: NodeId, _: u64) {
-        state.received += 1;
-    }
-    fn durable(&self, _: &StreamState) {}
-}
-
 /// A node whose only traffic arrives on a link cut at its end keeps
 /// reading (and dropping) it, and takes the traffic again once the cut
 /// heals: a read that delivered nothing must not leave it asleep. Watched
@@ -475,7 +445,15 @@ impl Node for Ticker {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_fed_only_by_a_cut_link_wakes_when_it_heals() {
     let (config, _dir) = config("cut-wake", 2, SECRET);
-    let system = Arc::new(System::new("ticker", vec![Ticker, Ticker]));
+    // Node 0 sends a message per millisecond, on and on; node 1 has no
+    // timers: nothing but its connection ever wakes it.
+    let node = Stream {
+        total: u64::MAX,
+        chunk: 1,
+        payload: 0,
+        after_hello: false,
+    };
+    let system = Arc::new(System::new("ticker", vec![node.clone(), node]));
     let receiver = start_in_memory(&system, &config, 1).await;
     let sender = start_in_memory(&system, &config, 0).await;
     let link = receiver.metrics.link(0, 1);
@@ -559,13 +537,15 @@ async fn a_message_never_leaves_before_the_state_it_depends_on_is_on_disk() {
 }
 
 /// Node 0 streams `total` numbered messages of `payload` bytes to node 1,
-/// `chunk` per handler (on start, then on a 1 ms timer); node 1 counts them
-/// and every gap or reordering.
+/// `chunk` per handler (on start, or `after_hello` when node 1's hello
+/// arrives, then on a 1 ms timer); node 1 counts them and every gap or
+/// reordering.
 #[derive(Clone)]
 struct Stream {
     total: u64,
     chunk: u64,
     payload: usize,
+    after_hello: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -599,8 +579,10 @@ impl Node for Stream {
         StreamState::default()
     }
     fn on_start(&self, state: &mut StreamState, ctx: &mut Ctx<'_, Self>) {
-        if ctx.id() == NodeId(0) {
-            self.send_chunk(state, ctx);
+        match (ctx.id(), self.after_hello) {
+            (NodeId(0), false) => self.send_chunk(state, ctx),
+            (NodeId(1), true) => ctx.send(NodeId(0), (u64::MAX, Vec::new())),
+            _ => {}
         }
     }
     fn on_timer(&self, state: &mut StreamState, ctx: &mut Ctx<'_, Self>, _: ()) {
@@ -609,11 +591,16 @@ impl Node for Stream {
     fn on_message(
         &self,
         state: &mut StreamState,
-        _: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, Self>,
         _: NodeId,
         msg: (u64, Vec<u8>),
     ) {
-        state.receive(msg.0);
+        if ctx.id() == NodeId(0) {
+            // Node 1's hello.
+            self.send_chunk(state, ctx);
+        } else {
+            state.receive(msg.0);
+        }
     }
     fn durable(&self, _: &StreamState) {}
 }
@@ -673,6 +660,7 @@ async fn a_reliable_stream_through_a_small_queue_arrives_whole_and_in_order() {
         total: 4_000,
         chunk: 500,
         payload: 4096,
+        after_hello: false,
     };
     let system = Arc::new(System::new("stream", vec![node.clone(), node]));
     let receiver = start_in_memory(&system, &config, 1).await;
@@ -688,58 +676,20 @@ async fn a_reliable_stream_through_a_small_queue_arrives_whole_and_in_order() {
     receiver.stop().await.expect("stop");
 }
 
-/// Node 1 says hello once; node 0 answers with `count` messages of
-/// `payload` bytes from one handler, so they leave as one burst on a
-/// connected, idle link: encoded by the node and written straight to a
-/// socket that cannot take them all at once.
-#[derive(Clone)]
-struct Burst {
-    count: u64,
-    payload: usize,
-}
-
-impl Node for Burst {
-    type State = StreamState;
-    type Msg = (u64, Vec<u8>);
-    type Timer = ();
-    type Durable = ();
-
-    fn init(&self, _: NodeId, _: Option<()>) -> StreamState {
-        StreamState::default()
-    }
-    fn on_start(&self, _: &mut StreamState, ctx: &mut Ctx<'_, Self>) {
-        if ctx.id() == NodeId(1) {
-            ctx.send(NodeId(0), (u64::MAX, Vec::new()));
-        }
-    }
-    fn on_message(
-        &self,
-        state: &mut StreamState,
-        ctx: &mut Ctx<'_, Self>,
-        _: NodeId,
-        msg: (u64, Vec<u8>),
-    ) {
-        if ctx.id() == NodeId(0) {
-            for seq in 0..self.count {
-                ctx.send(NodeId(1), (seq, vec![7u8; self.payload]));
-            }
-            state.sent = self.count;
-            return;
-        }
-        state.receive(msg.0);
-    }
-    fn durable(&self, _: &StreamState) {}
-}
-
 /// 12 MiB in one burst on a connected idle link: the socket takes part of
 /// it, the link's writer the rest (frames found again by their length
 /// prefixes), and every message arrives once, in order, counted as sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_larger_than_the_socket_buffer_arrives_whole_and_in_order() {
     let (config, _dir) = config("burst", 2, SECRET);
-    let node = Burst {
-        count: 3_000,
+    // One chunk of 3,000 sent when node 1's hello arrives: the link is
+    // connected and idle, so the burst is encoded by the node and written
+    // straight to a socket that cannot take it all at once.
+    let node = Stream {
+        total: 3_000,
+        chunk: 3_000,
         payload: 4096,
+        after_hello: true,
     };
     let system = Arc::new(System::new("burst", vec![node.clone(), node]));
     let sender = start_in_memory(&system, &config, 0).await;
@@ -758,6 +708,7 @@ async fn delayed_messages_arrive_in_order() {
         total: 300,
         chunk: 10,
         payload: 16,
+        after_hello: false,
     };
     let system = Arc::new(System::new("stream", vec![node.clone(), node]));
     let receiver = start_in_memory(&system, &config, 1).await;
@@ -791,6 +742,7 @@ async fn a_peer_that_stops_reading_costs_a_lossy_sender_a_bounded_queue() {
         total: 20_000,
         chunk: 200,
         payload: 4096,
+        after_hello: false,
     };
     let system = Arc::new(System::new("stream", vec![node.clone(), node]).network(
         prophet::model::NetworkSemantics {
