@@ -171,21 +171,29 @@ fn paxos_decides(processes: &str, clients: &str) {
     // Once a value is chosen the cluster goes quiet: a double collect finds
     // every node unchanged, so the verdict is on states of one instant.
     assert_eq!(report["consistent_cut"], true, "{report}");
-    // Every acceptor's promise is on disk, checksummed, and decodes.
+    // Every acceptor's durable file is on disk, checksummed, and decodes.
     let clients: u32 = clients
         .trim_start_matches("clients=")
         .parse()
         .expect("count");
+    // A value is chosen once a majority accepted it, and `--until` stops the
+    // cluster right then: the third acceptor may not have been reached yet
+    // (its peers may still be in their first dial backoff), so a majority
+    // of promises is what the protocol guarantees here.
+    let mut promised = Vec::new();
     for acceptor in 2 * clients..2 * clients + 3 {
         let mut store = prophet_runtime::durable::DurableStore::open(&dir.join("data"), acceptor)
             .expect("open");
         let durable: Option<prophet_systems::paxos::Durable> = store.load().expect("valid file");
         let state = durable.flatten().expect("an acceptor's durable state");
-        assert!(
-            state.promised.is_some(),
-            "acceptor {acceptor} promised: {state:?}"
-        );
+        if state.promised.is_some() {
+            promised.push(acceptor);
+        }
     }
+    assert!(
+        promised.len() >= 2,
+        "a majority of the 3 acceptors promised: only {promised:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
