@@ -48,7 +48,7 @@ use crate::auth::{SECRET_BYTES_MIN, Secret, unhex};
 use crate::choice::ChoiceConfig;
 use crate::codec::MAX_FRAME_BYTES_DEFAULT;
 use crate::faults::FaultRule;
-use crate::resolve::PeerAddr;
+use crate::address::PeerAddr;
 
 /// Why a cluster file was refused.
 #[derive(Debug, thiserror::Error)]

@@ -27,7 +27,7 @@ pub mod http;
 pub mod metrics;
 pub mod ports;
 pub mod process;
-pub mod resolve;
+pub mod address;
 pub mod systems;
 pub mod transport;
 

@@ -4,11 +4,12 @@
 //!
 //! Topology: for each directed pair (local node `a`, node `b`) that `a`
 //! sends to, one queue and one writer task. If `b` lives in this process the
-//! writer hands messages straight to `b`'s inbox; otherwise it dials `b`,
-//! runs the handshake as `a`, and shares the socket with `a`. A pair of
-//! remote nodes uses two TCP connections, one per direction, and no
-//! connection is ever written by two senders, which keeps per-link FIFO
-//! order trivially.
+//! writer hands messages straight to `b`'s inbox. A pair of nodes in
+//! different processes shares one TCP connection that carries both
+//! directions (wire protocol 2): the lower id dials it as soon as its
+//! process starts and runs the handshake; the higher id's link waits for
+//! it. Each direction of that connection is written by one link only, under
+//! its lock, which keeps per-link FIFO order.
 //!
 //! The fast path crosses no task boundary and moves no message through a
 //! queue: on a link that is connected with nothing queued before it
