@@ -16,10 +16,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use prophet::model::{Ctx, Node, NodeId, System};
+use prophet::registry::{Entry, Purpose, SimRequest};
 use prophet::sim::scenario::Scenario;
 use prophet::sim::{LatencyDist, Limits, NetworkModel, PolicySpec, Simulator};
 use prophet_systems::kv;
-use prophet_systems::sim_catalog::{SimRequest, find_sim};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -234,17 +234,24 @@ fn randtree_churn() -> Result<(), String> {
 fn kv_stuck_replica() -> Result<(), String> {
     let scenario =
         Scenario::parse("linkerd-stuck-replica.toml", STUCK_REPLICA).map_err(|e| e.to_string())?;
-    let entry = find_sim(&scenario.system)?;
-    let params = entry.parse_params(&scenario.param_pairs())?;
+    let entry = Entry::nodes(kv::Kv);
+    if scenario.system != entry.name() {
+        return Err(format!(
+            "the stuck-replica scenario names `{}`",
+            scenario.system
+        ));
+    }
+    let params = entry
+        .params(Purpose::Sim, &scenario.param_pairs())
+        .map_err(|e| e.to_string())?;
     for policy in ["random", "round-robin", "p2c", "peak-ewma", "c3"] {
-        let mut policies = entry.default_policy_map();
+        let mut policies = std::collections::BTreeMap::new();
         policies.insert(
             kv::READ_REPLICA.to_string(),
             PolicySpec::parse(policy).map_err(|e| e.to_string())?,
         );
         let mut progress = |_: &prophet::sim::RunReport| {};
         let mut request = SimRequest {
-            params: &params,
             scenario: Some(&scenario),
             policies,
             default_policy: None,
@@ -257,7 +264,7 @@ fn kv_stuck_replica() -> Result<(), String> {
             progress: &mut progress,
             run_progress: None,
         };
-        let runs = (entry.simulate)(&mut request)?;
+        let runs = entry.simulate(&params, &mut request)?;
         let run = runs.first().ok_or("no run")?;
         let reads = run
             .metrics

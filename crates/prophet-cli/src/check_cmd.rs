@@ -1,11 +1,11 @@
-//! `prophet check`: model-check a built-in system.
+//! `prophet check`: model-check a registered system.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use prophet::explore::{Progress, Report, Strategy, Trace};
-use prophet_systems::catalog::{CheckOptions, CheckOutcome, Params, find};
+use prophet::registry::{CheckOptions, CheckOutcome, Params, Purpose, Registry};
 
 use crate::duration::parse_duration;
 use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
@@ -39,7 +39,8 @@ pub struct CheckArgs {
     /// Number of random walks.
     #[arg(long, requires = "walk")]
     walks: Option<u64>,
-    /// Do not expand states at this depth (for walks: the walk length).
+    /// Do not expand states this many steps from a start state (depth 0);
+    /// TLC counts states, one more. For walks: the walk length.
     #[arg(long, value_name = "N")]
     max_depth: Option<usize>,
     /// Stop after about this many distinct states.
@@ -48,7 +49,9 @@ pub struct CheckArgs {
     /// Stop after this much time (e.g. 30s, 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     time_limit: Option<Duration>,
-    /// Reduce interchangeable nodes to one representative (when the system declares them).
+    /// Merge states that differ only by a permutation of interchangeable
+    /// nodes (when the system declares them); sound, not always one state
+    /// per class (see the guide's chapter on checking).
     #[arg(long)]
     symmetry: bool,
     /// Worker threads for BFS and DFS (default: every core).
@@ -65,12 +68,12 @@ pub struct CheckArgs {
     json: bool,
 }
 
-pub fn run(args: &CheckArgs) -> ExitCode {
-    let entry = match find(&args.system) {
+pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
+    let entry = match registry.find(&args.system) {
         Ok(entry) => entry,
         Err(error) => return usage(&error.to_string()),
     };
-    let params = match entry.params(&args.params) {
+    let params = match entry.params(Purpose::Check, &args.params) {
         Ok(params) => params,
         Err(error) => return usage(&error.to_string()),
     };
@@ -109,26 +112,26 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     if !args.json && replay.is_none() {
         println!(
             "checking {} ({}) with {}",
-            entry.name,
+            entry.name(),
             params,
             strategy.name()
         );
     }
-    let outcome = (entry.check)(&params, &options);
+    let outcome = entry.check(&params, &options);
     bar.finish_and_clear();
     match outcome {
         Err(error) => usage(&error),
         Ok(CheckOutcome::Replay(trace)) => {
             if args.json {
                 let value = serde_json::json!({
-                    "system": entry.name, "params": params.to_map(), "replay": trace,
+                    "system": entry.name(), "params": params.to_map(), "replay": trace,
                 });
                 println!("{value}");
             } else {
                 println!(
                     "replay of {} on {} ({}):\n{trace}",
                     trace.encoded(),
-                    entry.name,
+                    entry.name(),
                     params
                 );
             }
@@ -138,11 +141,11 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             if args.symmetry && !report.symmetry {
                 eprintln!(
                     "note: `{}` declares no interchangeable nodes; --symmetry had no effect",
-                    entry.name
+                    entry.name()
                 );
             }
             if args.json {
-                println!("{}", report_json(entry.name, &params, &report));
+                println!("{}", report_json(entry.name(), &params, &report));
             } else {
                 println!("{report}");
             }

@@ -1,9 +1,9 @@
-//! `prophet list`: the built-in systems and their parameters.
+//! `prophet list`: the registered systems, their parameters (with the
+//! default of each mode), variants, choices and objectives.
 
 use std::process::ExitCode;
 
-use prophet_systems::catalog::{ParamKind, ParamSpec, catalog};
-use prophet_systems::sim_catalog::find_sim;
+use prophet::registry::{Entry, ParamKind, ParamSpec, Purpose, Registry};
 
 /// Arguments of `prophet list`.
 #[derive(clap::Args, Debug)]
@@ -13,90 +13,110 @@ pub struct ListArgs {
     json: bool,
 }
 
-/// The parameters `sim` and `run` take for `name`, when they differ from
-/// the checker's (larger sizes, workload knobs); `None` when the mode does
-/// not apply.
-fn mode_params(name: &str) -> (Option<&'static [ParamSpec]>, Option<&'static [ParamSpec]>) {
-    let sim = find_sim(name)
-        .ok()
-        .filter(|e| e.simulable)
-        .map(|e| e.param_specs());
-    let live = prophet_runtime::systems::find(name)
-        .ok()
-        .map(|h| h.param_specs());
-    (sim, live)
+/// The modes an entry serves.
+fn modes(entry: &Entry) -> Vec<&'static str> {
+    Purpose::ALL
+        .into_iter()
+        .filter(|p| entry.supports(*p).is_ok())
+        .map(Purpose::name)
+        .collect()
 }
 
-fn params_json(params: &[ParamSpec]) -> Vec<serde_json::Value> {
-    params
-        .iter()
-        .map(|p| {
-            let mut value = serde_json::json!({
-                "name": p.name, "default": p.default, "help": p.help,
-            });
-            match p.kind {
-                ParamKind::Int { min, max } => {
-                    value["min"] = min.into();
-                    value["max"] = max.into();
-                }
-                ParamKind::Choice(names) => value["choices"] = names.into(),
-            }
-            value
+fn defaults_text(p: &ParamSpec) -> String {
+    if p.one_default() {
+        format!("default {}", p.defaults[0])
+    } else {
+        Purpose::ALL
+            .into_iter()
+            .map(|m| format!("{} {}", m.name(), p.default_for(m)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn param_json(p: &ParamSpec) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "name": p.name,
+        "help": p.help,
+        "default": p.defaults[0],
+        "defaults": Purpose::ALL.into_iter().map(|m| (m.name(), p.default_for(m))).collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    match p.kind {
+        ParamKind::Int { min, max } => {
+            value["min"] = min.into();
+            value["max"] = max.into();
+        }
+        ParamKind::Choice(names) => value["choices"] = names.into(),
+    }
+    value
+}
+
+fn objective_names(entry: &Entry) -> Vec<String> {
+    entry
+        .params(Purpose::Sim, &[])
+        .map(|p| entry.objectives(&p))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| {
+            format!(
+                "{} ({:?} {:?} of {})",
+                o.name, o.direction, o.aggregate, o.metric
+            )
+            .to_lowercase()
         })
         .collect()
 }
 
-pub fn run(args: &ListArgs) -> ExitCode {
+pub fn run(registry: &Registry, args: &ListArgs) -> ExitCode {
     if args.json {
-        let systems: Vec<serde_json::Value> = catalog()
+        let systems: Vec<serde_json::Value> = registry
+            .entries()
             .iter()
             .map(|entry| {
-                let (sim, live) = mode_params(entry.name);
+                let d = entry.description();
                 serde_json::json!({
-                    "name": entry.name,
-                    "about": entry.about,
-                    "params": params_json(entry.params),
-                    "sim_params": sim.map(params_json),
-                    "run_params": live.map(params_json),
+                    "name": d.name,
+                    "about": d.about,
+                    "modes": modes(entry),
+                    "params": entry.param_specs().iter().map(param_json).collect::<Vec<_>>(),
+                    "variants": d.variants.iter().map(|v| serde_json::json!({"name": v.name, "help": v.help})).collect::<Vec<_>>(),
+                    "choices": d.choices.iter().map(|c| serde_json::json!({"name": c.name, "help": c.help, "candidates": c.candidates})).collect::<Vec<_>>(),
+                    "objectives": objective_names(entry),
+                    "workload": d.workload,
                 })
             })
             .collect();
         println!("{}", serde_json::json!({ "systems": systems }));
         return ExitCode::SUCCESS;
     }
-    for entry in catalog() {
-        println!("{:<18} {}", entry.name, entry.about);
-        for p in entry.params {
+    for entry in registry.entries() {
+        let d = entry.description();
+        println!("{:<18} {}", d.name, d.about);
+        println!("    modes: {}", modes(entry).join(", "));
+        for p in entry.param_specs() {
             println!(
-                "    {:<14} {} (default {}; {})",
+                "    {:<14} {} ({}; {})",
                 format!("{}=", p.name),
                 p.help,
-                p.default,
+                defaults_text(p),
                 p.kind
             );
         }
-        let (sim, live) = mode_params(entry.name);
-        for (mode, params) in [("sim", sim), ("run", live)] {
-            match params {
-                None => println!("    ({mode}: not available for this system)"),
-                Some(params) if params_differ(params, entry.params) => println!(
-                    "    ({mode} takes: {})",
-                    params
-                        .iter()
-                        .map(|p| format!("{}={}", p.name, p.default))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-                Some(_) => {}
-            }
+        for v in &d.variants {
+            println!("    variant {:<18} {}", v.name, v.help);
+        }
+        for c in &d.choices {
+            println!(
+                "    choice {:<22} {} (candidates: {})",
+                c.name, c.help, c.candidates
+            );
+        }
+        for o in objective_names(entry) {
+            println!("    objective {o}");
+        }
+        if entry.has_nodes() {
+            println!("    workload: {}", d.workload);
         }
     }
     ExitCode::SUCCESS
-}
-
-fn params_differ(a: &[ParamSpec], b: &[ParamSpec]) -> bool {
-    a.len() != b.len()
-        || a.iter()
-            .zip(b)
-            .any(|(x, y)| x.name != y.name || x.default != y.default)
 }

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use prophet_runtime::{ClusterConfig, ProcessOptions, systems};
+use prophet::registry::Registry;
+use prophet_runtime::{ClusterConfig, ProcessOptions, live};
 
 use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 
@@ -88,7 +89,7 @@ fn id_from_hostname() -> Result<u32, String> {
         .ok_or_else(|| format!("--id-from-hostname: host name `{name}` does not end in -<number>"))
 }
 
-pub fn run(args: &NodeArgs) -> ExitCode {
+pub fn run(registry: &Registry, args: &NodeArgs) -> ExitCode {
     init_tracing();
     let ids = if args.id_from_hostname {
         match id_from_hostname() {
@@ -108,15 +109,12 @@ pub fn run(args: &NodeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let checked = systems::find(&config.system)
-        .and_then(|hook| Ok((hook.parse_params(&config.params)?, hook)))
-        .and_then(|(params, hook)| {
-            config.check_node_count((hook.node_count)(&params))?;
-            config.check_ids(&ids)?;
-            Ok(hook)
-        });
-    let hook = match checked {
-        Ok(hook) => hook,
+    let checked = live::prepare(registry, &config).and_then(|(entry, params)| {
+        config.check_ids(&ids)?;
+        Ok((entry, params))
+    });
+    let (entry, params) = match checked {
+        Ok(prepared) => prepared,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(EXIT_USAGE);
@@ -134,7 +132,9 @@ pub fn run(args: &NodeArgs) -> ExitCode {
     };
     let stdin = args.exit_on_stdin_close;
     let result = runtime.block_on(async move {
-        (hook.run)(
+        live::run(
+            entry,
+            params,
             config,
             ids,
             ProcessOptions::default(),

@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use prophet::registry::{Entry, Params, PropertyStatus, Purpose, Registry};
 use prophet_runtime::auth::{Secret, unhex};
 use prophet_runtime::http::request;
 use prophet_runtime::metrics::{Samples, aggregate};
-use prophet_runtime::systems::{self, LiveHook, PropertyStatus};
-use prophet_systems::catalog::Params;
 
 use crate::duration::parse_duration;
 use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
@@ -40,10 +39,12 @@ pub struct RunArgs {
     /// Requests per second of the workload (systems with clients).
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
-    /// How every choice is resolved: a simulator policy name (first, random,
-    /// round-robin, epsilon-greedy, ucb1, thompson, p2c, peak-ewma, c3, or fixed:I for candidate number I).
-    #[arg(long, default_value = "first")]
-    policy: String,
+    /// How choices are resolved: a policy name for every choice (first,
+    /// random, round-robin, epsilon-greedy, ucb1, thompson, p2c, peak-ewma,
+    /// c3, or fixed:I for candidate number I), or CHOICE=POLICY for one
+    /// declared choice. Repeat for several; default: first.
+    #[arg(long = "policy", value_name = "[CHOICE=]POLICY")]
+    policies: Vec<String>,
     /// Seed of the random policies.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -104,13 +105,22 @@ fn write_cluster(
             ));
         }
     }
+    let (default_policy, per_choice) = split_policies(&args.policies);
     text.push_str(&format!(
-        "\n[workload]\nrate = {:?}\nrequests = {}\n\n[choose]\npolicy = \"{}\"\nseed = {}\n\n",
+        "\n[workload]\nrate = {:?}\nrequests = {}\n\n[choose]\npolicy = \"{}\"\nseed = {}\n\n[choose.choices]\n",
         args.rate,
         args.requests,
-        args.policy.replace('"', ""),
+        default_policy.replace('"', ""),
         args.seed
     ));
+    for (choice, policy) in per_choice {
+        text.push_str(&format!(
+            "\"{}\" = \"{}\"\n",
+            choice.replace('"', ""),
+            policy.replace('"', "")
+        ));
+    }
+    text.push('\n');
     let mut ids = vec![Vec::new(); processes];
     let mut http = Vec::new();
     for _ in 0..processes {
@@ -222,8 +232,21 @@ where
     (last, false)
 }
 
+/// `--policy` values as (the default for every choice, per choice).
+fn split_policies(given: &[String]) -> (&str, Vec<(&str, &str)>) {
+    let mut default = "first";
+    let mut per_choice = Vec::new();
+    for policy in given {
+        match policy.split_once('=') {
+            Some((choice, policy)) => per_choice.push((choice.trim(), policy.trim())),
+            None => default = policy.trim(),
+        }
+    }
+    (default, per_choice)
+}
+
 async fn gather(
-    hook: &LiveHook,
+    entry: &Entry,
     params: &Params,
     http: &[String],
     nodes: usize,
@@ -272,9 +295,10 @@ async fn gather(
         consistent_states(nodes, CUT_ATTEMPTS, || collect_states(http)).await;
     let properties = (states.len() == nodes).then(|| {
         let ordered: Vec<Vec<u8>> = states.into_values().map(|(_, state)| state).collect();
-        (hook.inspect)(params, &ordered).ok()
+        entry.inspect(params, &ordered).ok()
     });
-    let objectives = (hook.objectives)(params)
+    let objectives = entry
+        .objectives(params)
         .into_iter()
         .map(|o| {
             let value = merged
@@ -330,26 +354,34 @@ fn print_report(report: &Report, elapsed: Duration, json: bool) {
     println!("{line}");
 }
 
-pub fn run(args: &RunArgs) -> ExitCode {
-    let prepared = systems::find(&args.system).and_then(|hook| {
-        let params = hook.parse_params(&args.params)?;
-        Ok((hook, params))
+pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
+    let prepared = registry.find(&args.system).and_then(|entry| {
+        entry.supports(Purpose::Live)?;
+        let params = entry.params(Purpose::Live, &args.params)?;
+        let (_, per_choice) = split_policies(&args.policies);
+        entry
+            .description()
+            .check_choices(per_choice.iter().map(|(c, _)| *c))?;
+        Ok((entry, params))
     });
-    let (hook, params) = match prepared {
+    let (entry, params) = match prepared {
         Ok(p) => p,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if let Err(error) = prophet::sim::PolicySpec::parse(&args.policy) {
-        eprintln!("error: --policy: {error}");
-        return ExitCode::from(EXIT_USAGE);
+    for policy in &args.policies {
+        let name = policy.split_once('=').map_or(policy.as_str(), |(_, p)| p);
+        if let Err(error) = prophet::choice::PolicySpec::parse(name.trim()) {
+            eprintln!("error: --policy {policy}: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     if let Some(until) = &args.until
         && !until.contains(">=")
     {
-        let names = (hook.property_names)(&params);
+        let names = entry.property_names(&params);
         if !names.iter().any(|n| n == until) {
             eprintln!(
                 "error: --until `{until}` is neither a property of `{}` ({}) nor of the form METRIC>=COUNT",
@@ -359,7 +391,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     }
-    let nodes = (hook.node_count)(&params);
+    let Some(nodes) = entry.node_count(&params) else {
+        eprintln!("error: `{}` has no nodes to run", args.system);
+        return ExitCode::from(EXIT_USAGE);
+    };
     let processes = args.nodes.unwrap_or(nodes);
     if processes == 0 || processes > nodes {
         eprintln!(
@@ -423,7 +458,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                     return (last, false, true);
                 }
             }
-            let report = gather(&hook, &params, &http, nodes, started.elapsed().as_secs_f64()).await;
+            let report = gather(entry, &params, &http, nodes, started.elapsed().as_secs_f64()).await;
             print_report(&report, started.elapsed(), args.json);
             if let Some(until) = &args.until
                 && reached(until, &report)

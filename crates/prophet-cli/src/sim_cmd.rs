@@ -1,4 +1,4 @@
-//! `prophet sim`: simulate a built-in system or a scenario file, per policy.
+//! `prophet sim`: simulate a registered system or a scenario file, per policy.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use prophet::registry::{DEFAULT_HORIZON, Purpose, Registry, SimRequest};
 use prophet::sim::scenario::Scenario;
 use prophet::sim::{Limits, PolicySpec, RunReport, SeedsReport};
-use prophet_systems::sim_catalog::{DEFAULT_HORIZON, SimRequest, find_sim};
 
 use crate::duration::parse_duration;
 use crate::{EXIT_OK, EXIT_USAGE};
@@ -25,7 +25,8 @@ p2c, peak-ewma, c3. A comma-separated list for one choice compares them.\n\n\
 Exit status: 0 when every invariant and constraint held, 1 when one was\n\
 violated, 2 on bad usage or a run that could not complete.")]
 pub struct SimArgs {
-    /// A built-in system (see `prophet list`) or a scenario file (`.toml`).
+    /// A registered system (see `prophet list`) or a scenario file (`.toml`)
+    /// that names one.
     target: String,
     /// A parameter of the system as key=value; repeat for several.
     #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
@@ -71,8 +72,8 @@ struct Variant {
     runs: Vec<RunReport>,
 }
 
-pub fn run(args: &SimArgs) -> ExitCode {
-    match simulate(args) {
+pub fn run(registry: &Registry, args: &SimArgs) -> ExitCode {
+    match simulate(registry, args) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -92,12 +93,14 @@ fn load_scenario(target: &str) -> Result<Option<Scenario>, String> {
         .map_err(|e| e.to_string())
 }
 
-fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
+fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
     let scenario = load_scenario(&args.target)?;
     let system = scenario
         .as_ref()
         .map_or(args.target.as_str(), |s| s.system.as_str());
-    let entry = find_sim(system)?;
+    let entry = registry.find(system).map_err(|e| e.to_string())?;
+    entry.supports(Purpose::Sim).map_err(|e| e.to_string())?;
+    let description = entry.description();
     // Parameters: the scenario's, then the command line's (which win).
     let mut pairs: BTreeMap<String, String> = BTreeMap::new();
     for pair in scenario
@@ -111,9 +114,19 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
         pairs.insert(k.trim().to_string(), v.trim().to_string());
     }
     let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let params = entry.parse_params(&pairs)?;
+    let params = entry
+        .params(Purpose::Sim, &pairs)
+        .map_err(|e| e.to_string())?;
 
-    let mut base = entry.default_policy_map();
+    let mut base: BTreeMap<String, PolicySpec> = description
+        .default_policies
+        .iter()
+        .map(|(c, p)| {
+            PolicySpec::parse(p)
+                .map(|spec| (c.to_string(), spec))
+                .map_err(|e| format!("{}: default policy of {c}: {e}", description.name))
+        })
+        .collect::<Result<_, _>>()?;
     let mut compare: Option<(String, Vec<PolicySpec>)> = None;
     if let Some(s) = &scenario {
         base.extend(s.policy_map());
@@ -146,19 +159,9 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
         .keys()
         .map(String::as_str)
         .chain(compare.as_ref().map(|(c, _)| c.as_str()));
-    for choice in named {
-        if !entry.choices.contains(&choice) {
-            return Err(format!(
-                "`{}` makes no choice named `{choice}`; its choices are: {}",
-                entry.name,
-                if entry.choices.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    entry.choices.join(", ")
-                }
-            ));
-        }
-    }
+    description
+        .check_choices(named)
+        .map_err(|e| e.to_string())?;
     let default_policy = match (
         &args.default_policy,
         scenario.as_ref().and_then(|s| s.default_policy.clone()),
@@ -226,13 +229,13 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
     if !args.json {
         println!(
             "simulating {} ({}) for {:?} × {} seed(s) from {first_seed}",
-            entry.name,
+            entry.name(),
             params,
             limits.horizon,
             seeds.len()
         );
         if scenario.is_none() {
-            println!("workload: {}", entry.default_workload);
+            println!("workload: {}", description.workload);
         }
     }
     let run_progress = |p: &prophet::sim::RunProgress| {
@@ -249,7 +252,6 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
         bar.set_prefix(variant.label.clone());
         let mut progress = |_: &RunReport| bar.inc(1);
         let mut request = SimRequest {
-            params: &params,
             scenario: scenario.as_ref(),
             policies: variant.policies.clone(),
             default_policy: default_policy.clone(),
@@ -259,7 +261,7 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
             progress: &mut progress,
             run_progress: Some(&run_progress),
         };
-        variant.runs = (entry.simulate)(&mut request)?;
+        variant.runs = entry.simulate(&params, &mut request)?;
     }
     bar.finish_and_clear();
 
@@ -292,7 +294,7 @@ fn simulate(args: &SimArgs) -> Result<ExitCode, String> {
     }
     if args.json {
         let value = serde_json::json!({
-            "system": entry.name,
+            "system": entry.name(),
             "scenario": scenario.as_ref().map(|_| args.target.clone()),
             "params": params.to_map(),
             "seeds": seeds,

@@ -87,19 +87,29 @@ fn list_shows_every_system_with_its_parameters() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert_eq!(names, ["two-phase-commit", "paxos", "randtree", "kv"]);
-    // Each mode's own parameters, or null where the mode does not apply.
+    // One parameter list per system, with the default of each mode.
     let systems = value["systems"].as_array().expect("array");
     let kv = systems.iter().find(|s| s["name"] == "kv").expect("kv");
-    let sim_keys: Vec<&str> = kv["sim_params"]
+    let replicas = kv["params"]
         .as_array()
-        .expect("sim params")
+        .expect("params")
         .iter()
-        .filter_map(|p| p["name"].as_str())
+        .find(|p| p["name"] == "replicas")
+        .expect("replicas");
+    assert_eq!(replicas["defaults"]["check"], "2");
+    assert_eq!(replicas["defaults"]["sim"], "11");
+    assert_eq!(replicas["defaults"]["run"], "3");
+    assert_eq!(replicas["max"], 256);
+    let choices: Vec<&str> = kv["choices"]
+        .as_array()
+        .expect("choices")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
         .collect();
-    assert!(sim_keys.contains(&"keys"), "{sim_keys:?}");
-    assert_eq!(kv["run_params"][0]["default"], "3");
+    assert_eq!(choices, ["kv.read_replica", "kv.hedge", "kv.hedge_replica"]);
+    assert_eq!(kv["modes"], serde_json::json!(["check", "sim", "run"]));
     let two_phase = &systems[0];
-    assert!(two_phase["sim_params"].is_null() && two_phase["run_params"].is_null());
+    assert_eq!(two_phase["modes"], serde_json::json!(["check"]));
     let text = stdout(&prophet(&["list"]));
     assert!(text.contains("rms="), "{text}");
 }

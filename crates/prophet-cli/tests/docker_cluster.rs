@@ -14,8 +14,8 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use prophet::registry::Purpose;
 use prophet_runtime::auth::{Secret, unhex};
-use prophet_runtime::systems;
 
 const IMAGE: &str = "prophet-live-test:latest";
 
@@ -428,9 +428,10 @@ fn kv_states(c: &Cluster) -> Vec<Vec<u8>> {
 
 /// Asserts that every property of the kv system holds on `states`.
 fn assert_kv_properties(params: &[String], states: &[Vec<u8>]) {
-    let hook = systems::find("kv").expect("kv runs live");
-    let params = hook.parse_params(params).expect("params");
-    let properties = (hook.inspect)(&params, states).expect("inspect");
+    let registry = prophet_cli::builtin();
+    let entry = registry.find("kv").expect("kv is registered");
+    let params = entry.params(Purpose::Live, params).expect("params");
+    let properties = entry.inspect(&params, states).expect("inspect");
     for p in &properties {
         assert!(
             p.holds,
@@ -452,13 +453,14 @@ fn paxos_acceptor_killed_and_restarted_keeps_its_promises_and_agreement_holds() 
     // 2 clients (0, 1), their proposers (2, 3), acceptors 4, 5, 6: 7 containers.
     let mut c = Cluster::start("paxos", "paxos", "clients = 2, acceptors = 3", 7, "")
         .expect("cluster starts");
-    let hook = systems::find("paxos").expect("paxos runs live");
-    let params = hook
-        .parse_params(&["clients=2".into(), "acceptors=3".into()])
+    let registry = prophet_cli::builtin();
+    let entry = registry.find("paxos").expect("paxos is registered");
+    let params = entry
+        .params(Purpose::Live, &["clients=2".into(), "acceptors=3".into()])
         .expect("params");
     let check = |c: &Cluster| -> Option<Vec<(String, bool)>> {
         let states: Option<Vec<Vec<u8>>> = (0..7).map(|id| c.state(id)).collect();
-        let properties = (hook.inspect)(&params, &states?).ok()?;
+        let properties = entry.inspect(&params, &states?).ok()?;
         Some(properties.into_iter().map(|p| (p.name, p.holds)).collect())
     };
     let decided = |c: &Cluster| {

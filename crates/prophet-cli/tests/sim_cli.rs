@@ -81,7 +81,10 @@ fn unknown_policy_and_system_are_usage_errors() {
     assert!(err.contains("unknown system `no-such-system`"), "{err}");
     let (code, _, err) = prophet(&["sim", "two-phase-commit"]);
     assert_eq!(code, 2);
-    assert!(err.contains("not simulable: it is a plain Model"), "{err}");
+    assert!(
+        err.contains("cannot be used with `prophet sim`: it is a plain Model"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! How `choose` is resolved on a live node until the live resolver exists:
-//! by the simulator's policies (`prophet::sim::policy`), chosen per cluster
+//! by the simulator's policies (`prophet::choice`), chosen per cluster
 //! file, with the same feedback convention as in the simulator (a span named
 //! after a choice and begun in the same handler times that decision).
 //!
@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use prophet::choice::{ChoiceView, Outcome, PolicySpec, PolicyTable};
 use prophet::model::{Chooser, NodeId};
-use prophet::sim::{ChoiceView, Outcome, PolicySpec, PolicyTable};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;

@@ -44,11 +44,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::address::PeerAddr;
 use crate::auth::{SECRET_BYTES_MIN, Secret, unhex};
 use crate::choice::ChoiceConfig;
 use crate::codec::MAX_FRAME_BYTES_DEFAULT;
 use crate::faults::FaultRule;
-use crate::address::PeerAddr;
 
 /// Why a cluster file was refused.
 #[derive(Debug, thiserror::Error)]

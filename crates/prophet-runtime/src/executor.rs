@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use prophet::choice::Outcome;
 use prophet::model::{Decision, Effects, Input, MetricOp, Node, NodeId, System, TimerOp, execute};
-use prophet::sim::Outcome;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -420,6 +420,7 @@ impl<N: Node> Running<N> {
                 input,
                 &mut self.effects,
                 self.task.chooser.as_mut(),
+                self.task.system.declared_choices(),
             )
         }));
         let finished = started.map(|started| {

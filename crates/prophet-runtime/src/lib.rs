@@ -8,13 +8,15 @@
 //! bounded per-link queues and a run-time fault layer ([`transport`],
 //! [`faults`]). Durable state is synced before dependent messages leave
 //! ([`durable`]). A process exposes metrics, health and state over HTTP
-//! ([`http`], [`metrics`]). A cluster is one TOML file ([`config`]); the
-//! built-in systems are looked up by catalog name ([`systems`]).
+//! ([`http`], [`metrics`]). A cluster is one TOML file ([`config`]) that
+//! names its system in a `prophet::registry::Registry`; [`live`] runs any
+//! registered system and knows no particular protocol.
 //!
 //! This crate is the only one in the workspace with async code and I/O.
 
 #![warn(missing_docs)]
 
+pub mod address;
 pub mod auth;
 pub mod choice;
 pub mod codec;
@@ -24,11 +26,10 @@ pub mod durable;
 pub mod executor;
 pub mod faults;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod ports;
 pub mod process;
-pub mod address;
-pub mod systems;
 pub mod transport;
 
 pub use config::{ClusterConfig, ConfigError};

@@ -687,3 +687,122 @@ mod tests {
         assert_eq!(w.op(42), w.op(42));
     }
 }
+
+/// The store's default network in simulation: 1 ms log-normal links, 2 ms
+/// log-normal replica service time, instant clients.
+pub fn network(config: &Config) -> prophet::sim::NetworkModel {
+    use prophet::sim::LatencyDist;
+    let mut net = prophet::sim::NetworkModel::uniform(LatencyDist::LogNormal {
+        median_ms: 1.0,
+        sigma: 0.5,
+    });
+    for r in 0..config.replicas {
+        net.service.insert(
+            NodeId::from(r),
+            LatencyDist::LogNormal {
+                median_ms: 2.0,
+                sigma: 0.5,
+            },
+        );
+    }
+    net
+}
+
+/// The replicated key-value store in the registry.
+pub struct Kv;
+
+impl Kv {
+    /// The configuration and workload `params` describe.
+    pub fn config(params: &prophet::registry::Params) -> (Config, KvWorkload) {
+        let mut config = Config::new(params.int("replicas"), params.int("clients"));
+        config.boot_requests = u32::try_from(params.int("requests")).unwrap_or(u32::MAX);
+        config.variant = Variant::parse(params.text("variant"))
+            .expect("the description lists exactly the variants");
+        let mut workload = workload(&config);
+        workload.keys = params.int("keys") as u64;
+        workload.write_percent = params.int("write_percent") as u64;
+        (config, workload)
+    }
+}
+
+impl prophet::registry::Protocol for Kv {
+    type Node = KvNode;
+
+    fn describe(&self) -> prophet::registry::Description {
+        use prophet::registry::{Description, ParamSpec};
+        Description::new(
+            "kv",
+            "replicated key-value store: majority writes, reads from a chosen replica, hedging",
+        )
+        .param(ParamSpec::int("replicas", "number of replicas", 1, 256, "3").per_purpose("2", "11", "3"))
+        .param(
+            ParamSpec::int("clients", "number of clients (each balances on its own)", 1, 256, "1")
+                .per_purpose("1", "10", "1"),
+        )
+        .param(
+            ParamSpec::int(
+                "requests",
+                "requests each client issues to itself at boot, alternately a write and a read (the checker's workload; sim and run drive the store with the workload instead)",
+                0,
+                8,
+                "0",
+            )
+            .per_purpose("2", "0", "0"),
+        )
+        .param(ParamSpec::int(
+            "keys",
+            "distinct keys the workload uses (sim and run)",
+            1,
+            1_000_000,
+            "100",
+        ))
+        .param(ParamSpec::int(
+            "write_percent",
+            "share of the workload's requests that are writes (sim and run)",
+            0,
+            100,
+            "10",
+        ))
+        .variant(Variant::Correct.name(), "writes are stored in durable state")
+        .variant(
+            Variant::VolatileStore.name(),
+            "bug: replicas keep writes in volatile memory and lose them on a crash",
+        )
+        .choice(READ_REPLICA, "which replica serves a read", "the replicas")
+        .choice(
+            HEDGE,
+            "whether (and after how long) a read is hedged to a second replica",
+            "never, or after one of a few delays",
+        )
+        .choice(HEDGE_REPLICA, "which replica a hedged read goes to", "the replicas")
+        .workload(
+            "open loop, 1000 requests/s in simulation, 10% writes over 100 keys; 1 ms log-normal links, 2 ms replica service",
+        )
+        .default_policy(READ_REPLICA, "random")
+    }
+
+    fn build(&self, params: &prophet::registry::Params) -> System<KvNode> {
+        system_with(&Kv::config(params).0)
+    }
+
+    fn workload(
+        &self,
+        params: &prophet::registry::Params,
+    ) -> Option<std::sync::Arc<dyn prophet::model::Workload<KvNode>>> {
+        Some(std::sync::Arc::new(Kv::config(params).1))
+    }
+
+    fn sim_defaults(
+        &self,
+        params: &prophet::registry::Params,
+        _: &prophet::sim::Limits,
+    ) -> prophet::registry::SimDefaults {
+        prophet::registry::SimDefaults {
+            network: network(&Kv::config(params).0),
+            load: prophet::sim::Load::Open {
+                rate_per_sec: 1000.0,
+            },
+            faults: Vec::new(),
+        }
+    }
+}

@@ -464,3 +464,82 @@ pub fn system_with_rounds(
             Aggregate::Max,
         ))
 }
+
+/// Single-decree Paxos in the registry.
+pub struct Paxos;
+
+impl prophet::registry::Protocol for Paxos {
+    type Node = PaxosNode;
+
+    fn describe(&self) -> prophet::registry::Description {
+        use prophet::registry::{Description, ParamSpec};
+        Description::new(
+            "paxos",
+            "single-decree Paxos: clients, proposers (one per client) and acceptors",
+        )
+        .param(ParamSpec::int("acceptors", "number of acceptors", 1, 9, "3"))
+        .param(ParamSpec::int(
+            "clients",
+            "number of competing clients, each with its own proposer",
+            1,
+            5,
+            "2",
+        ))
+        .param(
+            ParamSpec::int(
+                "rounds",
+                "ballot rounds a proposer may try (few when checked, so the space is finite; many live, so restarts and contention do not stop progress)",
+                1,
+                255,
+                "1",
+            )
+            .per_purpose("1", "20", "200"),
+        )
+        .variant(Variant::Correct.name(), "textbook Paxos")
+        .variant(
+            Variant::ForgetfulAcceptor.name(),
+            "bug: acceptors restart without their promises",
+        )
+        .variant(
+            Variant::IgnoreAccepted.name(),
+            "bug: proposers ignore a value a promise reports as accepted",
+        )
+        .choice(
+            "paxos.quorum",
+            "which majority of acceptors a proposer contacts",
+            "the majorities of the acceptors",
+        )
+        .choice(
+            "paxos.retry_timeout",
+            "how long a proposer waits before a new ballot",
+            "100, 200 or 400 ms",
+        )
+        .workload("each client proposes once at boot; 5 ms log-normal links in simulation")
+    }
+
+    fn build(&self, params: &prophet::registry::Params) -> System<PaxosNode> {
+        let variant = Variant::from_name(params.text("variant"))
+            .expect("the description lists exactly the variants");
+        let rounds = u8::try_from(params.int("rounds")).unwrap_or(u8::MAX);
+        system_with_rounds(
+            params.int("clients"),
+            params.int("acceptors"),
+            variant,
+            rounds,
+        )
+    }
+
+    fn sim_defaults(
+        &self,
+        _: &prophet::registry::Params,
+        _: &prophet::sim::Limits,
+    ) -> prophet::registry::SimDefaults {
+        prophet::registry::SimDefaults {
+            network: prophet::sim::NetworkModel::uniform(prophet::sim::LatencyDist::LogNormal {
+                median_ms: 5.0,
+                sigma: 0.5,
+            }),
+            ..Default::default()
+        }
+    }
+}

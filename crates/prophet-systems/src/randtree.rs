@@ -326,3 +326,70 @@ pub fn system(nodes: usize, max_children: usize, variant: Variant) -> System<Ran
             Aggregate::P99,
         ))
 }
+
+/// RandTree's default churn in simulation: 0.5 crashes per second among
+/// the non-root nodes, each down for 1 s, over the whole horizon.
+pub fn churn(nodes: usize, horizon: std::time::Duration) -> prophet::sim::Fault {
+    prophet::sim::Fault::Churn {
+        nodes: (1..nodes).map(NodeId::from).collect(),
+        rate_per_sec: 0.5,
+        down_for: prophet::sim::LatencyDist::Constant { ms: 1000.0 },
+        from: std::time::Duration::ZERO,
+        until: horizon,
+    }
+}
+
+/// RandTree in the registry.
+pub struct RandTreeProtocol;
+
+impl prophet::registry::Protocol for RandTreeProtocol {
+    type Node = RandTree;
+
+    fn describe(&self) -> prophet::registry::Description {
+        use prophet::registry::{Description, ParamSpec};
+        Description::new(
+            "randtree",
+            "RandTree, CrystalBall's random overlay tree, with one crash/restart",
+        )
+        .param(ParamSpec::int("nodes", "number of nodes, root included", 2, 64, "4"))
+        .param(ParamSpec::int("max_children", "degree bound", 1, 16, "2"))
+        .variant(
+            Variant::Correct.name(),
+            "tree links are durable; a restarted node resumes its place",
+        )
+        .variant(
+            Variant::ForgetfulRejoin.name(),
+            "bug: tree links are volatile; a restarted node rejoins from scratch",
+        )
+        .choice(
+            "randtree.forward_join",
+            "which child a full node forwards a join request to",
+            "the node's children",
+        )
+        .workload(
+            "every node joins at boot; in simulation, churn: 0.5 crashes/s among non-root nodes, each down 1 s; 10 ms log-normal links",
+        )
+        .default_policy("randtree.forward_join", "random")
+    }
+
+    fn build(&self, params: &prophet::registry::Params) -> System<RandTree> {
+        let variant = Variant::from_name(params.text("variant"))
+            .expect("the description lists exactly the variants");
+        system(params.int("nodes"), params.int("max_children"), variant)
+    }
+
+    fn sim_defaults(
+        &self,
+        params: &prophet::registry::Params,
+        limits: &prophet::sim::Limits,
+    ) -> prophet::registry::SimDefaults {
+        prophet::registry::SimDefaults {
+            network: prophet::sim::NetworkModel::uniform(prophet::sim::LatencyDist::LogNormal {
+                median_ms: 10.0,
+                sigma: 0.5,
+            }),
+            faults: vec![churn(params.int("nodes"), limits.horizon)],
+            ..Default::default()
+        }
+    }
+}

@@ -336,3 +336,30 @@ impl Model for TwoPhase {
         }
     }
 }
+
+/// Two-phase commit (a plain model) in the registry.
+pub struct TwoPhaseProtocol;
+
+impl prophet::registry::ModelProtocol for TwoPhaseProtocol {
+    type Model = TwoPhase;
+
+    fn describe(&self) -> prophet::registry::Description {
+        use prophet::registry::{Description, ParamSpec};
+        Description::new(
+            "two-phase-commit",
+            "Lamport's TwoPhase.tla as a plain model (TLC: 288 states for 3 RMs, 8,832 for 5)",
+        )
+        .param(ParamSpec::int(
+            "rms",
+            "number of resource managers",
+            1,
+            MAX_RMS as u64,
+            "3",
+        ))
+        .workload("none: a plain model is checked, not simulated or run")
+    }
+
+    fn build(&self, params: &prophet::registry::Params) -> TwoPhase {
+        TwoPhase::new(params.int("rms"))
+    }
+}

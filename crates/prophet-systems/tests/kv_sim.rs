@@ -102,7 +102,7 @@ fn closed_loop_clients_issue_back_to_back_requests() {
     let system = kv::system_with(&config);
     let workload = kv::workload(&config);
     let report = Simulator::new(&system)
-        .network(prophet_systems::sim_catalog::kv_network(&config))
+        .network(kv::network(&config))
         .workload(
             &workload,
             Load::Closed {
@@ -140,7 +140,7 @@ fn crash_replica_0(
     let mut workload = kv::workload(&config);
     workload.write_percent = 50;
     let (report, state) = Simulator::new(&system)
-        .network(prophet_systems::sim_catalog::kv_network(&config))
+        .network(kv::network(&config))
         .workload(
             &workload,
             Load::Open {
@@ -213,7 +213,7 @@ fn invariant_checks_catch_the_volatile_store_under_simulation() {
         let system = kv::system_with(&config);
         let workload = kv::workload(&config);
         Simulator::new(&system)
-            .network(prophet_systems::sim_catalog::kv_network(&config))
+            .network(kv::network(&config))
             .workload(
                 &workload,
                 Load::Open {

@@ -60,8 +60,10 @@
 
 #![warn(missing_docs)]
 
+pub mod choice;
 pub mod explore;
 pub mod model;
+pub mod registry;
 pub mod sim;
 
 /// The names a protocol author needs.

@@ -118,8 +118,19 @@ impl<'m, M: Model> Explorer<'m, M> {
         self
     }
 
-    /// States at this depth are not expanded (reported as unexplored). For
-    /// random walks: the length of each walk.
+    /// Bounds the search depth, counted in steps (transitions) from a start
+    /// state: start states are at depth 0, their successors at depth 1.
+    /// States at depth `depth` are checked but not expanded, and their
+    /// number is reported in [`Report::unexplored`]. TLC's depth counts
+    /// states, so for the same path it is one more.
+    ///
+    /// BFS checks every state within `depth` steps. Under DFS a state's
+    /// depth is the length of the path by which it was first reached, not
+    /// necessarily the shortest, and a state met again by a shorter path is
+    /// already visited and is not expanded again (the visited set keeps no
+    /// depths): a depth-bounded DFS can miss states within the bound that
+    /// BFS reaches. The liveness search follows paths of at most `depth`
+    /// steps. For random walks: the length of each walk, in steps.
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.max_depth = Some(depth);
         self
@@ -137,7 +148,11 @@ impl<'m, M: Model> Explorer<'m, M> {
         self
     }
 
-    /// Turns symmetry reduction on (when the model declares a symmetry).
+    /// Turns symmetry reduction on (when the model declares a symmetry):
+    /// states with the same [`Model::representative`] are explored once.
+    /// Sound (every reachable state has a permutation explored), but the
+    /// count is one per symmetry class only when the representative is a
+    /// canonical form, which `System::symmetric`'s is not in general.
     pub fn symmetry(mut self, on: bool) -> Self {
         self.symmetry = on;
         self

@@ -140,11 +140,16 @@ pub struct Report {
     /// declares interchangeable parts (a `representative`).
     #[serde(default)]
     pub symmetry: bool,
-    /// Distinct states reached (after symmetry reduction, when on).
+    /// Distinct states reached. With symmetry reduction: distinct
+    /// representatives, at least one per symmetry class reached but not
+    /// necessarily only one (see the guide's chapter on checking).
     pub unique_states: u64,
     /// States generated, counting revisits.
     pub total_states: u64,
-    /// Deepest level reached.
+    /// Depth, in steps from a start state (which is at depth 0), of the
+    /// deepest new state found. BFS: the largest distance from the start
+    /// states (TLC's depth, which counts states, is one more). DFS: the
+    /// deepest search path, usually more than the distance.
     pub max_depth: usize,
     /// Wall time.
     #[serde(rename = "elapsed_s", with = "secs")]

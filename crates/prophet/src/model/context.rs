@@ -120,22 +120,26 @@ pub struct Ctx<'a, N: Node + ?Sized> {
     node_count: usize,
     effects: &'a mut Effects<N>,
     chooser: &'a mut dyn Chooser,
+    declared: Option<&'a [&'static str]>,
 }
 
 impl<'a, N: Node + ?Sized> Ctx<'a, N> {
-    /// A context for node `id` of a system of `node_count` nodes. Executors
-    /// build these; protocol code only uses them.
+    /// A context for node `id` of a system of `node_count` nodes whose
+    /// declared choices are `declared` (`None`: not declared, any name
+    /// goes). Executors build these; protocol code only uses them.
     pub fn new(
         id: NodeId,
         node_count: usize,
         effects: &'a mut Effects<N>,
         chooser: &'a mut dyn Chooser,
+        declared: Option<&'a [&'static str]>,
     ) -> Self {
         Ctx {
             id,
             node_count,
             effects,
             chooser,
+            declared,
         }
     }
 
@@ -206,6 +210,20 @@ impl<'a, N: Node + ?Sized> Ctx<'a, N> {
             candidates > 0,
             "choose(\"{name}\") called with no candidates"
         );
+        // An undeclared name is a bug in the protocol (a typo, or a choice
+        // its description forgot): every executor reports the panic, the
+        // checker and the simulator with a trace, the live node by stopping.
+        if let Some(declared) = self.declared {
+            assert!(
+                declared.contains(&name),
+                "choose(\"{name}\") names a choice the system does not declare; its choices are: {}",
+                if declared.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    declared.join(", ")
+                }
+            );
+        }
         let chosen = self.chooser.choose(self.id, name, candidates);
         assert!(
             chosen < candidates,

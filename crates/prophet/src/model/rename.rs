@@ -2,9 +2,14 @@
 //!
 //! When nodes are interchangeable (three identical acceptors), states that
 //! differ only by a permutation of their ids behave the same. The explorer
-//! keeps one representative per class; to build it, every value that mentions
-//! a [`NodeId`] must be able to rewrite those ids. Types without ids implement
+//! maps each state to a representative, a permutation of it, and keeps one
+//! state per representative; to build it, every value that mentions a
+//! [`NodeId`] must be able to rewrite those ids. Types without ids implement
 //! [`Rename`] as the identity with [`rename_identity!`](crate::rename_identity).
+//!
+//! A representative is not always the same for every permutation of a state
+//! (see `System::symmetric`), so the explorer may keep several states of one
+//! class: never fewer than one, which is what soundness needs.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

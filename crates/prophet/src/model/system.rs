@@ -62,8 +62,9 @@ pub fn execute<N: Node>(
     input: Input<N>,
     effects: &mut Effects<N>,
     chooser: &mut dyn Chooser,
+    declared: Option<&[&'static str]>,
 ) {
-    let mut ctx = Ctx::new(id, node_count, effects, chooser);
+    let mut ctx = Ctx::new(id, node_count, effects, chooser, declared);
     match input {
         Input::Start => node.on_start(state, &mut ctx),
         Input::Message(from, msg) => node.on_message(state, &mut ctx, from, msg),
@@ -316,6 +317,7 @@ pub struct System<N: Node> {
     constraints: Vec<Constraint>,
     symmetry: Option<Canonicalizer<N>>,
     determinism: DeterminismCheck,
+    choices: Option<Vec<&'static str>>,
 }
 
 impl<N: Node> System<N> {
@@ -334,7 +336,21 @@ impl<N: Node> System<N> {
             constraints: Vec::new(),
             symmetry: None,
             determinism: DeterminismCheck::Sampled(8),
+            choices: None,
         }
+    }
+
+    /// Declares the names the nodes may pass to `choose`; every executor
+    /// then refuses any other name (the handler panics, which each reports).
+    /// The registry declares a protocol's described choices this way.
+    pub fn declare_choices(mut self, names: Vec<&'static str>) -> Self {
+        self.choices = Some(names);
+        self
+    }
+
+    /// The declared choice names (`None`: not declared, any name goes).
+    pub fn declared_choices(&self) -> Option<&[&'static str]> {
+        self.choices.as_deref()
     }
 
     /// Sets the network semantics.
@@ -473,7 +489,16 @@ impl<N: Node> System<N> {
         let mut local = slot.state.clone();
         effects.clear();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            execute(node, id, count, &mut local, input.clone(), effects, chooser)
+            execute(
+                node,
+                id,
+                count,
+                &mut local,
+                input.clone(),
+                effects,
+                chooser,
+                self.declared_choices(),
+            )
         }));
         if let Err(payload) = ran {
             return Err(StepError::Panic {
@@ -498,6 +523,7 @@ impl<N: Node> System<N> {
                     input.clone(),
                     &mut again_effects,
                     &mut replay,
+                    self.declared_choices(),
                 )
             }));
             let same = ran.is_ok()
@@ -944,6 +970,7 @@ impl<N: Node> Model for System<N> {
                 input,
                 &mut effects,
                 &mut chooser,
+                self.declared_choices(),
             )
         }));
         if ran.is_ok() && !effects.sends.is_empty() {

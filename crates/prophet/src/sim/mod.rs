@@ -56,7 +56,6 @@ mod engine;
 pub mod fault;
 pub mod metrics;
 pub mod network;
-pub mod policy;
 pub mod scenario;
 
 use std::collections::BTreeMap;
@@ -70,7 +69,9 @@ pub use engine::BYTES_SENT;
 pub use fault::{Fault, Load};
 pub use metrics::{ConstraintValue, Estimate, Metrics, ObjectiveValue, Summary};
 pub use network::{LatencyDist, LinkModel, NetworkModel, Partition, Slowdown, Target};
-pub use policy::{
+// The policies live in `crate::choice`; re-exported here because the
+// simulator is where most users meet them.
+pub use crate::choice::{
     ChoiceView, FeedbackTracker, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
 };
 

@@ -16,10 +16,10 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use crate::choice::PolicySpec;
 use crate::model::NodeId;
 use crate::sim::fault::{Fault, Load};
 use crate::sim::network::{LatencyDist, LinkModel, NetworkModel, Partition, Slowdown, Target};
-use crate::sim::policy::PolicySpec;
 
 /// Why a scenario was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

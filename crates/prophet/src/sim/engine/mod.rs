@@ -22,13 +22,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
+use crate::choice::{ChoiceView, FeedbackTracker, PolicyTable};
 use crate::model::{
     Chooser, Effects, GlobalState, Input, MetricOp, Node, NodeId, TimerOp, execute,
 };
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
 use crate::sim::network::ResolvedNetwork;
-use crate::sim::policy::{ChoiceView, FeedbackTracker, PolicyTable};
 use crate::sim::{RunReport, SimError, Simulator, StopReason};
 
 type FastMap<K, V> = hashbrown::HashMap<K, V, FixedState>;
@@ -569,7 +569,16 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         };
         let state = &mut self.state.nodes[id.index()].state;
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            execute(node, id, count, state, input, &mut effects, &mut chooser)
+            execute(
+                node,
+                id,
+                count,
+                state,
+                input,
+                &mut effects,
+                &mut chooser,
+                system.declared_choices(),
+            )
         }));
         if let Err(payload) = ran {
             let message = payload

@@ -1,0 +1,14 @@
+//! How a `choose` is resolved when an executor does not branch on it: the
+//! choice policies the simulator and the live runtime share.
+//!
+//! The explorer branches on every candidate and needs none of this; the
+//! simulator resolves each choice with a [`Policy`] from a [`PolicyTable`];
+//! the live runtime uses the same table until the resolver exists. This
+//! module knows the model (node ids) and nothing of any executor: the
+//! simulator and the runtime import it, never the other way round.
+
+pub mod policy;
+
+pub use policy::{
+    ChoiceView, FeedbackTracker, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
+};
