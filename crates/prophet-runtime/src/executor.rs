@@ -123,7 +123,6 @@ pub struct NodeTask<N: Node> {
 
 struct Running<N: Node> {
     task: NodeTask<N>,
-    node_count: usize,
     state: N::State,
     effects: Effects<N>,
     timers: HashMap<N::Timer, (u64, JoinHandle<()>)>,
@@ -206,7 +205,6 @@ impl<N: Node> NodeTask<N> {
         stats.up.store(1, Ordering::Relaxed);
         let mut running = Running {
             task: self,
-            node_count,
             state,
             effects: Effects::default(),
             timers: HashMap::new(),
@@ -403,7 +401,6 @@ impl<N: Node> Running<N> {
     /// cheaper to return.
     fn handle(&mut self, input: Input<N>) -> Result<(), Box<RuntimeError>> {
         let id = self.task.id;
-        let node = &self.task.system.nodes()[id.index()];
         self.effects.clear();
         // Reading the clock costs as much as a small handler on some
         // machines, so handler time is sampled; every handler is counted.
@@ -413,14 +410,12 @@ impl<N: Node> Running<N> {
             .then(Instant::now);
         let ran = catch_unwind(AssertUnwindSafe(|| {
             execute(
-                node,
+                &self.task.system,
                 id,
-                self.node_count,
                 &mut self.state,
                 input,
                 &mut self.effects,
                 self.task.chooser.as_mut(),
-                self.task.system.declared_choices(),
             )
         }));
         let finished = started.map(|started| {

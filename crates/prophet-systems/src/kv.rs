@@ -653,41 +653,6 @@ fn was_written(s: &prophet::model::GlobalState<KvNode>, v: Val) -> bool {
         && matches!(s.node(v.writer), KvState::Client(c) if c.writes >= v.n)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use prophet::explore::Explorer;
-
-    #[test]
-    fn correct_store_keeps_its_invariants_under_a_replica_crash() {
-        let system = system(2, 1, 2, Variant::Correct);
-        let report = Explorer::new(&system).run();
-        assert!(report.complete, "{report:?}");
-        assert!(report.violations.is_empty(), "{:?}", report.violations);
-        // Exact count: pins down the protocol and the explorer together.
-        assert_eq!(report.unique_states, 5940);
-    }
-
-    #[test]
-    fn volatile_store_loses_an_acknowledged_write() {
-        let system = system(1, 1, 1, Variant::VolatileStore);
-        let report = Explorer::new(&system).run();
-        assert_eq!(report.violations.len(), 1, "{report:?}");
-        assert_eq!(report.violations[0].property, "acknowledged writes survive");
-    }
-
-    #[test]
-    fn workload_mix_is_deterministic_and_close_to_its_write_share() {
-        let w = workload(&Config::new(3, 2));
-        let writes = (0..10_000)
-            .filter(|&s| matches!(w.op(s), Op::Write(_)))
-            .count();
-        // 10% of 10 000 requests, within ±1.5 points.
-        assert!((850..=1150).contains(&writes), "{writes} writes");
-        assert_eq!(w.op(42), w.op(42));
-    }
-}
-
 /// The store's default network in simulation: 1 ms log-normal links, 2 ms
 /// log-normal replica service time, instant clients.
 pub fn network(config: &Config) -> prophet::sim::NetworkModel {
@@ -804,5 +769,40 @@ impl prophet::registry::Protocol for Kv {
             },
             faults: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prophet::explore::Explorer;
+
+    #[test]
+    fn correct_store_keeps_its_invariants_under_a_replica_crash() {
+        let system = system(2, 1, 2, Variant::Correct);
+        let report = Explorer::new(&system).run();
+        assert!(report.complete, "{report:?}");
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        // Exact count: pins down the protocol and the explorer together.
+        assert_eq!(report.unique_states, 5940);
+    }
+
+    #[test]
+    fn volatile_store_loses_an_acknowledged_write() {
+        let system = system(1, 1, 1, Variant::VolatileStore);
+        let report = Explorer::new(&system).run();
+        assert_eq!(report.violations.len(), 1, "{report:?}");
+        assert_eq!(report.violations[0].property, "acknowledged writes survive");
+    }
+
+    #[test]
+    fn workload_mix_is_deterministic_and_close_to_its_write_share() {
+        let w = workload(&Config::new(3, 2));
+        let writes = (0..10_000)
+            .filter(|&s| matches!(w.op(s), Op::Write(_)))
+            .count();
+        // 10% of 10 000 requests, within ±1.5 points.
+        assert!((850..=1150).contains(&writes), "{writes} writes");
+        assert_eq!(w.op(42), w.op(42));
     }
 }

@@ -51,20 +51,26 @@ impl<N: Node> Debug for Input<N> {
     }
 }
 
-/// Runs one handler of `node` on `state`, collecting its effects into
-/// `effects` and resolving choices through `chooser`. Every executor calls
-/// this, so a node behaves identically everywhere.
+/// Runs one handler of node `id` of `system` on `state`, collecting its
+/// effects into `effects` and resolving choices through `chooser` (a
+/// `choose` whose name the system does not declare panics). Every executor
+/// calls this, so a node behaves identically everywhere.
 pub fn execute<N: Node>(
-    node: &N,
+    system: &System<N>,
     id: NodeId,
-    node_count: usize,
     state: &mut N::State,
     input: Input<N>,
     effects: &mut Effects<N>,
     chooser: &mut dyn Chooser,
-    declared: Option<&[&'static str]>,
 ) {
-    let mut ctx = Ctx::new(id, node_count, effects, chooser, declared);
+    let node = &system.nodes[id.index()];
+    let mut ctx = Ctx::new(
+        id,
+        system.nodes.len(),
+        effects,
+        chooser,
+        system.declared_choices(),
+    );
     match input {
         Input::Start => node.on_start(state, &mut ctx),
         Input::Message(from, msg) => node.on_message(state, &mut ctx, from, msg),
@@ -484,21 +490,11 @@ impl<N: Node> System<N> {
         effects: &mut Effects<N>,
     ) -> Result<(), StepError> {
         let slot = &mut state.nodes[id.index()];
-        let node = &self.nodes[id.index()];
         let count = self.nodes.len();
         let mut local = slot.state.clone();
         effects.clear();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            execute(
-                node,
-                id,
-                count,
-                &mut local,
-                input.clone(),
-                effects,
-                chooser,
-                self.declared_choices(),
-            )
+            execute(self, id, &mut local, input.clone(), effects, chooser)
         }));
         if let Err(payload) = ran {
             return Err(StepError::Panic {
@@ -516,14 +512,12 @@ impl<N: Node> System<N> {
             let mut replay = ScriptChooser::replaying(&chooser.script);
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 execute(
-                    node,
+                    self,
                     id,
-                    count,
                     &mut again_state,
                     input.clone(),
                     &mut again_effects,
                     &mut replay,
-                    self.declared_choices(),
                 )
             }));
             let same = ran.is_ok()
@@ -959,19 +953,8 @@ impl<N: Node> Model for System<N> {
         let mut local = from.node(id).clone();
         let mut effects = Effects::default();
         let mut chooser = ScriptChooser::replaying(&step.choices);
-        let node = &self.nodes[id.index()];
-        let count = self.nodes.len();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            execute(
-                node,
-                id,
-                count,
-                &mut local,
-                input,
-                &mut effects,
-                &mut chooser,
-                self.declared_choices(),
-            )
+            execute(self, id, &mut local, input, &mut effects, &mut chooser)
         }));
         if ran.is_ok() && !effects.sends.is_empty() {
             let sent: Vec<String> = effects

@@ -559,7 +559,6 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
     fn run_handler(&mut self, id: NodeId, input: Input<N>) -> Result<(), SimError> {
         let system = self.sim.system;
         let count = system.nodes().len();
-        let node = &system.nodes()[id.index()];
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
         let mut chooser = RunChooser {
@@ -569,16 +568,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         };
         let state = &mut self.state.nodes[id.index()].state;
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            execute(
-                node,
-                id,
-                count,
-                state,
-                input,
-                &mut effects,
-                &mut chooser,
-                system.declared_choices(),
-            )
+            execute(system, id, state, input, &mut effects, &mut chooser)
         }));
         if let Err(payload) = ran {
             let message = payload
