@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! cluster = "demo"                 # cluster id, checked in every handshake
-//! system = "paxos"                 # catalog name (`prophet list`)
+//! system = "paxos"                 # registered name (`prophet list`)
 //! params = { acceptors = 3 }       # the system's parameters (strings or integers)
 //! secret_file = "cluster.secret"   # hex, >= 16 bytes; or `secret = "<hex>"`
 //! data_dir = "data"                # durable files go to <data_dir>/node-<id>.durable
@@ -175,7 +175,7 @@ pub struct ClusterConfig {
     pub cluster: String,
     /// Catalog name of the system.
     pub system: String,
-    /// Parameters as `key=value` pairs for the catalog.
+    /// Parameters as `key=value` pairs for the registry entry.
     pub params: Vec<String>,
     /// The shared secret.
     pub secret: Secret,
