@@ -1,7 +1,7 @@
 //! How `choose` is resolved on a live node until the live resolver exists:
-//! by the simulator's policies (`prophet::choice`), chosen per cluster
-//! file, with the same feedback convention as in the simulator (a span named
-//! after a choice and begun in the same handler times that decision).
+//! by the policies the simulator uses (`prophet::choice`), chosen per
+//! cluster file, learning from outcomes attributed as in the simulator (by
+//! the handle the protocol gave, through `prophet::choice::FeedbackTracker`).
 //!
 //! The seam for the resolver is [`LiveChooser`]: any chooser that can also
 //! learn from outcomes; decisions reach [`crate::executor::DecisionLog`] by
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use prophet::choice::{ChoiceView, Outcome, PolicySpec, PolicyTable};
-use prophet::model::{Chooser, NodeId};
+use prophet::model::{ChoiceRequest, Chooser, NodeId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -89,14 +89,11 @@ impl PolicyChooser {
 }
 
 impl Chooser for PolicyChooser {
-    fn choose(&mut self, node: NodeId, name: &'static str, candidates: usize) -> usize {
-        let view = ChoiceView {
-            node,
-            name,
-            candidates,
-            now: self.started.elapsed(),
-        };
-        self.table.choose(&view, &mut self.rng).min(candidates - 1)
+    fn choose(&mut self, request: &ChoiceRequest<'_>) -> usize {
+        let view = ChoiceView::of(request, self.started.elapsed());
+        self.table
+            .choose(&view, &mut self.rng)
+            .min(request.candidates() - 1)
     }
 }
 
@@ -117,9 +114,14 @@ mod tests {
         config.policy = "random".into();
         let picks = |config: &ChoiceConfig| {
             let mut c = config.build(NodeId(1));
-            (0..50)
-                .map(|_| c.choose(NodeId(1), "x", 5))
-                .collect::<Vec<_>>()
+            let keys = [1, 2, 3, 4, 5];
+            let request = ChoiceRequest {
+                node: NodeId(1),
+                name: "x",
+                keys: &keys,
+                context: None,
+            };
+            (0..50).map(|_| c.choose(&request)).collect::<Vec<_>>()
         };
         assert_eq!(picks(&config), picks(&config), "same seed, same choices");
         assert!(picks(&config).iter().any(|&i| i != 0));

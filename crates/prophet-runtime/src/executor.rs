@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use prophet::choice::Outcome;
+use prophet::choice::FeedbackTracker;
 use prophet::model::{Decision, Effects, Input, MetricOp, Node, NodeId, System, TimerOp, execute};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -128,10 +128,8 @@ struct Running<N: Node> {
     timers: HashMap<N::Timer, (u64, JoinHandle<()>)>,
     timer_generation: u64,
     spans: FastMap<(&'static str, u64), Instant>,
-    /// Spans that time a decision (named after the choice): the index chosen.
-    decided: FastMap<(&'static str, u64), usize>,
-    /// Per handler: spans begun so far under each choice's name.
-    paired: Vec<(&'static str, usize)>,
+    /// Decisions waiting for their outcome (the simulator's tracker).
+    feedback: FeedbackTracker,
     started: Instant,
     /// Per destination: its link (made on first send) and what handlers
     /// sent on it during this wake-up, sent together when the burst ends.
@@ -210,8 +208,7 @@ impl<N: Node> NodeTask<N> {
             timers: HashMap::new(),
             timer_generation: 0,
             spans: FastMap::default(),
-            decided: FastMap::default(),
-            paired: Vec::new(),
+            feedback: FeedbackTracker::new(),
             started: Instant::now(),
             links: (0..node_count).map(|_| Outbox::default()).collect(),
             dirty_links: Vec::new(),
@@ -470,33 +467,18 @@ impl<N: Node> Running<N> {
             None if self.effects.metrics.is_empty() => self.started,
             None => Instant::now(),
         };
-        // Feedback convention (as in the simulator): the n-th span begun in
-        // this handler under a choice's name times the n-th decision of it.
-        self.paired.clear();
+        // Outcomes are paired with decisions by the handle the protocol
+        // gave, exactly as in the simulator.
+        let at = now.duration_since(self.started);
+        for outcome in self.feedback.handler_ran(id, &self.effects, at, at) {
+            self.task.chooser.observe(&outcome);
+        }
         for op in self.effects.metrics.drain(..) {
             match op {
                 MetricOp::Record { metric, value } => self.task.metrics.record(id.0, metric, value),
                 MetricOp::Begin { metric, key } => {
                     if self.spans.len() < SPANS_OPEN_MAX {
                         self.spans.insert((metric, key), now);
-                        let at = match self.paired.iter().position(|(m, _)| *m == metric) {
-                            Some(at) => at,
-                            None => {
-                                self.paired.push((metric, 0));
-                                self.paired.len() - 1
-                            }
-                        };
-                        let nth = self.paired[at].1;
-                        self.paired[at].1 += 1;
-                        if let Some(d) = self
-                            .effects
-                            .decisions
-                            .iter()
-                            .filter(|d| d.name == metric)
-                            .nth(nth)
-                        {
-                            self.decided.insert((metric, key), d.chosen);
-                        }
                     } else {
                         warn!(
                             node = id.0,
@@ -508,17 +490,9 @@ impl<N: Node> Running<N> {
                     if let Some(began) = self.spans.remove(&(metric, key)) {
                         let took = now.duration_since(began);
                         self.task.metrics.record(id.0, metric, took.as_secs_f64());
-                        if let Some(chosen) = self.decided.remove(&(metric, key)) {
-                            self.task.chooser.observe(&Outcome {
-                                node: id,
-                                name: metric,
-                                chosen,
-                                cost: took.as_secs_f64(),
-                                at: now.duration_since(self.started),
-                            });
-                        }
                     }
                 }
+                MetricOp::Outcome { .. } | MetricOp::OutcomeSample { .. } => {}
             }
         }
     }

@@ -12,10 +12,12 @@
 //!
 //! Latencies are measured with spans (the executor timestamps them):
 //! [`REQUEST_LATENCY`] for every request, [`READ_LATENCY`] and
-//! [`WRITE_LATENCY`] by kind. Following the feedback convention of the
-//! simulator's policies, each replica request is also timed by a span named
-//! after the choice that picked the replica, so a policy learns the
-//! replica's response time from it.
+//! [`WRITE_LATENCY`] by kind. Each decision is attributed to the request's
+//! sequence number (`Ctx::choose_with`), and its outcome reported under it
+//! (`Ctx::outcome`): a replica choice when that replica answers (so a
+//! policy learns the replica's response time), the hedge delay when the
+//! read completes or times out (with a `kv.timeouts` sample). The sequence
+//! number is in the client's state already: attribution adds no state.
 //!
 //! Requests enter through [`KvWorkload`] (the [`Workload`] seam) in the
 //! simulator and the live runtime; for the explorer, each client issues
@@ -29,7 +31,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use prophet::model::{Aggregate, Ctx, Node, NodeId, Objective, System, Workload, mix_seq};
+use prophet::model::{
+    Aggregate, Attribution, Ctx, Node, NodeId, Objective, System, Workload, mix_seq,
+};
 use serde::{Deserialize, Serialize};
 
 /// Choice: which replica serves a read (candidates: every replica, in id order).
@@ -323,11 +327,17 @@ impl Node for KvNode {
                 else {
                     return;
                 };
-                let target = ctx.choose(HEDGE_REPLICA, replicas);
+                let target = ctx.choose_with(
+                    HEDGE_REPLICA,
+                    replicas,
+                    Attribution::handle(seq).context(*key),
+                );
                 if target != *primary && backup.is_none() {
                     *backup = Some(target);
                     ctx.send(target, KvMsg::Read { seq, key: *key });
-                    ctx.begin_span(HEDGE_REPLICA, seq);
+                } else {
+                    // No second read went out: nothing will answer for it.
+                    ctx.no_outcome(seq, &[HEDGE_REPLICA]);
                 }
             }
             KvTimer::Timeout(seq) => {
@@ -342,6 +352,7 @@ impl Node for KvNode {
                         primary, backup, ..
                     } => {
                         ctx.end_span(READ_LATENCY, seq);
+                        ctx.outcome(seq, &[HEDGE], &[(TIMEOUTS, 1.0)]);
                         client.late.insert((seq, primary));
                         if let Some(b) = backup {
                             client.late.insert((seq, b));
@@ -405,10 +416,14 @@ fn on_client_message(
             ctx.set_timer(KvTimer::Timeout(seq), timeout);
             match op {
                 Op::Read(key) => {
-                    let primary = ctx.choose(READ_REPLICA, replicas);
-                    let hedge = ctx.choose(HEDGE, &HEDGE_DELAYS_MS);
+                    // Both decisions are credited under the request's
+                    // sequence number, which the client keeps anyway: the
+                    // replica when it answers, the hedge delay when the
+                    // read completes or times out.
+                    let how = Attribution::handle(seq).context(key);
+                    let primary = ctx.choose_with(READ_REPLICA, replicas, how);
+                    let hedge = ctx.choose_with(HEDGE, &HEDGE_DELAYS_MS, how);
                     ctx.begin_span(READ_LATENCY, seq);
-                    ctx.begin_span(READ_REPLICA, seq);
                     ctx.send(primary, KvMsg::Read { seq, key });
                     if let Some(ms) = hedge {
                         ctx.set_timer(KvTimer::Hedge(seq), Duration::from_millis(ms));
@@ -445,7 +460,7 @@ fn on_client_message(
         }
         KvMsg::ReadReply { seq, value } => {
             if client.late.remove(&(seq, from)) {
-                end_replica_span(ctx, seq, from, None);
+                credit_replica(ctx, seq, from, None);
                 return;
             }
             let Some(Pending::Read {
@@ -457,7 +472,8 @@ fn on_client_message(
                 return;
             };
             client.pending.remove(&seq);
-            end_replica_span(ctx, seq, from, Some(primary));
+            credit_replica(ctx, seq, from, Some(primary));
+            ctx.outcome(seq, &[HEDGE], &[]);
             // The other replica's read is still out: close its span when it answers.
             let other = if from == primary {
                 backup
@@ -495,19 +511,17 @@ fn on_client_message(
     }
 }
 
-/// Ends the feedback span of the replica read `seq` sent to `from`: the
-/// primary's is named [`READ_REPLICA`], the backup's [`HEDGE_REPLICA`].
-/// `primary` is `None` for a late reply, whose kind is told by the span left.
-fn end_replica_span(ctx: &mut Ctx<'_, KvNode>, seq: u64, from: NodeId, primary: Option<NodeId>) {
+/// Reports the outcome of the replica decision that sent read `seq` to
+/// `from`: the primary's is [`READ_REPLICA`], the backup's
+/// [`HEDGE_REPLICA`]. `primary` is `None` for a late reply, whose decision
+/// is the one still open.
+fn credit_replica(ctx: &mut Ctx<'_, KvNode>, seq: u64, from: NodeId, primary: Option<NodeId>) {
     match primary {
-        Some(p) if p == from => ctx.end_span(READ_REPLICA, seq),
-        Some(_) => ctx.end_span(HEDGE_REPLICA, seq),
-        None => {
-            // Executors ignore an end without a matching begin, so closing
-            // both is safe and keeps the client state small.
-            ctx.end_span(READ_REPLICA, seq);
-            ctx.end_span(HEDGE_REPLICA, seq);
-        }
+        Some(p) if p == from => ctx.outcome(seq, &[READ_REPLICA], &[]),
+        Some(_) => ctx.outcome(seq, &[HEDGE_REPLICA], &[]),
+        // An outcome for a decision no longer open is ignored, so naming
+        // both is safe and keeps the client state small.
+        None => ctx.outcome(seq, &[READ_REPLICA, HEDGE_REPLICA], &[]),
     }
 }
 

@@ -7,8 +7,10 @@
 //! module knows the model (node ids) and nothing of any executor: the
 //! simulator and the runtime import it, never the other way round.
 
+pub mod feedback;
 pub mod policy;
 
+pub use feedback::{FeedbackTracker, OPEN_DECISIONS_MAX};
 pub use policy::{
-    ChoiceView, FeedbackTracker, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
+    COST, ChoiceView, LATENCY, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
 };

@@ -1,16 +1,13 @@
 //! Choice policies: how an executor resolves `choose` without branching.
 //!
-//! A [`Policy`] picks a candidate index and learns from [`Outcome`]s. The
-//! observation interface is executor-neutral: the simulator feeds it from
-//! spans (below), and the live runtime can feed it the same way from real
-//! clocks.
-//!
-//! **Feedback convention.** An outcome is the duration of a span named
-//! after the choice, begun in the same handler as the decision: a client
-//! that calls `choose("kv.read_replica", …)` and `begin_span("kv.read_replica",
-//! seq)` in one handler, and later `end_span("kv.read_replica", seq)`, gives
-//! the policy that chose the replica its response time. The n-th such span
-//! begun in a handler pairs with the n-th decision of that name in it.
+//! A [`Policy`] picks a candidate and learns from [`Outcome`]s. It sees
+//! the candidates by their stable keys ([`ChoiceView::keys`]), so what it
+//! learns about one candidate stays with that candidate when the list
+//! changes order or length; the fixed, uniform and round-robin policies pick
+//! by position. Outcomes reach a policy through the executor's
+//! [`FeedbackTracker`](crate::choice::FeedbackTracker), which pairs them
+//! with decisions by the handle the protocol gave (`Ctx::choose_with`,
+//! `Ctx::outcome`).
 //!
 //! Policies are instantiated per (node, choice): each client balances on
 //! its own view, as deployed balancers do.
@@ -23,35 +20,82 @@ use std::time::Duration;
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::model::NodeId;
+use crate::model::{ChoiceRequest, NodeId};
 
 /// What a policy sees when asked to choose.
 #[derive(Clone, Copy, Debug)]
-pub struct ChoiceView {
+pub struct ChoiceView<'a> {
     /// The node making the choice.
     pub node: NodeId,
     /// The choice's stable name.
     pub name: &'static str,
     /// Number of candidates (at least 1).
     pub candidates: usize,
+    /// Each candidate's stable key, in the handler's order.
+    pub keys: &'a [u64],
+    /// The decision's context, when the protocol gave one.
+    pub context: Option<u64>,
     /// The executor's current time.
     pub now: Duration,
 }
 
-/// The observed result of one decision.
-#[derive(Clone, Copy, Debug, PartialEq)]
+impl<'a> ChoiceView<'a> {
+    /// The view of `request` at time `now`.
+    pub fn of(request: &ChoiceRequest<'a>, now: Duration) -> Self {
+        ChoiceView {
+            node: request.node,
+            name: request.name,
+            candidates: request.candidates(),
+            keys: request.keys,
+            context: request.context,
+            now,
+        }
+    }
+}
+
+/// The observed result of one decision: a set of named samples.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     /// The node that decided.
     pub node: NodeId,
     /// The choice's name.
     pub name: &'static str,
-    /// The candidate chosen.
-    pub chosen: usize,
-    /// Its cost, in seconds (smaller is better).
-    pub cost: f64,
+    /// The chosen candidate's stable key.
+    pub key: u64,
+    /// The decision's context.
+    pub context: Option<u64>,
+    /// Named samples: `latency` (seconds from the decision to the outcome,
+    /// measured by the executor) first, then what the protocol reported.
+    pub samples: Vec<(&'static str, f64)>,
     /// When the outcome was observed.
     pub at: Duration,
 }
+
+impl Outcome {
+    /// The sample named `metric`.
+    pub fn sample(&self, metric: &str) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .map(|(_, v)| *v)
+    }
+
+    /// The latency from the decision to the outcome, in seconds.
+    pub fn latency(&self) -> f64 {
+        self.sample(LATENCY).unwrap_or(0.0)
+    }
+
+    /// What the policies minimise: the `cost` sample if the protocol
+    /// reported one, else the latency.
+    pub fn cost(&self) -> f64 {
+        self.sample(COST).unwrap_or_else(|| self.latency())
+    }
+}
+
+/// The sample every outcome carries: seconds from decision to outcome.
+pub const LATENCY: &str = "latency";
+/// A sample a protocol may report to replace latency as the cost.
+pub const COST: &str = "cost";
 
 /// Resolves one choice at one node.
 pub trait Policy: Send {
@@ -189,7 +233,8 @@ impl PolicySpec {
         };
         Box::new(Learning {
             kind,
-            arms: Vec::new(),
+            arms: hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0)),
+            view: Vec::new(),
             decisions: 0,
         })
     }
@@ -311,7 +356,10 @@ enum Kind {
 
 struct Learning {
     kind: Kind,
-    arms: Vec<ArmStats>,
+    /// Statistics by candidate key.
+    arms: hashbrown::HashMap<u64, ArmStats, foldhash::fast::FixedState>,
+    /// The current candidates' statistics, in candidate order (reused).
+    view: Vec<ArmStats>,
     decisions: u64,
 }
 
@@ -337,11 +385,15 @@ fn two_distinct(rng: &mut dyn RngCore, n: usize) -> (usize, usize) {
 impl Policy for Learning {
     fn choose(&mut self, view: &ChoiceView, rng: &mut dyn RngCore) -> usize {
         let n = view.candidates;
-        if self.arms.len() < n {
-            self.arms.resize(n, ArmStats::default());
-        }
+        debug_assert_eq!(view.keys.len(), n);
+        self.view.clear();
+        self.view.extend(
+            view.keys
+                .iter()
+                .map(|k| self.arms.get(k).copied().unwrap_or_default()),
+        );
         self.decisions += 1;
-        let arms = &self.arms[..n];
+        let arms = &self.view[..];
         let untried = arms.iter().position(|a| a.n == 0 && a.outstanding == 0);
         let chosen = match &self.kind {
             Kind::EpsilonGreedy(eps) => {
@@ -413,15 +465,15 @@ impl Policy for Learning {
             }
             Kind::Heuristic(f) => f(view, arms, rng).min(n - 1),
         };
-        self.arms[chosen].outstanding += 1;
+        self.arms.entry(view.keys[chosen]).or_default().outstanding += 1;
         chosen
     }
 
     fn observe(&mut self, outcome: &Outcome) {
-        if self.arms.len() <= outcome.chosen {
-            self.arms.resize(outcome.chosen + 1, ArmStats::default());
-        }
-        self.arms[outcome.chosen].observe(outcome.cost, outcome.at);
+        self.arms
+            .entry(outcome.key)
+            .or_default()
+            .observe(outcome.cost(), outcome.at);
     }
 }
 
@@ -448,7 +500,7 @@ impl PolicyTable {
     }
 
     /// Resolves a choice.
-    pub fn choose(&mut self, view: &ChoiceView, rng: &mut dyn RngCore) -> usize {
+    pub fn choose(&mut self, view: &ChoiceView<'_>, rng: &mut dyn RngCore) -> usize {
         let policy = match self.live.get_mut(&(view.node, view.name)) {
             Some(p) => p,
             None => {
@@ -467,99 +519,33 @@ impl PolicyTable {
     }
 }
 
-/// Pairs decisions with the spans that time them (the feedback convention
-/// above) and turns ended spans into [`Outcome`]s. Executor-neutral: the
-/// simulator calls it with virtual times, the live runtime with real ones.
-#[derive(Default)]
-pub struct FeedbackTracker {
-    open: hashbrown::HashMap<
-        (NodeId, &'static str, u64),
-        (usize, Duration),
-        foldhash::fast::FixedState,
-    >,
-}
-
-impl FeedbackTracker {
-    /// No open spans.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Takes note of one handler run at `node`: its decisions and metric
-    /// events, in call order, with the time the handler began (span starts)
-    /// and ended (span ends). Returns the outcomes of the spans it ended.
-    pub fn handler_ran<N: crate::model::Node + ?Sized>(
-        &mut self,
-        node: NodeId,
-        effects: &crate::model::Effects<N>,
-        began: Duration,
-        ended: Duration,
-    ) -> Vec<Outcome> {
-        use crate::model::MetricOp;
-        let mut outcomes = Vec::new();
-        let mut begun: Vec<(&'static str, usize)> = Vec::new();
-        for op in &effects.metrics {
-            match *op {
-                MetricOp::Begin { metric, key } => {
-                    let nth = match begun.iter_mut().find(|(m, _)| *m == metric) {
-                        Some(entry) => {
-                            entry.1 += 1;
-                            entry.1 - 1
-                        }
-                        None => {
-                            begun.push((metric, 1));
-                            0
-                        }
-                    };
-                    if let Some(d) = effects
-                        .decisions
-                        .iter()
-                        .filter(|d| d.name == metric)
-                        .nth(nth)
-                    {
-                        self.open.insert((node, metric, key), (d.chosen, began));
-                    }
-                }
-                MetricOp::End { metric, key } => {
-                    if let Some((chosen, start)) = self.open.remove(&(node, metric, key)) {
-                        outcomes.push(Outcome {
-                            node,
-                            name: metric,
-                            chosen,
-                            cost: ended.saturating_sub(start).as_secs_f64(),
-                            at: ended,
-                        });
-                    }
-                }
-                MetricOp::Record { .. } => {}
-            }
-        }
-        outcomes
-    }
-
-    /// Forgets the open spans of a node that crashed.
-    pub fn forget_node(&mut self, node: NodeId) {
-        self.open.retain(|k, _| k.0 != node);
-    }
-
-    /// Spans waiting for their end.
-    pub fn open_spans(&self) -> usize {
-        self.open.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    fn view(candidates: usize) -> ChoiceView {
+    const KEYS: [u64; 4] = [70, 71, 72, 73];
+
+    fn view(candidates: usize) -> ChoiceView<'static> {
         ChoiceView {
             node: NodeId(0),
             name: "c",
             candidates,
+            keys: &KEYS[..candidates],
+            context: None,
             now: Duration::ZERO,
+        }
+    }
+
+    fn outcome(key: u64, cost: f64, at: Duration) -> Outcome {
+        Outcome {
+            node: NodeId(0),
+            name: "c",
+            key,
+            context: None,
+            samples: vec![(LATENCY, cost)],
+            at,
         }
     }
 
@@ -587,19 +573,41 @@ mod tests {
             for round in 0..500 {
                 let i = p.choose(&view(4), &mut rng);
                 let cost = if i == 2 { 0.001 } else { 0.010 };
-                p.observe(&Outcome {
-                    node: NodeId(0),
-                    name: "c",
-                    chosen: i,
-                    cost,
-                    at: Duration::from_millis(round),
-                });
+                p.observe(&outcome(KEYS[i], cost, Duration::from_millis(round)));
                 if round >= 400 && i == 2 {
                     late_hits += 1;
                 }
             }
             assert!(late_hits >= 80, "{spec:?}: {late_hits}");
         }
+    }
+
+    #[test]
+    fn what_a_learner_knows_stays_with_the_candidate_key() {
+        // Candidate 72 is cheap. The list then shrinks and reorders: the
+        // learner follows the key, not the position it had.
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut p = PolicySpec::EpsilonGreedy(0.0).build();
+        for round in 0..40 {
+            let i = p.choose(&view(4), &mut rng);
+            let cost = if KEYS[i] == 72 { 0.001 } else { 0.010 };
+            p.observe(&outcome(KEYS[i], cost, Duration::from_millis(round)));
+        }
+        let reordered = [73, 72];
+        let view = ChoiceView {
+            keys: &reordered,
+            candidates: 2,
+            ..view(4)
+        };
+        assert_eq!(p.choose(&view, &mut rng), 1, "key 72 is now at index 1");
+    }
+
+    #[test]
+    fn a_reported_cost_replaces_latency() {
+        let mut o = outcome(1, 0.5, Duration::ZERO);
+        assert_eq!(o.cost(), 0.5);
+        o.samples.push((COST, 2.0));
+        assert_eq!((o.latency(), o.cost()), (0.5, 2.0));
     }
 
     #[test]

@@ -18,7 +18,10 @@ mod rename;
 mod system;
 mod workload;
 
-pub use context::{Chooser, Ctx, Decision, Effects, FirstChoice, MetricOp, TimerOp};
+pub use context::{
+    Attribution, ChoiceRequest, Chooser, Ctx, Decision, Effects, FirstChoice, MetricOp, TimerOp,
+    candidate_key,
+};
 pub use core::{Expectation, Model, Property, StepError};
 pub use network::{Delivery, Envelope, InFlight, NetworkSemantics};
 pub use node::{Data, Node, NodeId};

@@ -14,7 +14,7 @@ use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use crate::model::context::{Chooser, Ctx, Effects, TimerOp};
+use crate::model::context::{ChoiceRequest, Chooser, Ctx, Effects, TimerOp};
 use crate::model::core::{Model, Property, StepError};
 use crate::model::network::{Envelope, InFlight, NetworkSemantics};
 use crate::model::node::{Node, NodeId};
@@ -804,7 +804,8 @@ impl ScriptChooser {
 }
 
 impl Chooser for ScriptChooser {
-    fn choose(&mut self, _node: NodeId, name: &'static str, candidates: usize) -> usize {
+    fn choose(&mut self, request: &ChoiceRequest<'_>) -> usize {
+        let (name, candidates) = (request.name, request.candidates());
         let pos = self.pos;
         self.pos += 1;
         if pos < self.script.len() {

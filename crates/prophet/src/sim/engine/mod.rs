@@ -24,7 +24,7 @@ use rand_distr::{Distribution, Exp};
 
 use crate::choice::{ChoiceView, FeedbackTracker, PolicyTable};
 use crate::model::{
-    Chooser, Effects, GlobalState, Input, MetricOp, Node, NodeId, TimerOp, execute,
+    ChoiceRequest, Chooser, Effects, GlobalState, Input, MetricOp, Node, NodeId, TimerOp, execute,
 };
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
@@ -93,13 +93,8 @@ struct RunChooser<'r> {
 }
 
 impl Chooser for RunChooser<'_> {
-    fn choose(&mut self, node: NodeId, name: &'static str, candidates: usize) -> usize {
-        let view = ChoiceView {
-            node,
-            name,
-            candidates,
-            now: Duration::from_nanos(self.now),
-        };
+    fn choose(&mut self, request: &ChoiceRequest<'_>) -> usize {
+        let view = ChoiceView::of(request, Duration::from_nanos(self.now));
         self.policies.choose(&view, self.rng)
     }
 }
@@ -644,6 +639,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                         self.push(at, Ev::Issue(id));
                     }
                 }
+                // Outcomes went to the feedback tracker above.
+                MetricOp::Outcome { .. } | MetricOp::OutcomeSample { .. } => {}
             }
         }
     }
