@@ -148,6 +148,19 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
                 println!("{}", report_json(entry.name(), &params, &report));
             } else {
                 println!("{report}");
+                for trace in report.violations.iter().filter_map(|f| f.trace.as_ref()) {
+                    println!(
+                        "replay with: {} check {}{} --replay {}",
+                        crate::program_name(),
+                        entry.name(),
+                        params
+                            .to_map()
+                            .iter()
+                            .map(|(k, v)| format!(" -p {k}={v}"))
+                            .collect::<String>(),
+                        trace.encoded()
+                    );
+                }
             }
             ExitCode::from(if report.ok() { EXIT_OK } else { EXIT_VIOLATION })
         }

@@ -99,6 +99,18 @@ pub fn builtin() -> Registry {
         .with(protocol(kv::Kv))
 }
 
+/// The name this program was started as (`prophet`, or a user's binary).
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|p| {
+            std::path::Path::new(&p)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "prophet".into())
+}
+
 /// Runs the command line on the process's arguments with the systems of
 /// `registry`, and returns the exit status (0 when every property held, 1
 /// when one was violated, 2 on bad usage).
@@ -112,15 +124,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let name = std::env::args()
-        .next()
-        .and_then(|p| {
-            std::path::Path::new(&p)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "prophet".into());
-    let command = <Cli as clap::CommandFactory>::command().bin_name(name);
+    let command = <Cli as clap::CommandFactory>::command().bin_name(program_name());
     let cli = match command
         .try_get_matches_from(args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))

@@ -229,7 +229,14 @@ fn a_buggy_paxos_exits_1_with_a_replayable_counterexample() {
         text.contains("VIOLATION of invariant \"agreement\""),
         "{text}"
     );
-    assert!(text.contains("replay with: --replay"), "{text}");
+    // The library prints the path; the command line, how to replay it.
+    assert!(text.contains("  path: 0:"), "{text}");
+    assert!(
+        text.contains(
+            "replay with: prophet check paxos -p acceptors=3 -p clients=2 -p rounds=1 -p variant=ignore-accepted --replay 0:"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

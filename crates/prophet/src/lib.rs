@@ -77,11 +77,6 @@ pub mod prelude {
     pub use crate::sim::{PolicySpec, Simulator};
 }
 
-/// The user guide's chapters, compiled as doctests so their code stays right.
-#[doc = include_str!("../../../docs/src/first-system.md")]
-#[cfg(doctest)]
-pub struct GuideFirstSystem;
-
 /// The guide's chapter on simulating, compiled as a doctest.
 #[doc = include_str!("../../../docs/src/simulating.md")]
 #[cfg(doctest)]

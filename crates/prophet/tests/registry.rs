@@ -166,3 +166,55 @@ fn unknown_systems_and_plain_models_are_refused_by_name() {
             .is_ok_and(|e| e.supports(Purpose::Live).is_ok())
     );
 }
+
+/// A node that panics on the second message it receives.
+#[derive(Clone)]
+struct Fragile;
+
+impl Node for Fragile {
+    type State = u8;
+    type Msg = u8;
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> u8 {
+        0
+    }
+    fn on_start(&self, _: &mut u8, ctx: &mut Ctx<'_, Self>) {
+        ctx.send(ctx.id(), 1);
+        ctx.send(ctx.id(), 2);
+    }
+    fn on_message(&self, state: &mut u8, _: &mut Ctx<'_, Self>, _: NodeId, msg: u8) {
+        assert!(*state == 0, "got {msg} after {state}");
+        *state = msg;
+    }
+    fn durable(&self, _: &u8) {}
+}
+
+#[test]
+fn the_path_of_a_panic_finding_includes_the_failing_step() {
+    let system = System::new("fragile", vec![Fragile]);
+    let explorer = Explorer::new(&system);
+    let report = explorer.run();
+    let finding = &report.violations[0];
+    assert_eq!(finding.kind, FindingKind::Panic);
+    let trace = finding.trace.as_ref().expect("a trace");
+    // One delivery, then the delivery that panics: two indices.
+    assert_eq!(trace.path.len(), 2, "{trace}");
+    assert_eq!(trace.len(), 2);
+    let replayed = explorer
+        .replay(trace.init, &trace.path)
+        .expect("the failing step replays");
+    assert_eq!(replayed.len(), 2);
+    assert!(
+        replayed.steps[1]
+            .description
+            .contains("handler panicked: got"),
+        "{replayed}"
+    );
+    assert!(
+        trace
+            .to_string()
+            .ends_with(&format!("  path: {}", trace.encoded()))
+    );
+}

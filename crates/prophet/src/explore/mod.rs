@@ -196,7 +196,39 @@ impl<'m, M: Model> Explorer<'m, M> {
             .unwrap_or_else(|| self.model.init_states())
     }
 
-    /// Rebuilds the trace of an encoded path (see [`Trace::encoded`]).
+    /// Rebuilds the trace of an encoded path: `init` is the start state's
+    /// index, `path` the successor index taken at each step (the parts of
+    /// [`Trace::encoded`]; [`Trace::decode`] parses the text form). The
+    /// path of a panic or nondeterminism finding ends with the failing
+    /// step, which the rebuilt trace shows as its last.
+    ///
+    /// ```
+    /// # use prophet::prelude::*;
+    /// # use prophet::explore::Trace;
+    /// # use serde::{Deserialize, Serialize};
+    /// #[derive(Clone)]
+    /// struct Counter;
+    /// impl Node for Counter {
+    ///     type State = u8; type Msg = u8; type Timer = (); type Durable = ();
+    ///     fn init(&self, _: NodeId, _: Option<()>) -> u8 { 0 }
+    ///     fn on_start(&self, _: &mut u8, ctx: &mut Ctx<'_, Self>) { ctx.send(ctx.id(), 1) }
+    ///     fn on_message(&self, s: &mut u8, ctx: &mut Ctx<'_, Self>, _: NodeId, m: u8) {
+    ///         *s = m;
+    ///         if m < 3 { ctx.send(ctx.id(), m + 1) }
+    ///     }
+    ///     fn durable(&self, _: &u8) {}
+    /// }
+    /// let system = System::new("counter", vec![Counter]).always("below 3", |_, s| *s.node(NodeId(0)) < 3);
+    /// let explorer = Explorer::new(&system);
+    /// let report = explorer.run();
+    /// let trace = report.violations[0].trace.as_ref().unwrap();
+    /// assert_eq!(trace.encoded(), "0:0.0.0");
+    /// // Later, from the text a user kept:
+    /// let (init, path) = Trace::decode("0:0.0.0").unwrap();
+    /// let again = explorer.replay(init, &path).unwrap();
+    /// assert_eq!(&again, trace);
+    /// assert_eq!(explorer.state_at(init, &path).map(|s| *s.node(NodeId(0))), Some(3));
+    /// ```
     pub fn replay(&self, init: usize, path: &[usize]) -> Result<Trace, String> {
         trace::trace_from_path(self.model, &self.starts(), init, path)
     }
@@ -451,6 +483,10 @@ impl<'m, M: Model> Explorer<'m, M> {
                 description: format!("{action} → {error}"),
                 action: action.clone(),
             });
+            // The encoded path includes the failing step, so a replay shows it.
+            if let Some(index) = trace::failing_index(self.model, starts, trace.init, &trace.path) {
+                trace.path.push(index);
+            }
         }
         let (property, kind) = match error {
             StepError::Panic { .. } => ("handler panicked", FindingKind::Panic),

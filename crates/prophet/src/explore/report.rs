@@ -53,7 +53,10 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// The path as text: `init:i.j.k` (what `prophet check --replay` takes).
+    /// The path as text: `init:i.j.k`, the start state's index and the
+    /// successor taken at each step. [`Trace::decode`] parses it back and
+    /// [`Explorer::replay`](crate::explore::Explorer::replay) rebuilds the
+    /// trace (`prophet check --replay` does both).
     pub fn encoded(&self) -> String {
         let steps: Vec<String> = self.path.iter().map(|i| i.to_string()).collect();
         format!("{}:{}", self.init, steps.join("."))
@@ -112,7 +115,7 @@ impl fmt::Display for Trace {
                 start + 1
             )?;
         }
-        write!(f, "  replay with: --replay {}", self.encoded())
+        write!(f, "  path: {}", self.encoded())
     }
 }
 

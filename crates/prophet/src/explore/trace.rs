@@ -70,6 +70,16 @@ pub(crate) fn trace_from_path<M: Model>(
         if let Err((action, error)) = model.successors(&state, &mut successors)
             && index >= successors.len()
         {
+            // The path of a panic or nondeterminism finding ends with the
+            // index of the failing step (one past the successors computed
+            // before it): that step is the trace's last, and shows the error.
+            if index == successors.len() && n + 1 == path.len() {
+                steps.push(TraceStep {
+                    description: format!("{action:?} → {error}"),
+                    action: format!("{action:?}"),
+                });
+                break;
+            }
             return Err(format!("step {} ({action:?}) fails: {error}", n + 1));
         }
         if index >= successors.len() {
@@ -94,6 +104,22 @@ pub(crate) fn trace_from_path<M: Model>(
         last_state: model.describe_state(&state),
         loop_start: None,
     })
+}
+
+/// The index that encodes the failing step at the end of `path`: the number
+/// of successors computed before the error. `None` if no step fails there.
+pub(crate) fn failing_index<M: Model>(
+    model: &M,
+    starts: &[M::State],
+    init: usize,
+    path: &[usize],
+) -> Option<usize> {
+    let state = state_at(model, starts, init, path)?;
+    let mut successors = Vec::new();
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        model.successors(&state, &mut successors).is_err()
+    }));
+    matches!(failed, Ok(true)).then_some(successors.len())
 }
 
 /// The state reached by following `path` from start state `init`.
