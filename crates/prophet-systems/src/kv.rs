@@ -52,6 +52,8 @@ pub const READ_LATENCY: &str = "kv.read_latency";
 pub const WRITE_LATENCY: &str = "kv.write_latency";
 /// Metric: 1 per request that timed out.
 pub const TIMEOUTS: &str = "kv.timeouts";
+/// Backup reads sent (one sample per hedge).
+pub const HEDGES: &str = "kv.hedges";
 /// The candidates of [`HEDGE`]: `None` never hedges, `Some(ms)` sends a
 /// backup read after `ms` milliseconds without an answer.
 pub const HEDGE_DELAYS_MS: [Option<u64>; 4] = [None, Some(10), Some(50), Some(200)];
@@ -335,6 +337,7 @@ impl Node for KvNode {
                 if target != *primary && backup.is_none() {
                     *backup = Some(target);
                     ctx.send(target, KvMsg::Read { seq, key: *key });
+                    ctx.record(HEDGES, 1.0);
                 } else {
                     // No second read went out: nothing will answer for it.
                     ctx.no_outcome(seq, &[HEDGE_REPLICA]);

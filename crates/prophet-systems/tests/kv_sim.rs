@@ -89,7 +89,7 @@ fn hedged_reads_rescue_random_selection() {
     let reads = hedged.metrics.get(kv::READ_LATENCY).expect("reads");
     let within = reads.fraction_at_most(1.0);
     assert!(within >= 0.993, "{within}");
-    assert!(hedged.summaries[kv::HEDGE_REPLICA].count > 1_000);
+    assert!(hedged.summaries[kv::HEDGES].count > 1_000);
 }
 
 #[test]
