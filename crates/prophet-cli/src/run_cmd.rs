@@ -252,6 +252,12 @@ async fn gather(
     nodes: usize,
     elapsed_s: f64,
 ) -> Report {
+    // States first, then metrics: a node records a handler's samples before
+    // it answers the next state request, so the samples read afterwards
+    // cover at least what the states show (a report never shows a property
+    // reached with its samples missing).
+    let (states, consistent) =
+        consistent_states(nodes, CUT_ATTEMPTS, || collect_states(http)).await;
     let mut merged: BTreeMap<String, Samples> = BTreeMap::new();
     let mut choices: BTreeMap<String, u64> = BTreeMap::new();
     for addr in http {
@@ -291,8 +297,6 @@ async fn gather(
             }
         }
     }
-    let (states, consistent) =
-        consistent_states(nodes, CUT_ATTEMPTS, || collect_states(http)).await;
     let properties = (states.len() == nodes).then(|| {
         let ordered: Vec<Vec<u8>> = states.into_values().map(|(_, state)| state).collect();
         entry.inspect(params, &ordered).ok()
