@@ -9,25 +9,30 @@
 //!
 //! Nothing here does I/O or knows about time or threads.
 
+mod branch;
 mod context;
 mod core;
+mod execute;
 mod network;
 mod node;
 mod objective;
 mod rename;
+mod state;
+mod symmetry;
 mod system;
 mod workload;
 
+pub use branch::ScriptChooser;
 pub use context::{
     Attribution, ChoiceRequest, Chooser, Ctx, Decision, Effects, FirstChoice, MetricOp, TimerOp,
     candidate_key,
 };
 pub use core::{Expectation, Model, Property, StepError};
+pub use execute::{Input, execute};
 pub use network::{Delivery, Envelope, InFlight, NetworkSemantics};
 pub use node::{Data, Node, NodeId};
 pub use objective::{Aggregate, Constraint, Direction, Objective};
 pub use rename::Rename;
-pub use system::{
-    DeterminismCheck, Event, GlobalState, Input, NodeSlot, ScriptChooser, Step, System, execute,
-};
+pub use state::{Event, GlobalState, NodeSlot, Step};
+pub use system::{DeterminismCheck, System};
 pub use workload::{Workload, mix_seq};
