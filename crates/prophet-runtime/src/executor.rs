@@ -23,7 +23,10 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use prophet::choice::FeedbackTracker;
-use prophet::model::{Decision, Effects, Input, MetricOp, Node, NodeId, System, TimerOp, execute};
+use prophet::model::{
+    Decision, EffectSink, Effects, Input, MetricOp, Node, NodeId, System, TimerOp, apply_effects,
+    execute,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -143,6 +146,70 @@ struct Running<N: Node> {
     /// Connections from peers, read by this task, which runs each message's
     /// handler as its frame is decoded.
     inbound: Vec<Inbound>,
+}
+
+/// The live runtime's effects: timers armed on the node's clock, messages
+/// staged per link (encoded at once for a direct link, else queued; see
+/// [`Outbox`]) until the burst of events is handled, so a burst leaves in
+/// one write per link (see `send_staged`).
+struct LiveSink<'r, N: Node> {
+    id: NodeId,
+    task: &'r NodeTask<N>,
+    links: &'r mut Vec<Outbox<N::Msg>>,
+    dirty_links: &'r mut Vec<usize>,
+    timers: &'r mut HashMap<N::Timer, (u64, JoinHandle<()>)>,
+    timer_generation: &'r mut u64,
+}
+
+impl<N: Node> EffectSink<N> for LiveSink<'_, N> {
+    fn send(&mut self, to: NodeId, msg: N::Msg) {
+        let (id, task) = (self.id, self.task);
+        // `apply_effects` checked the destination exists.
+        let outbox = &mut self.links[to.index()];
+        let queue = outbox
+            .queue
+            .get_or_insert_with(|| task.transport.link(id.0, to.0));
+        let Some(at) = task.transport.departure(queue) else {
+            return;
+        };
+        let direct = match outbox.direct {
+            Some(direct) => direct,
+            None => {
+                self.dirty_links.push(to.index());
+                *outbox.direct.insert(queue.is_direct())
+            }
+        };
+        if direct && at.is_none() && outbox.queued.is_empty() {
+            if queue.encode_frame(&msg, &mut outbox.bytes) {
+                outbox.frames += 1;
+            }
+        } else {
+            outbox.queued.push((at, msg));
+        }
+    }
+
+    fn timer(&mut self, op: TimerOp<N::Timer>) {
+        match op {
+            TimerOp::Set { timer, after } => {
+                *self.timer_generation += 1;
+                let generation = *self.timer_generation;
+                let inbox = self.task.inbox_tx.clone();
+                let fired = timer.clone();
+                let handle = tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = inbox.send(NodeEvent::Timer(fired, generation)).await;
+                });
+                if let Some((_, old)) = self.timers.insert(timer, (generation, handle)) {
+                    old.abort();
+                }
+            }
+            TimerOp::Cancel(timer) => {
+                if let Some((_, old)) = self.timers.remove(&timer) {
+                    old.abort();
+                }
+            }
+        }
+    }
 }
 
 /// One destination's link, and what one wake-up's handlers sent on it
@@ -435,16 +502,30 @@ impl<N: Node> Running<N> {
         if !(self.effects.decisions.is_empty() && self.effects.metrics.is_empty()) {
             self.observe(finished);
         }
-        if !self.effects.timers.is_empty() {
-            // Take the buffer out and put it back, so its capacity is reused.
-            let mut timers = std::mem::take(&mut self.effects.timers);
-            for op in timers.drain(..) {
-                self.apply_timer(op);
-            }
-            self.effects.timers = timers;
-        }
-        self.stage_sends();
-        Ok(())
+        let Running {
+            task,
+            effects,
+            links,
+            dirty_links,
+            timers,
+            timer_generation,
+            ..
+        } = self;
+        let count = task.system.nodes().len();
+        let mut sink = LiveSink {
+            id,
+            task,
+            links,
+            dirty_links,
+            timers,
+            timer_generation,
+        };
+        apply_effects(id, count, effects, &mut sink).map_err(|e| {
+            Box::new(RuntimeError::HandlerFailed {
+                node: id.0,
+                message: e.to_string(),
+            })
+        })
     }
 
     /// Logs the last handler's decisions and applies its metric events
@@ -497,51 +578,6 @@ impl<N: Node> Running<N> {
         }
     }
 
-    /// Stages the messages the last handler sent, per link: encoded at once
-    /// for a direct link, else for its queue (see [`Outbox`]).
-    fn stage_sends(&mut self) {
-        let id = self.task.id;
-        let Running {
-            task,
-            effects,
-            links,
-            dirty_links,
-            ..
-        } = self;
-        for (to, msg) in effects.sends.drain(..) {
-            let Some(outbox) = links.get_mut(to.index()) else {
-                warn!(
-                    node = id.0,
-                    to = to.0,
-                    "send to a node outside the system; dropped"
-                );
-                continue;
-            };
-            let queue = outbox
-                .queue
-                .get_or_insert_with(|| task.transport.link(id.0, to.0));
-            let Some(at) = task.transport.departure(queue) else {
-                continue;
-            };
-            // Staged until the burst of events is handled (see
-            // `send_staged`), so a burst leaves in one write per link.
-            let direct = match outbox.direct {
-                Some(direct) => direct,
-                None => {
-                    dirty_links.push(to.index());
-                    *outbox.direct.insert(queue.is_direct())
-                }
-            };
-            if direct && at.is_none() && outbox.queued.is_empty() {
-                if queue.encode_frame(&msg, &mut outbox.bytes) {
-                    outbox.frames += 1;
-                }
-            } else {
-                outbox.queued.push((at, msg));
-            }
-        }
-    }
-
     async fn persist(&mut self) -> Result<(), RuntimeError> {
         let Some(store) = self.task.store.as_ref() else {
             return Ok(());
@@ -566,28 +602,5 @@ impl<N: Node> Running<N> {
         self.stats.durable_writes.fetch_add(1, Ordering::Relaxed);
         debug!(node = self.task.id.0, "durable state synced");
         Ok(())
-    }
-
-    fn apply_timer(&mut self, op: TimerOp<N::Timer>) {
-        match op {
-            TimerOp::Set { timer, after } => {
-                self.timer_generation += 1;
-                let generation = self.timer_generation;
-                let inbox = self.task.inbox_tx.clone();
-                let fired = timer.clone();
-                let handle = tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let _ = inbox.send(NodeEvent::Timer(fired, generation)).await;
-                });
-                if let Some((_, old)) = self.timers.insert(timer, (generation, handle)) {
-                    old.abort();
-                }
-            }
-            TimerOp::Cancel(timer) => {
-                if let Some((_, old)) = self.timers.remove(&timer) {
-                    old.abort();
-                }
-            }
-        }
     }
 }

@@ -63,6 +63,16 @@ pub enum RuntimeError {
         /// The panic message.
         message: String,
     },
+    /// A handler's effects were refused (a send to a node that does not
+    /// exist): the node stops, as it would on a panic, and as the checker
+    /// and the simulator report the same step.
+    #[error("node {node}: handler failed: {message}")]
+    HandlerFailed {
+        /// The node.
+        node: u32,
+        /// What was wrong.
+        message: String,
+    },
     /// A value could not be encoded.
     #[error("encoding failed: {0}")]
     Encode(String),

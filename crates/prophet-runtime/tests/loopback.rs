@@ -862,3 +862,54 @@ async fn a_panicking_handler_stops_its_node_and_its_state_is_not_persisted() {
     p1.stop().await.expect("stop");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Node 0 counts to 3 with itself, then sends to node 7 of a 2-node system
+/// (the same node as in prophet/tests/registry.rs, where the checker and
+/// the simulator report the same step with the same words).
+struct Misaddressed;
+
+impl Node for Misaddressed {
+    type State = u8;
+    type Msg = u8;
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> u8 {
+        0
+    }
+    fn on_start(&self, _: &mut u8, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(0), 1);
+        }
+    }
+    fn on_message(&self, state: &mut u8, ctx: &mut Ctx<'_, Self>, _: NodeId, n: u8) {
+        *state = n;
+        let to = if n == 3 { NodeId(7) } else { NodeId(0) };
+        ctx.send(to, n + 1);
+    }
+    fn durable(&self, _: &u8) {}
+}
+
+/// A send to a node outside the system stops the live node with the words
+/// the checker and the simulator use (it was logged and dropped before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_to_a_missing_node_stops_the_node_as_in_the_checker() {
+    let (config, dir) = config("misaddressed", 2, SECRET);
+    let system = Arc::new(System::new(
+        "misaddressed",
+        vec![Misaddressed, Misaddressed],
+    ));
+    let mut p0 = start(&system, &config, 0).await;
+    let exit = tokio::time::timeout(Duration::from_secs(30), p0.next_exit())
+        .await
+        .expect("node 0 stops within 30 s");
+    match exit {
+        Some((0, Err(prophet_runtime::RuntimeError::HandlerFailed { node, message }))) => {
+            assert_eq!(node, 0);
+            assert_eq!(message, "n0 sent 4 to n7, but the system has 2 nodes");
+        }
+        other => panic!("expected node 0's refused send, got {other:?}"),
+    }
+    p0.stop().await.expect("the rest of the process stops");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -218,3 +218,57 @@ fn the_path_of_a_panic_finding_includes_the_failing_step() {
             .ends_with(&format!("  path: {}", trace.encoded()))
     );
 }
+
+/// Node 0 counts to 3 with itself, then sends to node 7 of a 2-node system.
+#[derive(Clone)]
+struct Misaddressed;
+
+impl Node for Misaddressed {
+    type State = u8;
+    type Msg = u8;
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> u8 {
+        0
+    }
+    fn on_start(&self, _: &mut u8, ctx: &mut Ctx<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(0), 1);
+        }
+    }
+    fn on_message(&self, state: &mut u8, ctx: &mut Ctx<'_, Self>, _: NodeId, n: u8) {
+        *state = n;
+        let to = if n == 3 { NodeId(7) } else { NodeId(0) };
+        ctx.send(to, n + 1);
+    }
+    fn durable(&self, _: &u8) {}
+}
+
+/// The error every executor gives for the same broken step (the live
+/// runtime's test in prophet-runtime/tests/loopback.rs expects it too).
+const MISADDRESSED: &str = "n0 sent 4 to n7, but the system has 2 nodes";
+
+#[test]
+fn a_send_to_a_missing_node_is_the_same_failure_in_the_checker_and_the_simulator() {
+    let system = System::new("misaddressed", vec![Misaddressed, Misaddressed]);
+    let report = Explorer::new(&system).run();
+    let finding = &report.violations[0];
+    assert_eq!(finding.kind, FindingKind::Panic);
+    assert!(
+        finding
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains(MISADDRESSED)),
+        "{report}"
+    );
+    // Three deliveries, then the one whose send is refused.
+    assert_eq!(finding.trace_len, 3, "{report}");
+    let error = prophet::sim::Simulator::new(&system)
+        .run(1)
+        .expect_err("the run stops");
+    assert_eq!(
+        error.to_string(),
+        format!("n0 panicked at t=3ms: {MISADDRESSED}")
+    );
+}

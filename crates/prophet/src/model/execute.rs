@@ -1,12 +1,13 @@
 //! The one handler path: every executor (explorer, simulator, live
-//! runtime) runs a node's handler through [`execute`], so a node behaves
-//! identically everywhere.
+//! runtime) runs a node's handler through [`execute`] and applies its
+//! sends and timers through [`apply_effects`], so a node behaves
+//! identically everywhere, down to what counts as a broken step.
 
 use std::fmt::{self, Debug};
 
 use derive_where::derive_where;
 
-use crate::model::context::{Chooser, Ctx, Effects};
+use crate::model::context::{Chooser, Ctx, Effects, TimerOp};
 use crate::model::node::{Node, NodeId};
 use crate::model::system::System;
 
@@ -56,4 +57,62 @@ pub fn execute<N: Node>(
         Input::Message(from, msg) => node.on_message(state, &mut ctx, from, msg),
         Input::Timer(timer) => node.on_timer(state, &mut ctx, timer),
     }
+}
+
+/// What an executor does with a handler's sends and timers: the explorer
+/// puts messages in flight and keeps timers pending; the simulator
+/// schedules them in virtual time; the live runtime stages frames and arms
+/// real timers.
+pub trait EffectSink<N: Node> {
+    /// `from` sends `msg` to `to` (an existing node: checked before).
+    fn send(&mut self, to: NodeId, msg: N::Msg);
+    /// Arms or disarms one of the node's timers.
+    fn timer(&mut self, op: TimerOp<N::Timer>);
+}
+
+/// Why a handler's effects were refused. Every executor treats it as the
+/// handler failing (as a panic would): the checker reports it with a trace,
+/// the simulator stops the run, a live node stops.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EffectError {
+    /// A send to a node id outside the system.
+    #[error("{from} sent {msg} to {to}, but the system has {count} nodes")]
+    NoSuchNode {
+        /// The sender.
+        from: NodeId,
+        /// The destination given.
+        to: NodeId,
+        /// `Debug` of the message.
+        msg: String,
+        /// How many nodes the system has.
+        count: usize,
+    },
+}
+
+/// Checks the sends and timers of one handler of node `from` in a system
+/// of `count` nodes, then hands them to `sink`: first the timers, then the
+/// sends, each in call order. Nothing is applied when a check fails. The
+/// buffers are drained; metrics and decisions stay for the executor.
+pub fn apply_effects<N: Node>(
+    from: NodeId,
+    count: usize,
+    effects: &mut Effects<N>,
+    sink: &mut impl EffectSink<N>,
+) -> Result<(), EffectError> {
+    if let Some((to, msg)) = effects.sends.iter().find(|(to, _)| to.index() >= count) {
+        return Err(EffectError::NoSuchNode {
+            from,
+            to: *to,
+            msg: format!("{msg:?}"),
+            count,
+        });
+    }
+    for op in effects.timers.drain(..) {
+        sink.timer(op);
+    }
+    for (to, msg) in effects.sends.drain(..) {
+        debug_assert!(to.index() < count);
+        sink.send(to, msg);
+    }
+    Ok(())
 }

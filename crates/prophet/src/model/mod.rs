@@ -28,7 +28,7 @@ pub use context::{
     candidate_key,
 };
 pub use core::{Expectation, Model, Property, StepError};
-pub use execute::{Input, execute};
+pub use execute::{EffectError, EffectSink, Input, apply_effects, execute};
 pub use network::{Delivery, Envelope, InFlight, NetworkSemantics};
 pub use node::{Data, Node, NodeId};
 pub use objective::{Aggregate, Constraint, Direction, Objective};

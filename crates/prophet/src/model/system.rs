@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::model::branch::{ScriptChooser, for_each_branch, panic_message};
 use crate::model::context::{Effects, TimerOp};
 use crate::model::core::{Model, Property, StepError};
-use crate::model::execute::{Input, execute};
+use crate::model::execute::{EffectSink, Input, apply_effects, execute};
 use crate::model::network::{Envelope, InFlight, NetworkSemantics};
 use crate::model::node::{Node, NodeId};
 use crate::model::objective::{Constraint, Objective};
@@ -261,34 +261,15 @@ impl<N: Node> System<N> {
             }
         }
         slot.state = local;
-        for (to, msg) in effects.sends.drain(..) {
-            if to.index() >= count {
-                return Err(StepError::Panic {
-                    message: format!("{id} sent {msg:?} to {to}, but the system has {count} nodes"),
-                });
-            }
-            state.network.send(Envelope {
-                src: id,
-                dst: to,
-                msg,
-            });
-        }
-        let timers = &mut state.nodes[id.index()].timers;
-        for op in effects.timers.drain(..) {
-            match op {
-                TimerOp::Set { timer, .. } => {
-                    if let Err(at) = timers.binary_search(&timer) {
-                        timers.insert(at, timer);
-                    }
-                }
-                TimerOp::Cancel(timer) => {
-                    if let Ok(at) = timers.binary_search(&timer) {
-                        timers.remove(at);
-                    }
-                }
-            }
-        }
-        Ok(())
+        let GlobalState { nodes, network, .. } = state;
+        let mut sink = InFlightSink {
+            from: id,
+            network,
+            timers: &mut nodes[id.index()].timers,
+        };
+        apply_effects(id, count, effects, &mut sink).map_err(|e| StepError::Panic {
+            message: e.to_string(),
+        })
     }
 
     fn should_check_determinism(&self, state: &N::State) -> bool {
@@ -528,5 +509,38 @@ impl<N: Node> Model for System<N> {
 
     fn describe_state(&self, state: &GlobalState<N>) -> String {
         format!("{state:?}")
+    }
+}
+
+/// The explorer's effects: messages go in flight, timers stay pending (a
+/// pending timer may fire at any point; its delay is the simulator's).
+struct InFlightSink<'s, N: Node> {
+    from: NodeId,
+    network: &'s mut InFlight<N::Msg>,
+    timers: &'s mut Vec<N::Timer>,
+}
+
+impl<N: Node> EffectSink<N> for InFlightSink<'_, N> {
+    fn send(&mut self, to: NodeId, msg: N::Msg) {
+        self.network.send(Envelope {
+            src: self.from,
+            dst: to,
+            msg,
+        });
+    }
+
+    fn timer(&mut self, op: TimerOp<N::Timer>) {
+        match op {
+            TimerOp::Set { timer, .. } => {
+                if let Err(at) = self.timers.binary_search(&timer) {
+                    self.timers.insert(at, timer);
+                }
+            }
+            TimerOp::Cancel(timer) => {
+                if let Ok(at) = self.timers.binary_search(&timer) {
+                    self.timers.remove(at);
+                }
+            }
+        }
     }
 }

@@ -24,7 +24,8 @@ use rand_distr::{Distribution, Exp};
 
 use crate::choice::{ChoiceView, FeedbackTracker, PolicyTable};
 use crate::model::{
-    ChoiceRequest, Chooser, Effects, GlobalState, Input, MetricOp, Node, NodeId, TimerOp, execute,
+    ChoiceRequest, Chooser, EffectSink, Effects, GlobalState, Input, MetricOp, Node, NodeId,
+    TimerOp, apply_effects, execute,
 };
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
@@ -584,26 +585,22 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         self.nodes[id.index()].busy_until = done;
         self.report.decisions += effects.decisions.len() as u64;
         self.apply_metrics(id, &effects, done);
-        for op in effects.timers.drain(..) {
-            match op {
-                TimerOp::Set { timer, after } => self.arm_timer(id, timer, done + ns(after)),
-                TimerOp::Cancel(timer) => {
-                    self.nodes[id.index()].timers.remove(&timer);
-                }
-            }
-        }
-        for (to, msg) in effects.sends.drain(..) {
-            if to.index() >= count {
-                return Err(SimError::Panic {
-                    node: id,
-                    at: Duration::from_nanos(self.now),
-                    message: format!("sent to {to}, which does not exist"),
-                });
-            }
-            self.send(done, id, to, msg);
-        }
+        let applied = apply_effects(
+            id,
+            count,
+            &mut effects,
+            &mut TimedSink {
+                run: self,
+                id,
+                done,
+            },
+        );
         self.effects = effects;
-        Ok(())
+        applied.map_err(|e| SimError::Panic {
+            node: id,
+            at: Duration::from_nanos(self.now),
+            message: e.to_string(),
+        })
     }
 
     fn apply_metrics(&mut self, id: NodeId, effects: &Effects<N>, done: u64) {
@@ -641,6 +638,31 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 }
                 // Outcomes went to the feedback tracker above.
                 MetricOp::Outcome { .. } | MetricOp::OutcomeSample { .. } => {}
+            }
+        }
+    }
+}
+
+/// The simulator's effects: timers and messages scheduled in virtual time
+/// from the end of the handler's service.
+struct TimedSink<'r, 's, 'a, N: Node> {
+    run: &'r mut Run<'s, 'a, N>,
+    id: NodeId,
+    done: u64,
+}
+
+impl<N: Node> EffectSink<N> for TimedSink<'_, '_, '_, N> {
+    fn send(&mut self, to: NodeId, msg: N::Msg) {
+        self.run.send(self.done, self.id, to, msg);
+    }
+
+    fn timer(&mut self, op: TimerOp<N::Timer>) {
+        match op {
+            TimerOp::Set { timer, after } => {
+                self.run.arm_timer(self.id, timer, self.done + ns(after));
+            }
+            TimerOp::Cancel(timer) => {
+                self.run.nodes[self.id.index()].timers.remove(&timer);
             }
         }
     }
