@@ -75,6 +75,16 @@ pub use crate::choice::{
     ChoiceView, FeedbackTracker, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
 };
 
+/// A run with its schedule ([`Simulator::run_recorded`]).
+pub struct RecordedRun<N: Node> {
+    /// What the run measured.
+    pub report: RunReport,
+    /// The final global state (messages in flight not included).
+    pub state: GlobalState<N>,
+    /// Every handler run and crash, as explorer steps, in order.
+    pub schedule: Vec<crate::model::Step<N>>,
+}
+
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -399,6 +409,17 @@ impl<'a, N: Node> Simulator<'a, N> {
     /// explorer keeps them; messages still in flight are not included).
     pub fn run_to_state(&self, seed: u64) -> Result<(RunReport, GlobalState<N>), SimError> {
         engine::Run::new(self, seed)?.run()
+    }
+
+    /// Runs one seed and also returns every handler run (and crash) as an
+    /// explorer [`Step`](crate::model::Step), in the order they happened:
+    /// from the system's boot state (a boot is `Event::Restart` of a running
+    /// node, which runs `on_start`), the explorer's `next_state` over these
+    /// steps reaches the same node states. Requests a workload injects are
+    /// not explorer events, so a run with a workload records steps the
+    /// explorer cannot replay.
+    pub fn run_recorded(&self, seed: u64) -> Result<RecordedRun<N>, SimError> {
+        engine::Run::new(self, seed)?.record().run_recorded()
     }
 
     /// Runs `seeds` one after the other, calling `progress` after each.

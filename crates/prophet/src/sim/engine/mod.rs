@@ -24,13 +24,13 @@ use rand_distr::{Distribution, Exp};
 
 use crate::choice::{ChoiceView, FeedbackTracker, PolicyTable};
 use crate::model::{
-    ChoiceRequest, Chooser, EffectSink, Effects, GlobalState, Input, MetricOp, Node, NodeId,
-    TimerOp, apply_effects, execute,
+    ChoiceRequest, Chooser, EffectSink, Effects, Envelope, Event, GlobalState, Input, MetricOp,
+    Node, NodeId, Step, TimerOp, apply_effects, execute,
 };
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
 use crate::sim::network::ResolvedNetwork;
-use crate::sim::{RunReport, SimError, Simulator, StopReason};
+use crate::sim::{RecordedRun, RunReport, SimError, Simulator, StopReason};
 
 type FastMap<K, V> = hashbrown::HashMap<K, V, FixedState>;
 
@@ -124,6 +124,8 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     link_free: FastMap<(NodeId, NodeId), u64>,
     link_last: FastMap<(NodeId, NodeId), u64>,
     report: RunReport,
+    /// The handlers run, as explorer steps, when the caller asked for them.
+    schedule: Option<Vec<Step<N>>>,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -179,6 +181,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             link_free: fast_map(),
             link_last: fast_map(),
             report: RunReport::empty(seed),
+            schedule: None,
         };
         run.schedule_start(timers)?;
         Ok(run)
@@ -308,7 +311,17 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
     }
 
     /// Runs the event loop to a bound.
-    pub(crate) fn run(mut self) -> Result<(RunReport, GlobalState<N>), SimError> {
+    /// Records every handler run (and crash) as an explorer [`Step`].
+    pub(crate) fn record(mut self) -> Self {
+        self.schedule = Some(Vec::new());
+        self
+    }
+
+    pub(crate) fn run(self) -> Result<(RunReport, GlobalState<N>), SimError> {
+        self.run_recorded().map(|r| (r.report, r.state))
+    }
+
+    pub(crate) fn run_recorded(mut self) -> Result<RecordedRun<N>, SimError> {
         let limits = self.sim.limits;
         let horizon = ns(limits.horizon);
         let started = Instant::now();
@@ -375,7 +388,11 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             timers.sort();
             slot.timers = timers;
         }
-        Ok((self.report, self.state))
+        Ok(RecordedRun {
+            report: self.report,
+            state: self.state,
+            schedule: self.schedule.unwrap_or_default(),
+        })
     }
 
     fn trace_event(&mut self, kind: u8, node: NodeId, detail: &impl Hash) {
@@ -550,11 +567,28 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         self.spans.retain(|k, _| k.0 != id);
         self.feedback.forget_node(id);
         self.trace_event(4, id, &());
+        if let Some(schedule) = &mut self.schedule {
+            schedule.push(Step {
+                event: Event::Crash(id),
+                choices: Vec::new(),
+            });
+        }
     }
 
     fn run_handler(&mut self, id: NodeId, input: Input<N>) -> Result<(), SimError> {
         let system = self.sim.system;
         let count = system.nodes().len();
+        // The explorer's event for this input (a boot is the explorer's
+        // restart of a running node: both run `on_start`).
+        let recorded = self.schedule.is_some().then(|| match &input {
+            Input::Start => Event::Restart(id),
+            Input::Message(src, msg) => Event::Deliver(Envelope {
+                src: *src,
+                dst: id,
+                msg: msg.clone(),
+            }),
+            Input::Timer(timer) => Event::Timer(id, timer.clone()),
+        });
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
         let mut chooser = RunChooser {
@@ -583,6 +617,12 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             .service_ns(id, Duration::from_nanos(self.now), &mut self.rng);
         let done = self.now + service;
         self.nodes[id.index()].busy_until = done;
+        if let (Some(schedule), Some(event)) = (&mut self.schedule, recorded) {
+            schedule.push(Step {
+                event,
+                choices: effects.decisions.iter().map(|d| d.chosen).collect(),
+            });
+        }
         self.report.decisions += effects.decisions.len() as u64;
         self.apply_metrics(id, &effects, done);
         let applied = apply_effects(
