@@ -99,6 +99,16 @@ pub trait DecisionLog: Send + Sync {
     fn decided(&self, node: NodeId, decision: &Decision);
 }
 
+/// Where every handled input goes, with its choice outcomes: the seam for
+/// recording a live run as a schedule, which the checker can replay (the
+/// differential test in `tests/loopback.rs` does).
+pub trait InputLog: Send + Sync {
+    /// Called after each handler that completed, in the node's handling
+    /// order: the node, the postcard encoding of its
+    /// [`prophet::model::Input`], and the index chosen at each `choose`.
+    fn handled(&self, node: NodeId, input: &[u8], choices: &[usize]);
+}
+
 /// The transport type nodes of type `N` use.
 pub type NodeTransport<N> = Transport<<N as Node>::Msg, NodeEvent<N>>;
 
@@ -120,6 +130,8 @@ pub struct NodeTask<N: Node> {
     pub chooser: Box<dyn LiveChooser>,
     /// Optional decision log.
     pub decisions: Option<Arc<dyn DecisionLog>>,
+    /// Optional log of handled inputs.
+    pub inputs: Option<Arc<dyn InputLog>>,
     /// The process's counters.
     pub metrics: Arc<Registry>,
 }
@@ -466,6 +478,12 @@ impl<N: Node> Running<N> {
     fn handle(&mut self, input: Input<N>) -> Result<(), Box<RuntimeError>> {
         let id = self.task.id;
         self.effects.clear();
+        // Encoded before the handler takes it; only when a log is attached.
+        let logged = self
+            .task
+            .inputs
+            .as_ref()
+            .map(|_| postcard::to_allocvec(&input));
         // Reading the clock costs as much as a small handler on some
         // machines, so handler time is sampled; every handler is counted.
         let started = self
@@ -525,7 +543,13 @@ impl<N: Node> Running<N> {
                 node: id.0,
                 message: e.to_string(),
             })
-        })
+        })?;
+        if let (Some(log), Some(input)) = (&task.inputs, logged) {
+            let input = input.map_err(|e| Box::new(RuntimeError::Encode(e.to_string())))?;
+            let choices: Vec<usize> = effects.decisions.iter().map(|d| d.chosen).collect();
+            log.handled(id, &input, &choices);
+        }
+        Ok(())
     }
 
     /// Logs the last handler's decisions and applies its metric events

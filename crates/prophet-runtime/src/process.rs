@@ -18,7 +18,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::RuntimeError;
 use crate::config::ClusterConfig;
 use crate::durable::DurableStore;
-use crate::executor::{DecisionLog, NodeEvent, NodeSnapshot, NodeTask, NodeTransport};
+use crate::executor::{DecisionLog, InputLog, NodeEvent, NodeSnapshot, NodeTask, NodeTransport};
 use crate::faults::FaultTable;
 use crate::http::{self, HttpState, SnapshotFn};
 use crate::metrics::Registry;
@@ -34,6 +34,8 @@ pub struct ProcessOptions {
     pub no_disk: bool,
     /// Where decisions are logged besides the metrics.
     pub decisions: Option<Arc<dyn DecisionLog>>,
+    /// Where every handled input is logged (see [`InputLog`]).
+    pub inputs: Option<Arc<dyn InputLog>>,
 }
 
 /// A running process.
@@ -167,6 +169,7 @@ impl<N: Node> Process<N> {
                 store,
                 chooser: config.choose.build(NodeId(id)),
                 decisions: options.decisions.clone(),
+                inputs: options.inputs.clone(),
                 metrics: Arc::clone(&metrics),
             };
             nodes.spawn(async move { (id, task.run().await) });

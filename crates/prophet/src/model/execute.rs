@@ -11,8 +11,11 @@ use crate::model::context::{Chooser, Ctx, Effects, TimerOp};
 use crate::model::node::{Node, NodeId};
 use crate::model::system::System;
 
-/// The input a handler runs on.
+/// The input a handler runs on. Serialisable, so that an executor can log
+/// the inputs it ran and another can replay them.
 #[derive_where(Clone)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub enum Input<N: Node> {
     /// Boot (first start or restart).
     Start,
