@@ -913,3 +913,47 @@ async fn a_send_to_a_missing_node_stops_the_node_as_in_the_checker() {
     p0.stop().await.expect("the rest of the process stops");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Chooses under a name its system does not declare.
+struct Undeclared;
+
+impl Node for Undeclared {
+    type State = u8;
+    type Msg = u8;
+    type Timer = ();
+    type Durable = ();
+
+    fn init(&self, _: NodeId, _: Option<()>) -> u8 {
+        0
+    }
+    fn on_start(&self, state: &mut u8, ctx: &mut Ctx<'_, Self>) {
+        *state = ctx.choose("pick.valeu", &[1u8, 2]);
+    }
+    fn on_message(&self, _: &mut u8, _: &mut Ctx<'_, Self>, _: NodeId, _: u8) {}
+    fn durable(&self, _: &u8) {}
+}
+
+/// An undeclared `choose` stops the live node with the message the checker
+/// and the simulator report (prophet/tests/registry.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeclared_choice_stops_the_node_as_in_the_checker() {
+    let (config, dir) = config("undeclared", 1, SECRET);
+    let system =
+        Arc::new(System::new("undeclared", vec![Undeclared]).declare_choices(vec!["pick.value"]));
+    let mut p0 = start(&system, &config, 0).await;
+    let exit = tokio::time::timeout(Duration::from_secs(30), p0.next_exit())
+        .await
+        .expect("node 0 stops within 30 s");
+    match exit {
+        Some((0, Err(prophet_runtime::RuntimeError::HandlerPanicked { node, message }))) => {
+            assert_eq!(node, 0);
+            assert_eq!(
+                message,
+                "choose(\"pick.valeu\") names a choice the system does not declare; its choices are: pick.value"
+            );
+        }
+        other => panic!("expected node 0's undeclared choice, got {other:?}"),
+    }
+    p0.stop().await.expect("the rest of the process stops");
+    let _ = std::fs::remove_dir_all(dir);
+}
