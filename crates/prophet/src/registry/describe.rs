@@ -151,7 +151,7 @@ pub trait Protocol: Send + Sync + 'static {
     type Node: Node;
     /// Its description.
     fn describe(&self) -> Description;
-    /// The system for `params` (which know their [`Purpose`]). Parameters
+    /// The system for `params` (which know their [`Purpose`](crate::registry::Purpose)). Parameters
     /// are already validated against the description.
     fn build(&self, params: &Params) -> System<Self::Node>;
     /// The generator of external requests, if requests drive the system.

@@ -47,7 +47,7 @@
 //! ```
 //!
 //! Modules: [`network`] (latency, bandwidth, loss, partitions, slowdowns),
-//! [`fault`] (crashes, churn, load), [`policy`] (how `choose` is resolved
+//! [`fault`] (crashes, churn, load), [`crate::choice`] (how `choose` is resolved
 //! and the observation interface policies learn from), [`metrics`]
 //! (objectives, percentiles, confidence intervals), [`scenario`] (the TOML
 //! file format). This module owns no I/O, threads or async.
