@@ -79,6 +79,9 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Print a fresh random cluster secret (hex).
     ClusterSecret(secret_cmd::SecretArgs),
+    /// Print the bearer token of the HTTP control plane's observer or
+    /// operator tier, derived from a cluster file's secret.
+    HttpToken(secret_cmd::TokenArgs),
 }
 
 /// A registry entry for a protocol written as nodes, that every mode of the
@@ -147,5 +150,6 @@ where
         Command::Node(args) => node_cmd::run(&registry, &args),
         Command::Run(args) => run_cmd::run(&registry, &args),
         Command::ClusterSecret(args) => secret_cmd::run(&args),
+        Command::HttpToken(args) => secret_cmd::token(&args),
     }
 }

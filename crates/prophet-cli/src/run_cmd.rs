@@ -12,8 +12,9 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use prophet::registry::{Entry, Params, PropertyStatus, Purpose, Registry};
+use prophet_runtime::ClusterConfig;
 use prophet_runtime::auth::{Secret, unhex};
-use prophet_runtime::http::request;
+use prophet_runtime::http::{Credentials, Tier, request};
 use prophet_runtime::metrics::{Samples, aggregate};
 
 use crate::duration::parse_duration;
@@ -183,10 +184,10 @@ type States = BTreeMap<u32, (u64, Vec<u8>)>;
 const CUT_ATTEMPTS: usize = 8;
 
 /// Reads every node's state once, process by process.
-async fn collect_states(http: &[String]) -> States {
+async fn collect_states(http: &[String], token: &str) -> States {
     let mut states = States::new();
     for addr in http {
-        if let Ok((200, body)) = request(addr, "GET", "/state", "").await
+        if let Ok((200, body)) = request(addr, "GET", "/state", "", Some(token)).await
             && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
         {
             for node in json["nodes"].as_array().into_iter().flatten() {
@@ -249,6 +250,7 @@ async fn gather(
     entry: &Entry,
     params: &Params,
     http: &[String],
+    token: &str,
     nodes: usize,
     elapsed_s: f64,
 ) -> Report {
@@ -257,11 +259,11 @@ async fn gather(
     // cover at least what the states show (a report never shows a property
     // reached with its samples missing).
     let (states, consistent) =
-        consistent_states(nodes, CUT_ATTEMPTS, || collect_states(http)).await;
+        consistent_states(nodes, CUT_ATTEMPTS, || collect_states(http, token)).await;
     let mut merged: BTreeMap<String, Samples> = BTreeMap::new();
     let mut choices: BTreeMap<String, u64> = BTreeMap::new();
     for addr in http {
-        if let Ok((200, body)) = request(addr, "GET", "/metrics", "").await {
+        if let Ok((200, body)) = request(addr, "GET", "/metrics", "", None).await {
             for line in body
                 .lines()
                 .filter(|l| l.starts_with("prophet_choices_total{"))
@@ -280,7 +282,7 @@ async fn gather(
                 }
             }
         }
-        if let Ok((200, body)) = request(addr, "GET", "/recorded", "").await
+        if let Ok((200, body)) = request(addr, "GET", "/recorded", "", Some(token)).await
             && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
         {
             for (metric, value) in json.as_object().into_iter().flatten() {
@@ -417,6 +419,18 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_VIOLATION);
         }
     };
+    // The reports read states and samples: the observer's token, derived
+    // from the secret just written.
+    let token = match ClusterConfig::load(&config) {
+        Ok(c) => Credentials::derive(&c.secret, &c.cluster)
+            .token(Tier::Observer)
+            .unwrap_or_default()
+            .to_string(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_VIOLATION);
+        }
+    };
     let mut children = Vec::new();
     for (p, ids) in ids.iter().enumerate() {
         match spawn(&config, ids, &dir.join(format!("process-{p}.log"))) {
@@ -462,7 +476,7 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
                     return (last, false, true);
                 }
             }
-            let report = gather(entry, &params, &http, nodes, started.elapsed().as_secs_f64()).await;
+            let report = gather(entry, &params, &http, &token, nodes, started.elapsed().as_secs_f64()).await;
             print_report(&report, started.elapsed(), args.json);
             if let Some(until) = &args.until
                 && reached(until, &report)

@@ -105,6 +105,8 @@ struct Cluster {
     dir: PathBuf,
     nodes: usize,
     http: Vec<String>,
+    /// The observer's token for `/state` and `/recorded`.
+    token: String,
 }
 
 impl Cluster {
@@ -150,6 +152,7 @@ impl Cluster {
             dir,
             nodes,
             http: Vec::new(),
+            token: String::new(),
         })
     }
 
@@ -161,10 +164,11 @@ impl Cluster {
         extra: &str,
     ) -> Result<Cluster, String> {
         let mut cluster = Cluster::network(name, nodes)?;
+        let secret = Secret::generate_hex();
+        cluster.token = observer_token(&secret, &cluster.name);
         let mut text = format!(
-            "cluster = \"{}\"\nsystem = \"{system}\"\nparams = {{ {params} }}\nsecret = \"{}\"\ndata_dir = \"/data\"\n{extra}\n",
+            "cluster = \"{}\"\nsystem = \"{system}\"\nparams = {{ {params} }}\nsecret = \"{secret}\"\ndata_dir = \"/data\"\n{extra}\n[http]\nexpose = true\n",
             cluster.name,
-            Secret::generate_hex()
         );
         for id in 0..nodes {
             text.push_str(&format!(
@@ -218,7 +222,7 @@ impl Cluster {
     }
 
     fn get(&self, id: usize, path: &str) -> Option<String> {
-        http_get(&self.http[id], path)
+        http_get(&self.http[id], path, &self.token)
     }
 
     /// The postcard state of node `id`.
@@ -265,15 +269,27 @@ impl Drop for Cluster {
     }
 }
 
-/// A bounded HTTP GET over loopback.
-fn http_get(addr: &str, path: &str) -> Option<String> {
+/// The observer's token of cluster `cluster` with secret `secret_hex`.
+fn observer_token(secret_hex: &str, cluster: &str) -> String {
+    use prophet_runtime::http::{Credentials, Tier};
+    let secret = unhex(secret_hex)
+        .and_then(Secret::new)
+        .expect("a valid secret");
+    Credentials::derive(&secret, cluster)
+        .token(Tier::Observer)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A bounded HTTP GET over loopback, with the observer's token.
+fn http_get(addr: &str, path: &str, token: &str) -> Option<String> {
     use std::io::{Read, Write};
     let addr: std::net::SocketAddr = addr.parse().ok()?;
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();
@@ -682,7 +698,9 @@ fn the_statefulset_runs_with_peers_found_by_name_and_a_pod_back_at_a_new_ip_rejo
     let secret_name = Path::new(secret_file)
         .file_name()
         .expect("secret file name");
-    std::fs::write(secret_dir.join(secret_name), Secret::generate_hex()).expect("write");
+    let secret = Secret::generate_hex();
+    std::fs::write(secret_dir.join(secret_name), &secret).expect("write");
+    c.token = observer_token(&secret, config["cluster"].as_str().expect("cluster"));
     // The pod name, its DNS record, and the name peers dial, per node.
     let mut records = Vec::new();
     for (id, node) in nodes.iter().enumerate() {

@@ -62,6 +62,17 @@ impl Secret {
         hex(&bytes)
     }
 
+    /// A 32-byte key for `label` in cluster `cluster`, derived from the
+    /// secret (HMAC-SHA256), for uses other than the handshake (the HTTP
+    /// tokens): knowing it reveals nothing about the secret.
+    pub fn derive(&self, label: &str, cluster: &str) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(label.as_bytes());
+        mac.update(&(cluster.len() as u64).to_be_bytes());
+        mac.update(cluster.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(
         &self,
         label: &str,
@@ -84,6 +95,25 @@ impl Secret {
         mac.update(nonces[1]);
         mac
     }
+}
+
+/// Longest peer-supplied text kept for a log line or an error (characters).
+pub const PEER_TEXT_CHARS_MAX: usize = 64;
+
+/// Text a peer sent (a cluster id, a refusal reason), made safe to log or
+/// echo: at most [`PEER_TEXT_CHARS_MAX`] characters, control characters
+/// and quotes escaped, in quotes, with `…(N bytes)` when cut. A peer cannot
+/// forge log lines or grow the log by megabytes per connection.
+pub fn peer_text(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars().take(PEER_TEXT_CHARS_MAX) {
+        out.extend(c.escape_debug());
+    }
+    out.push('"');
+    if text.chars().nth(PEER_TEXT_CHARS_MAX).is_some() {
+        out.push_str(&format!("…({} bytes)", text.len()));
+    }
+    out
 }
 
 /// Lower-case hex of `bytes`.
@@ -121,14 +151,22 @@ pub enum AuthError {
         ours: u16,
     },
     /// The peer belongs to another cluster.
-    #[error("cluster `{theirs}` is not ours")]
+    #[error("cluster {theirs} is not ours")]
     Cluster {
-        /// What the peer claimed.
+        /// What the peer claimed, as [`peer_text`] shows it.
         theirs: String,
     },
-    /// The peer named a node id that is not a member, or a node not hosted here.
-    #[error("node {0} is not a member here")]
-    Membership(u32),
+    /// The peer named a node id outside the cluster.
+    #[error("node {node} is not a member of this cluster (it has {nodes} nodes)")]
+    NotMember {
+        /// The id named.
+        node: u32,
+        /// The cluster's size.
+        nodes: usize,
+    },
+    /// The peer asked for a node this process does not host.
+    #[error("node {0} is not hosted by this process")]
+    NotHosted(u32),
     /// The higher id dialed: each pair of nodes shares one connection, and
     /// the node with the lower id dials it.
     #[error("node {from} dialed node {to}, but the lower id dials")]
@@ -141,7 +179,7 @@ pub enum AuthError {
     /// The peer's proof did not verify: wrong secret (or tampering).
     #[error("peer failed the challenge (wrong cluster secret?)")]
     BadProof,
-    /// The peer refused us.
+    /// The peer refused us (its reason, as [`peer_text`] shows it).
     #[error("refused by peer: {0}")]
     Refused(String),
     /// The peer sent something else than the handshake step expected.
@@ -180,7 +218,7 @@ pub async fn dial<M: serde::Serialize + serde::de::DeserializeOwned>(
         .await?;
         let (theirs, mac) = match conn.read_frame::<M>().await? {
             Frame::Welcome { nonce, mac } => (nonce, mac),
-            Frame::Refused { reason } => return Err(AuthError::Refused(reason)),
+            Frame::Refused { reason } => return Err(AuthError::Refused(peer_text(&reason))),
             _ => return Err(AuthError::Unexpected),
         };
         let expected = secret.mac(LABEL_ACCEPT, cluster, from, to, [&ours, &theirs]);
@@ -203,13 +241,14 @@ pub async fn dial<M: serde::Serialize + serde::de::DeserializeOwned>(
     .unwrap_or(Err(AuthError::Timeout))
 }
 
-/// Runs the acceptor's side. `accepts(from, to)` says whether `from` is a
-/// member and `to` a node hosted here. Returns `(from, to)` on success.
+/// Runs the acceptor's side for a cluster of `nodes` nodes; `hosted(to)`
+/// says whether node `to` is hosted here. Returns `(from, to)` on success.
 pub async fn accept<M: serde::Serialize + serde::de::DeserializeOwned>(
     conn: &mut Framed,
     secret: &Secret,
     cluster: &str,
-    accepts: impl Fn(u32, u32) -> bool,
+    nodes: usize,
+    hosted: impl Fn(u32) -> bool,
 ) -> Result<(u32, u32), AuthError> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         let (version, their_cluster, from, to, theirs) = match conn.read_frame::<M>().await? {
@@ -229,14 +268,12 @@ pub async fn accept<M: serde::Serialize + serde::de::DeserializeOwned>(
             })
         } else if their_cluster != cluster {
             Some(AuthError::Cluster {
-                theirs: their_cluster,
+                theirs: peer_text(&their_cluster),
             })
-        } else if !accepts(from, to) {
-            Some(AuthError::Membership(if accepts(from, from) {
-                to
-            } else {
-                from
-            }))
+        } else if let Some(node) = [from, to].into_iter().find(|&n| n as usize >= nodes) {
+            Some(AuthError::NotMember { node, nodes })
+        } else if !hosted(to) {
+            Some(AuthError::NotHosted(to))
         } else if from >= to {
             Some(AuthError::Direction { from, to })
         } else {
@@ -259,7 +296,7 @@ pub async fn accept<M: serde::Serialize + serde::de::DeserializeOwned>(
         .await?;
         let proof = match conn.read_frame::<M>().await? {
             Frame::Proof { mac } => mac,
-            Frame::Refused { reason } => return Err(AuthError::Refused(reason)),
+            Frame::Refused { reason } => return Err(AuthError::Refused(peer_text(&reason))),
             _ => return Err(AuthError::Unexpected),
         };
         let expected = secret.mac(LABEL_DIAL, cluster, from, to, [&theirs, &ours]);
@@ -288,6 +325,17 @@ mod tests {
         assert_eq!(unhex("zz"), None);
         assert!(Secret::new(vec![0; 15]).is_none());
         assert_eq!(unhex(&Secret::generate_hex()).map(|b| b.len()), Some(32));
+    }
+
+    #[test]
+    fn peer_text_is_cut_and_escaped() {
+        assert_eq!(peer_text("demo"), "\"demo\"");
+        let forged = peer_text("x\nERROR node stopped FORGED LINE");
+        assert!(!forged.contains('\n'));
+        assert!(forged.contains("\\n"));
+        let huge = peer_text(&"a".repeat(1 << 20));
+        assert!(huge.len() < 100, "{}", huge.len());
+        assert!(huge.ends_with("…(1048576 bytes)"));
     }
 
     #[test]

@@ -11,6 +11,13 @@
 //! max_frame_bytes = 1048576
 //! send_queue = 4096
 //! inbox = 4096
+//! prelogin_connections = 256       # connections not yet past the handshake
+//! prelogin_per_source = 16         # ... from one source address
+//! spool_bytes = 1073741824         # per link, messages waiting for a peer
+//!
+//! [http]                           # optional
+//! expose = false                   # true: nodes[].http may bind beyond loopback
+//! allowed_hosts = ["prophet.example"]  # Host names privileged requests may use
 //!
 //! [choose]                         # optional: simulator policies by name
 //! policy = "first"                 # default for every choice
@@ -22,7 +29,8 @@
 //! addr = "127.0.0.1:7000"          # where peers dial this node: ip:port, or
 //!                                  # host:port resolved at each connect attempt
 //! listen = "0.0.0.0:7000"          # optional: where it binds, ip:port (default: addr)
-//! http = "127.0.0.1:9000"          # optional: metrics/health of its process
+//! http = "127.0.0.1:9000"          # optional: control plane of its process
+//!                                  # (loopback unless [http] expose = true)
 //!
 //! [workload]                       # optional, for systems with clients (kv)
 //! rate = 10.0                      # requests per second over the cluster
@@ -96,6 +104,14 @@ pub struct Limits {
     pub send_queue: usize,
     /// Capacity of each node's inbox (events).
     pub inbox: usize,
+    /// Connections accepted that have not completed the handshake, at most.
+    pub prelogin_connections: usize,
+    /// Of those, at most this many from one source address.
+    pub prelogin_per_source: usize,
+    /// Bytes of messages one link holds for a peer that does not take them
+    /// (reliable systems: in memory up to `send_queue` messages, then on
+    /// disk); beyond it the sending node stops with an error.
+    pub spool_bytes: u64,
 }
 
 impl Default for Limits {
@@ -104,8 +120,24 @@ impl Default for Limits {
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
             send_queue: 4096,
             inbox: 4096,
+            prelogin_connections: 256,
+            prelogin_per_source: 16,
+            spool_bytes: 1 << 30,
         }
     }
+}
+
+/// The HTTP control plane's exposure.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Whether `nodes[].http` may bind an address other than loopback. Off
+    /// by default: the endpoint serves states and fault injection (behind
+    /// tokens), and exposing it is a decision the cluster file states.
+    pub expose: bool,
+    /// Host names (besides IP literals, `localhost` and the cluster file's
+    /// host names) that privileged requests may carry in `Host`.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The request generator (for systems with a workload, e.g. `kv`).
@@ -160,6 +192,8 @@ struct RawFile {
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
+    http: HttpConfig,
+    #[serde(default)]
     choose: ChoiceConfig,
     nodes: Vec<NodeEntry>,
     #[serde(default)]
@@ -183,6 +217,8 @@ pub struct ClusterConfig {
     pub data_dir: PathBuf,
     /// Limits.
     pub limits: Limits,
+    /// The HTTP control plane's exposure.
+    pub http: HttpConfig,
     /// Choice policies.
     pub choose: ChoiceConfig,
     /// Nodes by id.
@@ -202,6 +238,21 @@ impl ClusterConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// The host names of the cluster file (node addresses given as
+    /// `host:port`) and `[http] allowed_hosts`: the names the HTTP endpoint
+    /// answers privileged requests for, besides IP literals and `localhost`.
+    pub fn host_names(&self) -> Vec<String> {
+        let mut names = self.http.allowed_hosts.clone();
+        for node in &self.nodes {
+            if let Some((host, _)) = node.addr.rsplit_once(':')
+                && host.parse::<std::net::IpAddr>().is_err()
+            {
+                names.push(host.to_string());
+            }
+        }
+        names
     }
 
     /// Parses and validates cluster-file text; relative paths resolve against `base`.
@@ -282,6 +333,22 @@ impl ClusterConfig {
                 }
             }
         }
+        for (i, node) in raw.nodes.iter().enumerate() {
+            let Some(http) = node.http.as_deref() else {
+                continue;
+            };
+            let loopback = http
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback());
+            if !loopback && !raw.http.expose {
+                return Err(field(
+                    format!("nodes[{i}].http"),
+                    format!(
+                        "`{http}` binds beyond loopback: set `[http] expose = true` to serve the control plane on the network (states and fault injection need a token: see `prophet http-token`)"
+                    ),
+                ));
+            }
+        }
         if raw.limits.max_frame_bytes < 64 || raw.limits.max_frame_bytes > (64 << 20) {
             return Err(field(
                 "limits.max_frame_bytes",
@@ -291,10 +358,18 @@ impl ClusterConfig {
         for (name, value) in [
             ("limits.send_queue", raw.limits.send_queue),
             ("limits.inbox", raw.limits.inbox),
+            (
+                "limits.prelogin_connections",
+                raw.limits.prelogin_connections,
+            ),
+            ("limits.prelogin_per_source", raw.limits.prelogin_per_source),
         ] {
             if value == 0 || value > 1 << 20 {
                 return Err(field(name, "must be from 1 to 1048576"));
             }
+        }
+        if raw.limits.spool_bytes < 1 << 20 {
+            return Err(field("limits.spool_bytes", "must be at least 1048576"));
         }
         for (i, rule) in raw.faults.iter().enumerate() {
             rule.validate(raw.nodes.len())
@@ -331,6 +406,7 @@ impl ClusterConfig {
             secret,
             data_dir: base.join(raw.data_dir.unwrap_or_else(|| PathBuf::from("data"))),
             limits: raw.limits,
+            http: raw.http,
             choose: raw.choose,
             nodes: raw.nodes,
             faults: raw.faults,
@@ -480,6 +556,19 @@ delay_ms = 5
                 format!("{GOOD}\n[limits]\nsend_queue = 0\n"),
                 "limits.send_queue",
             ),
+            (
+                format!("{GOOD}\n[limits]\nprelogin_per_source = 0\n"),
+                "limits.prelogin_per_source",
+            ),
+            (
+                format!("{GOOD}\n[limits]\nspool_bytes = 1000\n"),
+                "limits.spool_bytes",
+            ),
+            // The control plane stays on loopback unless the file says so.
+            (
+                GOOD.replace("\"127.0.0.1:9001\"", "\"0.0.0.0:9001\""),
+                "nodes[1].http",
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(error_field(&text), expected, "for {expected}");
@@ -488,5 +577,14 @@ delay_ms = 5
             ClusterConfig::parse(&GOOD.replace("system", "sistem"), "c.toml", Path::new("/"))
                 .expect_err("unknown field");
         assert!(unknown.to_string().contains("sistem"), "{unknown}");
+    }
+
+    #[test]
+    fn an_exposed_control_plane_is_a_stated_decision() {
+        let exposed = GOOD.replace("\"127.0.0.1:9001\"", "\"0.0.0.0:9001\"");
+        let text = format!("{exposed}\n[http]\nexpose = true\nallowed_hosts = [\"ops.example\"]\n");
+        let config = ClusterConfig::parse(&text, "c.toml", Path::new("/")).expect("valid");
+        assert!(config.http.expose);
+        assert_eq!(config.host_names(), ["ops.example"]);
     }
 }

@@ -18,6 +18,11 @@ use crate::codec::{self, CodecError, Frame, FrameBuffer};
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// Largest frame accepted before the handshake completes: handshake frames
+/// are a few hundred bytes, so a peer that has not logged in cannot make the
+/// node buffer more than this (plus one read) per connection.
+pub const HANDSHAKE_FRAME_BYTES_MAX: usize = 4 * 1024;
+
 /// Idle time before TCP keepalive probes start on a quiet connection.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
 
@@ -75,6 +80,12 @@ impl Framed {
         }
     }
 
+    /// Sets the largest frame accepted from now on: [`HANDSHAKE_FRAME_BYTES_MAX`]
+    /// until the handshake completes, the cluster's limit after.
+    pub fn set_max_frame_bytes(&mut self, max_frame_bytes: usize) {
+        self.max_frame_bytes = max_frame_bytes;
+    }
+
     /// The peer's address, for logs.
     pub fn peer_addr(&self) -> String {
         self.stream
@@ -99,7 +110,9 @@ impl Framed {
         loop {
             ready!(self.stream.poll_read_ready(cx))?;
             let spare = self.buffer.spare();
-            spare.reserve(READ_CHUNK_BYTES);
+            // Before login the limit is small, and so is what a read may
+            // take: a connection that has not logged in holds a few KiB.
+            spare.reserve(READ_CHUNK_BYTES.min(self.max_frame_bytes + codec::LENGTH_BYTES));
             let room = spare.capacity() - spare.len();
             // A read that did not fill the room drained the socket: report it
             // as `WouldBlock` to `try_io`, which then clears the readiness

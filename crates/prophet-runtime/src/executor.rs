@@ -343,7 +343,7 @@ impl<N: Node> Running<N> {
             return outcome;
         }
         self.persist().await?;
-        self.send_staged().await;
+        self.send_staged()?;
         outcome
     }
 
@@ -420,7 +420,8 @@ impl<N: Node> Running<N> {
     /// (see [`PeerQueue::write_burst`] and [`PeerQueue::send_all`]). Every
     /// message staged here comes from a handler whose durable state is
     /// already on disk.
-    async fn send_staged(&mut self) {
+    fn send_staged(&mut self) -> Result<(), RuntimeError> {
+        let mut result = Ok(());
         for index in self.dirty_links.drain(..) {
             let outbox = &mut self.links[index];
             outbox.direct = None;
@@ -431,10 +432,18 @@ impl<N: Node> Running<N> {
                 queue.write_burst(&mut outbox.bytes, outbox.frames);
                 outbox.frames = 0;
             }
-            if !outbox.queued.is_empty() {
-                queue.send_all(&mut outbox.queued).await;
+            if !outbox.queued.is_empty()
+                && let Err(error) = queue.send_all(&mut outbox.queued)
+                && result.is_ok()
+            {
+                result = Err(RuntimeError::LinkOverflow {
+                    node: self.task.id.0,
+                    to: index as u32,
+                    message: error.to_string(),
+                });
             }
         }
+        result
     }
 
     /// Handles one inbox event; `true` when it asks the node to stop.

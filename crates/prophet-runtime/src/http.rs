@@ -1,38 +1,181 @@
-//! The per-process HTTP endpoint: a deliberately tiny HTTP/1.1 server (one
-//! request per connection) for the few routes operators and tests need.
+//! The per-process HTTP control plane, on hyper (HTTP/1.1) and axum
+//! (routing, bodies, JSON): the maintained, fuzzed stack, not a parser of
+//! our own. Three tiers, by who may call them:
 //!
-//! | route | answer |
-//! |---|---|
-//! | `GET /health` | `200 ok` while every local node runs, else `503` |
-//! | `GET /metrics` | Prometheus text exposition |
-//! | `GET /state` | JSON: every local node's state (`debug` and postcard as hex) |
-//! | `GET /recorded` | JSON: recorded samples by metric (count, sum, recent window) |
-//! | `GET /faults` | JSON: the fault rules in force |
-//! | `POST /faults` | replace the fault rules with the JSON list in the body |
+//! | route | tier | answer |
+//! |---|---|---|
+//! | `GET /health` | public | `200 ok` while every local node runs and none is stalled, else `503` naming it |
+//! | `GET /ready` | public | `200` while every local node is connected to a quorum of the cluster, else `503` |
+//! | `GET /metrics` | public | OpenMetrics text |
+//! | `GET /state` | observer | JSON: every local node's state (`debug` and postcard as hex) |
+//! | `GET /recorded` | observer | JSON: recorded samples by metric (count, sum, recent window) |
+//! | `GET /faults` | observer | JSON: the fault rules in force |
+//! | `POST /faults` | operator | replace the fault rules with the JSON list in the body |
+//!
+//! A privileged request (observer or operator) must carry
+//! `Authorization: Bearer <token>`, where the token is derived from the
+//! cluster secret and the tier ([`Credentials`]; `prophet http-token`
+//! prints it), and a `Host` this cluster answers to (an IP literal,
+//! `localhost`, a host name of the cluster file, or one listed in
+//! `[http] allowed_hosts`); a request with an `Origin` must come from that
+//! same host (a web page elsewhere cannot use a browser as its proxy), and a
+//! `POST` must say `Content-Type: application/json` (a cross-site form
+//! cannot). The endpoint binds loopback unless the cluster file sets
+//! `[http] expose = true`.
+//!
+//! Resources: at most [`CONNECTIONS_MAX`] connections at once (more are
+//! closed at accept and counted), one request per connection, headers within
+//! [`REQUEST_TIMEOUT`], bodies within [`REQUEST_BYTES_MAX`].
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{debug, warn};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
 
-use crate::auth::hex;
+use crate::auth::{Secret, hex};
 use crate::executor::NodeSnapshot;
 use crate::faults::{FaultRule, FaultTable};
-use crate::metrics::Registry;
+use crate::metrics::{Registry, Rejection};
 
-/// Largest request (head and body) accepted.
+/// Largest request body accepted.
 pub const REQUEST_BYTES_MAX: usize = 64 * 1024;
 
-/// How long a client may take to send its request.
+/// How long a client may take to send its request head, and the longest a
+/// connection lives.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections served at once; more are closed at accept.
+pub const CONNECTIONS_MAX: usize = 64;
+
+/// A node whose inbox holds work and that has run no handler for this long
+/// is reported stalled by `/health`.
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
 
 /// Asks every local node for its state.
 pub type SnapshotFn =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Vec<NodeSnapshot>> + Send>> + Send + Sync>;
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    /// Anyone who reaches the port: health, readiness, metrics.
+    Public,
+    /// Reads states, samples and fault rules.
+    Observer,
+    /// Also changes fault rules (and, later, steers).
+    Operator,
+}
+
+impl Tier {
+    /// Its name, as `prophet http-token --tier` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Public => "public",
+            Tier::Observer => "observer",
+            Tier::Operator => "operator",
+        }
+    }
+}
+
+/// The bearer tokens of a cluster, one per privileged tier, each an
+/// HMAC-SHA256 of the cluster secret over the tier and the cluster id: whoever
+/// holds the secret can derive them (`prophet http-token`), and a token
+/// reveals nothing about the secret or the other tier's token. They change
+/// when the secret does.
+#[derive(Clone)]
+pub struct Credentials {
+    observer: String,
+    operator: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(..)")
+    }
+}
+
+impl Credentials {
+    /// The tokens of cluster `cluster` with secret `secret`.
+    pub fn derive(secret: &Secret, cluster: &str) -> Credentials {
+        Credentials {
+            observer: hex(&secret.derive("prophet/1 http observer", cluster)),
+            operator: hex(&secret.derive("prophet/1 http operator", cluster)),
+        }
+    }
+
+    /// The token of `tier` (`None` for the public tier, which needs none).
+    pub fn token(&self, tier: Tier) -> Option<&str> {
+        match tier {
+            Tier::Public => None,
+            Tier::Observer => Some(&self.observer),
+            Tier::Operator => Some(&self.operator),
+        }
+    }
+
+    /// The tier `presented` grants (the operator's token also grants what
+    /// an observer may do), compared in constant time.
+    fn grants(&self, presented: &str) -> Tier {
+        if same(presented, &self.operator) {
+            Tier::Operator
+        } else if same(presented, &self.observer) {
+            Tier::Observer
+        } else {
+            Tier::Public
+        }
+    }
+}
+
+/// Constant-time equality of two tokens (their lengths are public).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Which `Host` values the endpoint answers privileged requests for.
+#[derive(Clone, Debug, Default)]
+pub struct AllowedHosts(BTreeSet<String>);
+
+impl AllowedHosts {
+    /// IP literals and `localhost` always; plus `names` (lower case, without
+    /// ports): the cluster file's host names and `[http] allowed_hosts`.
+    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
+        AllowedHosts(names.into_iter().map(|n| n.to_ascii_lowercase()).collect())
+    }
+
+    /// Whether `host` (a `Host` header value, maybe with a port) is ours.
+    pub fn allows(&self, host: &str) -> bool {
+        let name = host_name(host).to_ascii_lowercase();
+        name == "localhost" || name.parse::<std::net::IpAddr>().is_ok() || self.0.contains(&name)
+    }
+}
+
+/// The name part of `host[:port]` or `[v6]:port`.
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
 
 /// What the endpoint serves.
 pub struct HttpState {
@@ -42,206 +185,377 @@ pub struct HttpState {
     pub faults: Arc<FaultTable>,
     /// State snapshots.
     pub snapshots: SnapshotFn,
-    /// Nodes in the cluster (to validate fault rules).
+    /// Nodes in the cluster (to validate fault rules, and for quorums).
     pub cluster_nodes: usize,
+    /// The nodes this process hosts.
+    pub local: Vec<u32>,
+    /// Tokens of the privileged tiers.
+    pub credentials: Credentials,
+    /// Host names privileged requests may name.
+    pub hosts: AllowedHosts,
+    /// Per node: the handler count last seen, and since when it has not
+    /// changed while work waited (for `/health`).
+    pub progress: Mutex<BTreeMap<u32, (u64, Instant)>>,
 }
 
-/// Serves `listener` forever.
+impl HttpState {
+    /// Local nodes that have work waiting and have run no handler for
+    /// [`STALL_AFTER`].
+    fn stalled(&self) -> Vec<u32> {
+        let now = Instant::now();
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stalled = Vec::new();
+        for &id in &self.local {
+            let stats = self.metrics.node(id);
+            let handled = stats.handlers.load(Ordering::Relaxed);
+            let waiting = stats.inbox_depth.load(Ordering::Relaxed) > 0;
+            let seen = progress.entry(id).or_insert((handled, now));
+            if seen.0 != handled || !waiting {
+                *seen = (handled, now);
+            } else if now.duration_since(seen.1) >= STALL_AFTER {
+                stalled.push(id);
+            }
+        }
+        stalled
+    }
+
+    /// Local nodes connected (themselves included) to fewer than a majority
+    /// of the cluster: nodes of this process count as connected.
+    fn unready(&self) -> Vec<u32> {
+        let quorum = self.cluster_nodes / 2 + 1;
+        self.local
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let mut peers: BTreeSet<u32> = self.metrics.connected_peers(id);
+                peers.extend(self.local.iter().copied());
+                peers.insert(id);
+                peers.len() < quorum
+            })
+            .collect()
+    }
+}
+
+/// Serves `listener` until the task is aborted.
 pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
+    let app = router(Arc::clone(&state));
+    let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let state = Arc::clone(&state);
-                tokio::spawn(async move {
-                    if let Err(error) = handle(stream, &state).await {
-                        debug!(%error, "http request failed");
-                    }
-                });
-            }
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(error) => {
-                warn!(%error, "http accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // EMFILE and friends: back off, never exit.
+                warn!(%error, "http accept failed; backing off");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
-        }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            debug!(%peer, "http: too many connections; closing");
+            state.metrics.reject(Rejection::HttpBusy);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(REQUEST_TIMEOUT)
+                .keep_alive(false);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(REQUEST_TIMEOUT, conn).await {
+                Ok(Err(error)) => debug!(%peer, %error, "http connection failed"),
+                Err(_) => debug!(%peer, "http connection timed out"),
+                Ok(Ok(())) => {}
+            }
+            drop(permit);
+        });
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
+/// The routes, with their state.
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/state", get(node_states))
+        .route("/recorded", get(recorded))
+        .route("/faults", get(faults).post(set_faults))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "routes: /health /ready /metrics /state /recorded /faults\n",
+            )
+        })
+        .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
+        .with_state(state)
 }
 
-async fn read_request(stream: &mut TcpStream) -> Result<Request, String> {
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        if bytes.len() > REQUEST_BYTES_MAX {
-            return Err("request head too large".into());
-        }
-        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("closed before the request head ended".into());
-        }
-        bytes.extend_from_slice(&chunk[..n]);
+type Shared = State<Arc<HttpState>>;
+
+/// A refusal, counted, with a reason the caller can act on.
+fn deny(state: &HttpState, status: StatusCode, why: &str) -> Response {
+    state.metrics.reject(Rejection::HttpDenied);
+    (status, format!("{why}\n")).into_response()
+}
+
+/// Checks a privileged request: credential, `Host`, `Origin`.
+fn guard(state: &HttpState, headers: &HeaderMap, tier: Tier) -> Result<(), Box<Response>> {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(host) = text(header::HOST) else {
+        return Err(Box::new(deny(
+            state,
+            StatusCode::BAD_REQUEST,
+            "a Host header is required",
+        )));
     };
-    let head = String::from_utf8_lossy(&bytes[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or_default().split_whitespace();
-    let method = first.next().unwrap_or_default().to_string();
-    let path = first.next().unwrap_or_default().to_string();
-    let length = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    if length > REQUEST_BYTES_MAX {
-        return Err("request body too large".into());
+    if !state.hosts.allows(host) {
+        return Err(Box::new(deny(
+            state,
+            StatusCode::FORBIDDEN,
+            "Host is not a name of this cluster (add it to [http] allowed_hosts)",
+        )));
     }
-    let mut body = bytes[head_end..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("closed inside the body".into());
+    if let Some(origin) = text(header::ORIGIN) {
+        let same_origin = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|o| o.eq_ignore_ascii_case(host));
+        if !same_origin {
+            return Err(Box::new(deny(
+                state,
+                StatusCode::FORBIDDEN,
+                "cross-origin requests are refused",
+            )));
         }
-        body.extend_from_slice(&chunk[..n]);
     }
-    body.truncate(length);
-    Ok(Request { method, path, body })
-}
-
-async fn handle(mut stream: TcpStream, state: &HttpState) -> Result<(), String> {
-    let request = tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream))
-        .await
-        .map_err(|_| "request timed out".to_string())??;
-    let (status, content_type, body) = route(&request, state).await;
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(response.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(body.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = stream.shutdown().await;
-    Ok(())
-}
-
-const JSON: &str = "application/json";
-const TEXT: &str = "text/plain; charset=utf-8";
-
-async fn route(request: &Request, state: &HttpState) -> (&'static str, &'static str, String) {
-    let path = request.path.split('?').next().unwrap_or_default();
-    match (request.method.as_str(), path) {
-        ("GET", "/health") => {
-            if state.metrics.all_up() {
-                ("200 OK", TEXT, "ok\n".into())
-            } else {
-                ("503 Service Unavailable", TEXT, "a node is down\n".into())
-            }
-        }
-        ("GET", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4",
-            state.metrics.render(),
+    let presented = text(header::AUTHORIZATION)
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let granted = presented.map_or(Tier::Public, |p| state.credentials.grants(p));
+    if granted >= tier {
+        return Ok(());
+    }
+    let why = match presented {
+        None => format!(
+            "{} token required: Authorization: Bearer <token> (`prophet http-token`)",
+            tier.name()
         ),
-        ("GET", "/state") => {
-            let nodes: Vec<serde_json::Value> = (state.snapshots)()
-                .await
-                .into_iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "id": s.id, "debug": s.debug, "state": hex(&s.state), "handled": s.handled,
-                    })
-                })
-                .collect();
+        Some(_) => format!("the token does not grant the {} tier", tier.name()),
+    };
+    Err(Box::new(deny(state, StatusCode::UNAUTHORIZED, &why)))
+}
+
+async fn health(State(state): Shared) -> Response {
+    if !state.metrics.all_up() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "a node is down\n").into_response();
+    }
+    let stalled = state.stalled();
+    if !stalled.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "stalled: node(s) {stalled:?} have work waiting and ran no handler for {} s\n",
+                STALL_AFTER.as_secs()
+            ),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+async fn ready(State(state): Shared) -> Response {
+    let unready = state.unready();
+    if unready.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not connected to a quorum: node(s) {unready:?}\n"),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): Shared) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn json(value: &serde_json::Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+async fn node_states(State(state): Shared, headers: HeaderMap) -> Response {
+    if let Err(refused) = guard(&state, &headers, Tier::Observer) {
+        return *refused;
+    }
+    let nodes: Vec<serde_json::Value> = (state.snapshots)()
+        .await
+        .into_iter()
+        .map(|s| {
+            serde_json::json!({
+                "id": s.id, "debug": s.debug, "state": hex(&s.state), "handled": s.handled,
+            })
+        })
+        .collect();
+    json(&serde_json::json!({ "nodes": nodes }))
+}
+
+async fn recorded(State(state): Shared, headers: HeaderMap) -> Response {
+    if let Err(refused) = guard(&state, &headers, Tier::Observer) {
+        return *refused;
+    }
+    let recorded: serde_json::Map<String, serde_json::Value> = state
+        .metrics
+        .recorded()
+        .into_iter()
+        .map(|(k, s)| {
             (
-                "200 OK",
-                JSON,
-                serde_json::json!({ "nodes": nodes }).to_string(),
+                k,
+                serde_json::json!({ "count": s.count, "sum": s.sum, "window": s.window }),
             )
-        }
-        ("GET", "/recorded") => {
-            let recorded: serde_json::Map<String, serde_json::Value> = state
-                .metrics
-                .recorded()
-                .into_iter()
-                .map(|(k, s)| {
-                    (
-                        k,
-                        serde_json::json!({ "count": s.count, "sum": s.sum, "window": s.window }),
-                    )
-                })
-                .collect();
-            (
-                "200 OK",
-                JSON,
-                serde_json::Value::Object(recorded).to_string(),
-            )
-        }
-        ("GET", "/faults") => (
-            "200 OK",
-            JSON,
-            serde_json::to_string(&state.faults.rules()).unwrap_or_default(),
-        ),
-        ("POST", "/faults") => match serde_json::from_slice::<Vec<FaultRule>>(&request.body) {
-            Ok(rules) => {
-                for (i, rule) in rules.iter().enumerate() {
-                    if let Err((field, message)) = rule.validate(state.cluster_nodes) {
-                        return (
-                            "400 Bad Request",
-                            TEXT,
-                            format!("[{i}].{field}: {message}\n"),
-                        );
-                    }
-                }
-                tracing::info!(?rules, "fault rules replaced");
-                state.faults.replace(rules);
-                ("200 OK", TEXT, "ok\n".into())
-            }
-            Err(error) => ("400 Bad Request", TEXT, format!("{error}\n")),
-        },
-        _ => (
-            "404 Not Found",
-            TEXT,
-            "routes: /health /metrics /state /recorded /faults\n".into(),
-        ),
-    }
+        })
+        .collect();
+    json(&serde_json::Value::Object(recorded))
 }
 
-/// A minimal HTTP/1.1 client for the routes above: `(status, body)`.
-/// Used by the CLI and the tests; bounded by [`REQUEST_TIMEOUT`].
+async fn faults(State(state): Shared, headers: HeaderMap) -> Response {
+    if let Err(refused) = guard(&state, &headers, Tier::Observer) {
+        return *refused;
+    }
+    json(&serde_json::to_value(state.faults.rules()).unwrap_or_default())
+}
+
+async fn set_faults(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = guard(&state, &headers, Tier::Operator) {
+        return *refused;
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return deny(
+            &state,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        );
+    }
+    let rules = match serde_json::from_slice::<Vec<FaultRule>>(&body) {
+        Ok(rules) => rules,
+        Err(error) => return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response(),
+    };
+    for (i, rule) in rules.iter().enumerate() {
+        if let Err((field, message)) = rule.validate(state.cluster_nodes) {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("[{i}].{field}: {message}\n"),
+            )
+                .into_response();
+        }
+    }
+    info!(?rules, "fault rules replaced");
+    state.faults.replace(rules);
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// A minimal HTTP/1.1 client for the routes above, on hyper: `(status,
+/// body)`. `token` goes in `Authorization: Bearer`; a body is sent as
+/// JSON. Used by the CLI and the tests; bounded by [`REQUEST_TIMEOUT`].
 pub async fn request(
     addr: &str,
     method: &str,
     path: &str,
     body: &str,
+    token: Option<&str>,
 ) -> Result<(u16, String), String> {
     tokio::time::timeout(REQUEST_TIMEOUT, async {
-        let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("{addr}: {e}"))?;
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&response).to_string();
-        let (head, body) = text.split_once("\r\n\r\n").ok_or("no response head")?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or("no status")?;
-        Ok((status, body.to_string()))
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("{addr}: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("{addr}: {e}"))?;
+        tokio::spawn(conn);
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, addr);
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if !body.is_empty() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("{addr}: {e}"))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{addr}: {e}"))?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).to_string()))
     })
     .await
     .map_err(|_| format!("{addr}: timed out"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_ip_literals_localhost_or_named() {
+        let hosts = AllowedHosts::new(["Node0".to_string()]);
+        for ok in [
+            "127.0.0.1:9000",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:9000",
+            "node0:9000",
+            "10.0.0.7",
+        ] {
+            assert!(hosts.allows(ok), "{ok}");
+        }
+        for refused in ["evil.example:9000", "node1", "127.0.0.1.evil.example", ""] {
+            assert!(!hosts.allows(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn tokens_differ_by_tier_cluster_and_secret_and_grant_in_order() {
+        let secret = Secret::new((0u8..32).collect()).expect("long enough");
+        let a = Credentials::derive(&secret, "a");
+        let b = Credentials::derive(&secret, "b");
+        let other = Credentials::derive(&Secret::new((1u8..33).collect()).expect("ok"), "a");
+        let observer = a.token(Tier::Observer).expect("token");
+        let operator = a.token(Tier::Operator).expect("token");
+        assert_ne!(observer, operator);
+        assert_ne!(Some(observer), b.token(Tier::Observer));
+        assert_ne!(Some(observer), other.token(Tier::Observer));
+        assert_eq!(a.grants(operator), Tier::Operator);
+        assert_eq!(a.grants(observer), Tier::Observer);
+        assert_eq!(a.grants(""), Tier::Public);
+        assert_eq!(a.grants(&observer[1..]), Tier::Public);
+    }
 }

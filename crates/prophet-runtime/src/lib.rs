@@ -30,6 +30,7 @@ pub mod live;
 pub mod metrics;
 pub mod ports;
 pub mod process;
+pub mod spool;
 pub mod transport;
 
 pub use config::{ClusterConfig, ConfigError};
@@ -71,6 +72,17 @@ pub enum RuntimeError {
         /// The node.
         node: u32,
         /// What was wrong.
+        message: String,
+    },
+    /// Messages for a peer outgrew the link's spool (or its file failed):
+    /// the node stops rather than drop what a reliable protocol relies on.
+    #[error("node {node}: link to node {to}: {message}")]
+    LinkOverflow {
+        /// The sending node.
+        node: u32,
+        /// The peer that does not take its messages.
+        to: u32,
+        /// What happened.
         message: String,
     },
     /// A value could not be encoded.

@@ -1,4 +1,5 @@
-//! Process-wide counters and the Prometheus text rendering of them.
+//! Process-wide counters and their OpenMetrics exposition (encoded by
+//! `prometheus-client`).
 //!
 //! Hot counters (per link, per node) are atomics reached through an `Arc`
 //! the transport and executor keep; the registry only holds the list for
@@ -7,10 +8,13 @@
 //! computed exactly over the recent past without unbounded memory.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 
 /// Recorded samples kept per (node, metric).
 pub const SAMPLES_KEPT: usize = 4096;
@@ -40,6 +44,10 @@ pub struct LinkStats {
     pub queue_depth: AtomicI64,
     /// Successful (re)connections.
     pub connects: AtomicU64,
+    /// 1 while the link has a connection (remote links; see `/ready`).
+    pub connected: AtomicI64,
+    /// Messages waiting in the link's spool (beyond the queue).
+    pub spooled: AtomicI64,
 }
 
 /// Counters of one local node.
@@ -99,6 +107,13 @@ pub enum Rejection {
     Truncated,
     /// Handshake failed (wrong secret, cluster, version or membership).
     Handshake,
+    /// A connection closed at accept: too many connections that have not
+    /// completed the handshake, overall or from its source address.
+    PreLoginLimit,
+    /// An HTTP connection closed at accept: too many at once.
+    HttpBusy,
+    /// A privileged HTTP request refused (credential, host, origin, type).
+    HttpDenied,
 }
 
 impl Rejection {
@@ -108,12 +123,20 @@ impl Rejection {
             Rejection::Malformed => "malformed",
             Rejection::Truncated => "truncated",
             Rejection::Handshake => "handshake",
+            Rejection::PreLoginLimit => "prelogin_limit",
+            Rejection::HttpBusy => "http_busy",
+            Rejection::HttpDenied => "http_denied",
         }
     }
 }
 
-/// A rendered link counter: (name, Prometheus type, getter).
-type LinkCounter = (&'static str, &'static str, fn(&LinkStats) -> i64);
+/// A rendered link counter: (name, help, type, getter).
+type LinkCounter = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&LinkStats) -> i64,
+);
 
 /// Everything one process counts.
 #[derive(Debug, Default)]
@@ -218,6 +241,17 @@ impl Registry {
         merged
     }
 
+    /// The peers local node `id` has a live connection (or a local link) to.
+    pub fn connected_peers(&self, id: u32) -> std::collections::BTreeSet<u32> {
+        self.links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((from, _), l)| *from == id && l.connected.load(Ordering::Relaxed) == 1)
+            .map(|((_, to), _)| *to)
+            .collect()
+    }
+
     /// Whether every registered local node is up.
     pub fn all_up(&self) -> bool {
         self.nodes
@@ -227,160 +261,281 @@ impl Registry {
             .all(|n| n.up.load(Ordering::Relaxed) == 1)
     }
 
-    /// The Prometheus text exposition of everything.
-    pub fn render(&self) -> String {
+    /// The OpenMetrics text exposition of everything (what `GET /metrics`
+    /// serves), encoded by `prometheus-client`.
+    pub fn render(self: &Arc<Self>) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(Collect(Arc::clone(self))));
         let mut out = String::new();
-        let links = self.links.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let link_counters: [LinkCounter; 9] = [
-            ("prophet_messages_sent_total", "counter", |l| {
-                l.sent_msgs.load(Ordering::Relaxed) as i64
-            }),
-            ("prophet_bytes_sent_total", "counter", |l| {
-                l.sent_bytes.load(Ordering::Relaxed) as i64
-            }),
-            ("prophet_messages_received_total", "counter", |l| {
-                l.recv_msgs.load(Ordering::Relaxed) as i64
-            }),
-            ("prophet_bytes_received_total", "counter", |l| {
-                l.recv_bytes.load(Ordering::Relaxed) as i64
-            }),
-            ("prophet_messages_dropped_fault_total", "counter", |l| {
-                l.dropped_fault.load(Ordering::Relaxed) as i64
-            }),
-            ("prophet_messages_dropped_queue_total", "counter", |l| {
-                l.dropped_queue.load(Ordering::Relaxed) as i64
-            }),
+        // Writing to a `String` cannot fail, and our collector only fails
+        // when its writer does.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
+
+/// A label value from protocol code (a metric or choice name), escaped as
+/// the exposition format requires: the encoder writes label values as given.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The registry as a `prometheus-client` collector: the hot counters stay
+/// plain atomics the transport and executor bump; they are read at scrape.
+#[derive(Debug)]
+struct Collect(Arc<Registry>);
+
+type Labels = Vec<(&'static str, String)>;
+
+/// A rendered node figure: (name, help, getter).
+type NodeFigure<T> = (&'static str, &'static str, fn(&NodeStats) -> T);
+
+fn family<V>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    rows: impl IntoIterator<Item = (Labels, V)>,
+    mut value: impl FnMut(&mut MetricEncoder<'_>, V) -> std::fmt::Result,
+) -> std::fmt::Result {
+    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, v) in rows {
+        value(&mut metric.encode_family(&labels)?, v)?;
+    }
+    Ok(())
+}
+
+fn counter(m: &mut MetricEncoder<'_>, v: u64) -> std::fmt::Result {
+    m.encode_counter::<NoLabelSet, _, u64>(&v, None)
+}
+
+fn gauge(m: &mut MetricEncoder<'_>, v: i64) -> std::fmt::Result {
+    m.encode_gauge(&v)
+}
+
+fn gauge_f(m: &mut MetricEncoder<'_>, v: f64) -> std::fmt::Result {
+    m.encode_gauge(&v)
+}
+
+impl Collector for Collect {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let r = &self.0;
+        let links = r.links.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let link_counters: [LinkCounter; 11] = [
             (
-                "prophet_messages_dropped_connection_total",
-                "counter",
+                "prophet_spooled_messages",
+                "messages waiting in the link's spool, beyond the queue",
+                MetricType::Gauge,
+                |l| l.spooled.load(Ordering::Relaxed),
+            ),
+            (
+                "prophet_messages_sent",
+                "messages handed to a socket or a local inbox",
+                MetricType::Counter,
+                |l| l.sent_msgs.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "prophet_bytes_sent",
+                "frame bytes written, prefixes included",
+                MetricType::Counter,
+                |l| l.sent_bytes.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "prophet_messages_received",
+                "messages received and delivered",
+                MetricType::Counter,
+                |l| l.recv_msgs.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "prophet_bytes_received",
+                "frame bytes received, prefixes included",
+                MetricType::Counter,
+                |l| l.recv_bytes.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "prophet_messages_dropped_fault",
+                "messages dropped by fault injection",
+                MetricType::Counter,
+                |l| l.dropped_fault.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "prophet_messages_dropped_queue",
+                "messages dropped by a full queue (lossy systems)",
+                MetricType::Counter,
+                |l| l.dropped_queue.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "prophet_messages_dropped_connection",
+                "messages lost with a connection that broke",
+                MetricType::Counter,
                 |l| l.dropped_conn.load(Ordering::Relaxed) as i64,
             ),
-            ("prophet_send_queue_depth", "gauge", |l| {
-                l.queue_depth.load(Ordering::Relaxed)
+            (
+                "prophet_send_queue_depth",
+                "messages waiting in the send queue",
+                MetricType::Gauge,
+                |l| l.queue_depth.load(Ordering::Relaxed),
+            ),
+            (
+                "prophet_connects",
+                "successful (re)connections",
+                MetricType::Counter,
+                |l| l.connects.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "prophet_link_connected",
+                "1 while the link has a connection (remote links)",
+                MetricType::Gauge,
+                |l| l.connected.load(Ordering::Relaxed),
+            ),
+        ];
+        let link_labels =
+            |from: u32, to: u32| vec![("from", from.to_string()), ("to", to.to_string())];
+        for (name, help, kind, get) in link_counters {
+            let rows = links
+                .iter()
+                .map(|(&(from, to), stats)| (link_labels(from, to), get(stats)));
+            family(&mut encoder, name, help, kind, rows, |m, v| match kind {
+                MetricType::Counter => counter(m, v.max(0) as u64),
+                _ => gauge(m, v),
+            })?;
+        }
+        let nodes = r.nodes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let node_labels = |id: u32| vec![("node", id.to_string())];
+        let node_gauges: [NodeFigure<i64>; 2] = [
+            ("prophet_node_up", "1 while the node runs", |n| {
+                n.up.load(Ordering::Relaxed)
             }),
-            ("prophet_connects_total", "counter", |l| {
-                l.connects.load(Ordering::Relaxed) as i64
+            (
+                "prophet_inbox_depth",
+                "events waiting in the node's inbox",
+                |n| n.inbox_depth.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, get) in node_gauges {
+            let rows = nodes.iter().map(|(&id, n)| (node_labels(id), get(n)));
+            family(&mut encoder, name, help, MetricType::Gauge, rows, gauge)?;
+        }
+        let node_counters: [NodeFigure<u64>; 2] = [
+            ("prophet_handlers", "handlers run", |n| {
+                n.handlers.load(Ordering::Relaxed)
+            }),
+            ("prophet_durable_writes", "durable-state writes", |n| {
+                n.durable_writes.load(Ordering::Relaxed)
             }),
         ];
-        for (name, kind, get) in link_counters {
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for ((from, to), stats) in &links {
-                let _ = writeln!(out, "{name}{{from=\"{from}\",to=\"{to}\"}} {}", get(stats));
-            }
+        for (name, help, get) in node_counters {
+            let rows = nodes.iter().map(|(&id, n)| (node_labels(id), get(n)));
+            family(&mut encoder, name, help, MetricType::Counter, rows, counter)?;
         }
-        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let _ = writeln!(out, "# TYPE prophet_node_up gauge");
-        for (id, n) in &nodes {
-            let _ = writeln!(
-                out,
-                "prophet_node_up{{node=\"{id}\"}} {}",
-                n.up.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(out, "# TYPE prophet_handlers_total counter");
-        for (id, n) in &nodes {
-            let _ = writeln!(
-                out,
-                "prophet_handlers_total{{node=\"{id}\"}} {}",
-                n.handlers.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(out, "# TYPE prophet_inbox_depth gauge");
-        for (id, n) in &nodes {
-            let _ = writeln!(
-                out,
-                "prophet_inbox_depth{{node=\"{id}\"}} {}",
-                n.inbox_depth.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(out, "# TYPE prophet_durable_writes_total counter");
-        for (id, n) in &nodes {
-            let _ = writeln!(
-                out,
-                "prophet_durable_writes_total{{node=\"{id}\"}} {}",
-                n.durable_writes.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(out, "# TYPE prophet_handler_seconds histogram");
-        for (id, n) in &nodes {
-            let mut cumulative = 0;
-            for (i, bound) in HANDLER_BUCKETS_S
-                .iter()
-                .map(|b| b.to_string())
-                .chain(["+Inf".to_string()])
-                .enumerate()
-            {
-                cumulative += n.handler_buckets[i].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "prophet_handler_seconds_bucket{{node=\"{id}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "prophet_handler_seconds_sum{{node=\"{id}\"}} {}",
-                n.handler_ns.load(Ordering::Relaxed) as f64 / 1e9
-            );
-            let _ = writeln!(
-                out,
-                "prophet_handler_seconds_count{{node=\"{id}\"}} {}",
-                n.handlers_timed.load(Ordering::Relaxed)
-            );
-        }
-        let recorded = self
-            .recorded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let _ = writeln!(out, "# TYPE prophet_recorded summary");
+        let rows = nodes.iter().map(|(&id, n)| (node_labels(id), n));
+        family(
+            &mut encoder,
+            "prophet_handler_seconds",
+            "handler run time (a sample of the runs)",
+            MetricType::Histogram,
+            rows,
+            |m, n| {
+                let buckets: Vec<(f64, u64)> = HANDLER_BUCKETS_S
+                    .iter()
+                    .copied()
+                    .chain([f64::MAX])
+                    .zip(n.handler_buckets.iter().map(|b| b.load(Ordering::Relaxed)))
+                    .collect();
+                m.encode_histogram::<NoLabelSet>(
+                    n.handler_ns.load(Ordering::Relaxed) as f64 / 1e9,
+                    n.handlers_timed.load(Ordering::Relaxed),
+                    &buckets,
+                    None,
+                )
+            },
+        )?;
+        let recorded = r.recorded.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let sample_labels =
+            |id: u32, metric: &str| vec![("node", id.to_string()), ("metric", label(metric))];
+        let mut quantiles = Vec::new();
         for ((id, metric), s) in &recorded {
             let mut window: Vec<f64> = s.window.iter().copied().collect();
             window.sort_by(f64::total_cmp);
             for q in [0.5, 0.99] {
                 if let Some(v) = quantile(&window, q) {
-                    let _ = writeln!(
-                        out,
-                        "prophet_recorded{{node=\"{id}\",metric=\"{metric}\",quantile=\"{q}\"}} {v}"
-                    );
+                    let mut labels = sample_labels(*id, metric);
+                    labels.push(("quantile", q.to_string()));
+                    quantiles.push((labels, v));
                 }
             }
-            let _ = writeln!(
-                out,
-                "prophet_recorded_sum{{node=\"{id}\",metric=\"{metric}\"}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "prophet_recorded_count{{node=\"{id}\",metric=\"{metric}\"}} {}",
-                s.count
-            );
         }
-        let _ = writeln!(out, "# TYPE prophet_choices_total counter");
-        for ((id, name, chosen), n) in self
-            .choices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        family(
+            &mut encoder,
+            "prophet_recorded",
+            "quantiles of the recent samples a node recorded",
+            MetricType::Gauge,
+            quantiles,
+            gauge_f,
+        )?;
+        let rows = recorded
             .iter()
-        {
-            let _ = writeln!(
-                out,
-                "prophet_choices_total{{node=\"{id}\",choice=\"{name}\",chosen=\"{chosen}\"}} {n}"
-            );
-        }
-        let _ = writeln!(out, "# TYPE prophet_rejected_total counter");
-        for (why, n) in self
-            .rejected
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .map(|((id, metric), s)| (sample_labels(*id, metric), s.sum));
+        family(
+            &mut encoder,
+            "prophet_recorded_sum",
+            "sum of every sample recorded",
+            MetricType::Gauge,
+            rows,
+            gauge_f,
+        )?;
+        let rows = recorded
             .iter()
-        {
-            let _ = writeln!(
-                out,
-                "prophet_rejected_total{{reason=\"{}\"}} {n}",
-                why.as_str()
-            );
-        }
-        out
+            .map(|((id, metric), s)| (sample_labels(*id, metric), s.count));
+        family(
+            &mut encoder,
+            "prophet_recorded_samples",
+            "samples recorded",
+            MetricType::Counter,
+            rows,
+            counter,
+        )?;
+        let choices = r.choices.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let rows = choices.iter().map(|(&(id, name, chosen), &n)| {
+            (
+                vec![
+                    ("node", id.to_string()),
+                    ("choice", label(name)),
+                    ("chosen", chosen.to_string()),
+                ],
+                n,
+            )
+        });
+        family(
+            &mut encoder,
+            "prophet_choices",
+            "decisions by choice and candidate",
+            MetricType::Counter,
+            rows,
+            counter,
+        )?;
+        let rejected = r.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let rows = rejected
+            .iter()
+            .map(|(why, &n)| (vec![("reason", why.as_str().to_string())], n));
+        family(
+            &mut encoder,
+            "prophet_rejected",
+            "connections or frames refused",
+            MetricType::Counter,
+            rows,
+            counter,
+        )?;
+        Ok(())
     }
 }
 
@@ -425,7 +580,7 @@ mod tests {
 
     #[test]
     fn render_lists_links_nodes_samples_and_choices() {
-        let r = Registry::default();
+        let r = Arc::new(Registry::default());
         r.link(0, 1).sent_msgs.fetch_add(3, Ordering::Relaxed);
         r.node(0).observe_handler(Duration::from_micros(20));
         for v in 1..=100 {
@@ -435,14 +590,20 @@ mod tests {
         r.reject(Rejection::Oversize);
         let text = r.render();
         assert!(text.contains("prophet_messages_sent_total{from=\"0\",to=\"1\"} 3"));
-        assert!(text.contains("prophet_handler_seconds_bucket{node=\"0\",le=\"0.00005\"} 1"));
-        assert!(text.contains("prophet_handler_seconds_bucket{node=\"0\",le=\"0.00001\"} 0"));
+        assert!(text.contains("prophet_handler_seconds_bucket{le=\"0.00005\",node=\"0\"} 1"));
+        assert!(text.contains("prophet_handler_seconds_bucket{le=\"0.00001\",node=\"0\"} 0"));
         assert!(
             text.contains(
-                "prophet_recorded{node=\"0\",metric=\"latency_ms\",quantile=\"0.99\"} 99"
+                "prophet_recorded{node=\"0\",metric=\"latency_ms\",quantile=\"0.99\"} 99.0"
             )
         );
-        assert!(text.contains("prophet_recorded_count{node=\"0\",metric=\"latency_ms\"} 100"));
+        assert!(
+            text.contains("prophet_recorded_samples_total{node=\"0\",metric=\"latency_ms\"} 100")
+        );
+        // A label value from protocol code is escaped, not spliced in.
+        r.record(0, "odd\"name\nx", 1.0);
+        assert!(r.render().contains("metric=\"odd\\\"name\\nx\""));
+        assert!(r.render().ends_with("# EOF\n"));
         assert!(
             text.contains(
                 "prophet_choices_total{node=\"0\",choice=\"paxos.quorum\",chosen=\"1\"} 1"

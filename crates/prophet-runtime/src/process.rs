@@ -20,7 +20,7 @@ use crate::config::ClusterConfig;
 use crate::durable::DurableStore;
 use crate::executor::{DecisionLog, InputLog, NodeEvent, NodeSnapshot, NodeTask, NodeTransport};
 use crate::faults::FaultTable;
-use crate::http::{self, HttpState, SnapshotFn};
+use crate::http::{self, AllowedHosts, Credentials, HttpState, SnapshotFn};
 use crate::metrics::Registry;
 use crate::transport::{QueuePolicy, Transport, TransportConfig};
 
@@ -62,6 +62,35 @@ async fn bind(what: String, addr: &str) -> Result<TcpListener, RuntimeError> {
         })
 }
 
+/// Raises this process's soft open-file limit to its hard limit (once per
+/// process), so that peers, HTTP clients and durable files do not run out
+/// of descriptors at the common default of 1,024. Returns `(before, after)`.
+pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
+    static RAISED: std::sync::OnceLock<Result<(u64, u64), i32>> = std::sync::OnceLock::new();
+    let raised = RAISED.get_or_init(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `getrlimit`/`setrlimit` read or write only the struct
+        // passed, which lives on this stack frame.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+            }
+            let before = limit.rlim_cur;
+            if limit.rlim_cur < limit.rlim_max {
+                limit.rlim_cur = limit.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                }
+            }
+            Ok((before, limit.rlim_cur))
+        }
+    });
+    raised.map_err(std::io::Error::from_raw_os_error)
+}
+
 async fn snapshots_of<N: Node>(
     inboxes: &BTreeMap<u32, mpsc::Sender<NodeEvent<N>>>,
 ) -> Vec<NodeSnapshot> {
@@ -87,6 +116,13 @@ impl<N: Node> Process<N> {
     ) -> Result<Process<N>, RuntimeError> {
         config.check_node_count(system.nodes().len())?;
         config.check_ids(local)?;
+        match raise_open_file_limit() {
+            Ok((before, after)) if before != after => {
+                tracing::info!(before, after, "open-file limit raised");
+            }
+            Ok((_, after)) => tracing::debug!(limit = after, "open-file limit"),
+            Err(error) => tracing::warn!(%error, "cannot read or raise the open-file limit"),
+        }
         let metrics = Arc::new(Registry::default());
         let seed = local.first().copied().map_or(0, u64::from) ^ 0xfa17;
         let faults = Arc::new(FaultTable::new(config.faults.clone(), seed));
@@ -100,7 +136,7 @@ impl<N: Node> Process<N> {
         let policy = if system.semantics().lossy {
             QueuePolicy::DropOldest
         } else {
-            QueuePolicy::BackPressure
+            QueuePolicy::Spill
         };
         let transport = Transport::new(
             TransportConfig {
@@ -110,6 +146,10 @@ impl<N: Node> Process<N> {
                 max_frame_bytes: config.limits.max_frame_bytes,
                 send_queue: config.limits.send_queue,
                 policy,
+                prelogin_connections: config.limits.prelogin_connections,
+                prelogin_per_source: config.limits.prelogin_per_source,
+                spool_dir: (!options.no_disk).then(|| config.data_dir.join("spool")),
+                spool_bytes: config.limits.spool_bytes,
             },
             inboxes
                 .iter()
@@ -144,6 +184,10 @@ impl<N: Node> Process<N> {
                 faults: Arc::clone(&faults),
                 snapshots,
                 cluster_nodes: config.nodes.len(),
+                local: local.to_vec(),
+                credentials: Credentials::derive(&config.secret, &config.cluster),
+                hosts: AllowedHosts::new(config.host_names()),
+                progress: Default::default(),
             });
             background.push(tokio::spawn(http::serve(listener, state)));
         }

@@ -24,17 +24,21 @@
 //! take. Writers and the node write under the link's lock, so frames leave
 //! in the order they were sent.
 //!
-//! Slow peers ([`QueuePolicy`]): a system whose network semantics are lossy
-//! gets `DropOldest` (a full queue drops its oldest message, counted in
-//! `prophet_messages_dropped_queue_total`), since its protocol already copes
-//! with loss and a stale message is the least useful one. A system that
-//! assumes a reliable network gets `BackPressure`: the sending node waits for
-//! room, so nothing is dropped by the runtime, at the price that a peer
-//! which stays unreachable for a full queue's worth of messages stalls its
-//! senders. The queue's capacity bounds what waits for a slow peer; beyond
-//! it, a link holds at most the one burst a wake-up staged (the sends of up
-//! to [`READ_BATCH_MAX`] events). Either way, messages already written to a socket that then breaks
-//! may be lost (TCP gives no end-to-end acknowledgement); they are counted in
+//! Slow peers ([`QueuePolicy`]): a node never waits for a peer. A system
+//! whose network semantics are lossy gets `DropOldest` (a full queue drops
+//! its oldest message, counted in `prophet_messages_dropped_queue_total`),
+//! since its protocol already copes with loss and a stale message is the
+//! least useful one. A system that assumes a reliable network gets `Spill`:
+//! what does not fit in the queue waits in the link's [`Spool`] (a file
+//! under the data directory, read back in order as the peer drains the
+//! queue), so a peer that is down or cut off gets every message once it is
+//! back, and its senders go on serving everyone else meanwhile; a spool
+//! over `limits.spool_bytes` stops the sending node with an error (fail-stop,
+//! never a silent drop). The queue's capacity bounds what waits in memory
+//! for a slow peer; beyond it, a link holds at most the one burst a wake-up
+//! staged (the sends of up to [`READ_BATCH_MAX`] events). Either way,
+//! messages already written to a socket that then breaks may be lost (TCP
+//! gives no end-to-end acknowledgement); they are counted in
 //! `prophet_messages_dropped_connection_total`.
 
 use std::collections::{HashMap, VecDeque};
@@ -49,13 +53,14 @@ use serde::de::DeserializeOwned;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::auth::{self, AuthError, Secret};
 use crate::codec::{self, CodecError, Frame};
-use crate::connection::{ConnError, Framed};
+use crate::connection::{ConnError, Framed, HANDSHAKE_FRAME_BYTES_MAX};
 use crate::faults::{FaultTable, Verdict};
 use crate::metrics::{LinkStats, Registry, Rejection};
+use crate::spool::{Spool, SpoolError};
 
 /// Messages encoded per write (one `write` call).
 pub const BATCH_MSGS_MAX: usize = 256;
@@ -82,8 +87,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum QueuePolicy {
     /// Drop the oldest queued message (systems with lossy network semantics).
     DropOldest,
-    /// Make the sender wait for room (systems that assume no loss).
-    BackPressure,
+    /// Keep what does not fit in the link's spool (systems that assume no
+    /// loss): the sender never waits.
+    Spill,
 }
 
 /// What the transport needs to know about the cluster.
@@ -101,6 +107,14 @@ pub struct TransportConfig {
     pub send_queue: usize,
     /// What a full queue does.
     pub policy: QueuePolicy,
+    /// Connections not yet past the handshake, at most.
+    pub prelogin_connections: usize,
+    /// Of those, at most this many from one source address.
+    pub prelogin_per_source: usize,
+    /// Where links spool (`None`: in memory).
+    pub spool_dir: Option<std::path::PathBuf>,
+    /// Bytes one link's spool may hold.
+    pub spool_bytes: u64,
 }
 
 /// One directed link's queue, and its socket while connected.
@@ -116,7 +130,6 @@ pub struct PeerQueue<M> {
     policy: QueuePolicy,
     max_frame_bytes: usize,
     ready: Notify,
-    room: Notify,
     stats: Arc<LinkStats>,
 }
 
@@ -134,6 +147,9 @@ struct LinkState<M> {
     unsent_from: usize,
     /// The connection while there is one (remote links only).
     socket: Option<Arc<Conn>>,
+    /// What waits beyond the queue's capacity (`Spill` only): non-empty
+    /// only while `items` is full, so order is `items`, then the spool.
+    spool: Spool,
 }
 
 /// One TCP connection between two nodes, carrying both directions: the
@@ -198,61 +214,19 @@ enum Pumped {
 }
 
 impl<M> PeerQueue<M> {
-    /// Queues `msg`, to leave no earlier than `at`, under the queue's policy,
-    /// without waking the writer unless the queue is full (the caller wakes
-    /// it once after a burst).
-    async fn push(&self, at: Option<Instant>, msg: M) {
-        // Fast path without registering as a waiter: there is room.
-        let mut msg = Some(msg);
-        if self.try_push(at, &mut msg) {
-            return;
-        }
-        loop {
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            if self.try_push(at, &mut msg) {
-                return;
-            }
-            // Full: the writer must drain before anyone can push.
-            self.ready.notify_one();
-            room.await;
-        }
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, LinkState<M>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `msg` if there is room (or the policy drops the oldest).
-    fn try_push(&self, at: Option<Instant>, msg: &mut Option<M>) -> bool {
-        let mut state = self.lock();
-        let items = &mut state.items;
-        if items.len() >= self.capacity && self.policy == QueuePolicy::DropOldest {
-            items.pop_front();
-            self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
-            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
-        }
-        if items.len() >= self.capacity {
-            return false;
-        }
-        if let Some(msg) = msg.take() {
-            items.push_back((at, msg));
-        }
-        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-        true
-    }
-
     /// Takes up to `max` due messages off the front of `items`, in order,
-    /// handing each to `take`. Senders waiting for room are woken only if
-    /// the queue was full: nobody else waits.
+    /// handing each to `take` (the caller then refills `items` from the
+    /// spool: [`PeerQueue::refill`]).
     fn pop_each(
         &self,
         items: &mut VecDeque<(Option<Instant>, M)>,
         max: usize,
         mut take: impl FnMut(M),
     ) -> Pop {
-        let was_full = items.len() >= self.capacity;
         let mut now = None;
         let mut taken = 0;
         while taken < max {
@@ -277,14 +251,72 @@ impl<M> PeerQueue<M> {
         self.stats
             .queue_depth
             .fetch_sub(taken as i64, Ordering::Relaxed);
-        if was_full {
-            self.room.notify_waiters();
-        }
         Pop::Got
     }
 }
 
-impl<M: Serialize> PeerQueue<M> {
+impl<M: Serialize + DeserializeOwned> PeerQueue<M> {
+    /// Queues `msg`, to leave no earlier than `at`, under the queue's
+    /// policy, without waking the writer (the caller wakes it once after a
+    /// burst) and without waiting: a full queue drops its oldest message
+    /// (`DropOldest`) or spools `msg` (`Spill`).
+    fn push(&self, at: Option<Instant>, msg: M) -> Result<(), SpoolError> {
+        let mut state = self.lock();
+        if self.policy == QueuePolicy::DropOldest && state.items.len() >= self.capacity {
+            state.items.pop_front();
+            self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
+            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        }
+        if state.items.len() < self.capacity && state.spool.is_empty() {
+            state.items.push_back((at, msg));
+            self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        match postcard::to_allocvec(&msg) {
+            Ok(body) => {
+                state.spool.push(at, &body)?;
+                self.stats.spooled.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                warn!(from = self.from, to = self.to, %error, "message cannot be encoded; dropped");
+                self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves spooled messages back into the queue while it has room.
+    fn refill(&self, state: &mut LinkState<M>) {
+        while state.items.len() < self.capacity && !state.spool.is_empty() {
+            match state.spool.pop() {
+                Ok(Some((at, body))) => {
+                    self.stats.spooled.fetch_sub(1, Ordering::Relaxed);
+                    match postcard::from_bytes(&body) {
+                        Ok(msg) => {
+                            state.items.push_back((at, msg));
+                            self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => {
+                            error!(from = self.from, to = self.to, %error, "spooled message does not decode; dropped");
+                            self.stats.dropped_queue.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    // The spool's file failed under us: what it held is lost
+                    // (counted), and the link goes on from the queue.
+                    let lost = state.spool.len() as u64;
+                    error!(from = self.from, to = self.to, %error, lost, "spool unreadable; its messages are dropped");
+                    self.stats.dropped_queue.fetch_add(lost, Ordering::Relaxed);
+                    self.stats.spooled.fetch_sub(lost as i64, Ordering::Relaxed);
+                    state.spool = Spool::new(None, 0);
+                    break;
+                }
+            }
+        }
+    }
+
     /// Writes the rest of the last batch, then encodes and writes batches of
     /// due messages, until nothing due is left or the socket stops taking
     /// bytes.
@@ -312,6 +344,7 @@ impl<M: Serialize> PeerQueue<M> {
                 self.encode_frame(&msg, &mut state.out);
             });
             state.items = batch;
+            self.refill(state);
             match popped {
                 Pop::Got => {}
                 Pop::NotBefore(at) => return Pumped::Idle(Some(at)),
@@ -321,15 +354,20 @@ impl<M: Serialize> PeerQueue<M> {
     }
 
     /// Queues messages (each with the time it may leave) in order, emptying
-    /// `staged`, under the queue's policy (a full queue of a reliable system
-    /// makes the caller wait for room), and wakes the writer. This is the
-    /// path of a link that is not connected, busy, local, or delayed by
-    /// the fault layer; a connected idle link takes [`PeerQueue::write_burst`].
-    pub async fn send_all(&self, staged: &mut Vec<(Option<Instant>, M)>) {
+    /// `staged`, under the queue's policy (never waiting), and wakes the
+    /// writer. This is the path of a link that is not connected, busy,
+    /// local, or delayed by the fault layer; a connected idle link takes
+    /// [`PeerQueue::write_burst`]. An error means the spool is spent or
+    /// broken: the sending node must stop.
+    pub fn send_all(&self, staged: &mut Vec<(Option<Instant>, M)>) -> Result<(), SpoolError> {
+        let mut result = Ok(());
         for (at, msg) in staged.drain(..) {
-            self.push(at, msg).await;
+            if result.is_ok() {
+                result = self.push(at, msg);
+            }
         }
         self.ready.notify_one();
+        result
     }
 
     /// Whether the node may encode its next burst itself and write it
@@ -436,6 +474,7 @@ impl<M: Serialize> PeerQueue<M> {
     /// one) and wakes the writer.
     fn install(&self, conn: Arc<Conn>) {
         let mut state = self.lock();
+        self.stats.connected.store(1, Ordering::Relaxed);
         if let Some(old) = state.socket.replace(conn) {
             old.close();
             self.drop_unsent(&mut state);
@@ -453,6 +492,7 @@ impl<M: Serialize> PeerQueue<M> {
             return 0;
         }
         state.socket = None;
+        self.stats.connected.store(0, Ordering::Relaxed);
         self.drop_unsent(&mut state)
     }
 }
@@ -565,6 +605,74 @@ pub struct Transport<M, E> {
     writers: Mutex<Vec<tokio::task::AbortHandle>>,
     faults: Arc<FaultTable>,
     metrics: Arc<Registry>,
+    prelogin: Arc<PreLogin>,
+}
+
+/// Connections accepted that have not completed the handshake: overall and
+/// per source address, each under its limit. What such a connection may
+/// cost is bounded too: a [`HANDSHAKE_FRAME_BYTES_MAX`] frame limit and the
+/// handshake timeout.
+#[derive(Debug)]
+pub struct PreLogin {
+    total_max: usize,
+    per_source_max: usize,
+    counts: Mutex<(usize, HashMap<std::net::IpAddr, usize>)>,
+}
+
+/// One admitted connection's place in [`PreLogin`], given back on drop.
+pub struct Ticket {
+    prelogin: Arc<PreLogin>,
+    source: std::net::IpAddr,
+}
+
+impl PreLogin {
+    /// Limits of `total_max` connections, `per_source_max` per address.
+    pub fn new(total_max: usize, per_source_max: usize) -> Arc<Self> {
+        Arc::new(PreLogin {
+            total_max,
+            per_source_max,
+            counts: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// A place for a connection from `source`, if both limits allow one.
+    pub fn admit(self: &Arc<Self>, source: std::net::IpAddr) -> Option<Ticket> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, per_source) = &mut *counts;
+        let here = per_source.entry(source).or_default();
+        if *total >= self.total_max || *here >= self.per_source_max {
+            return None;
+        }
+        *here += 1;
+        *total += 1;
+        Some(Ticket {
+            prelogin: Arc::clone(self),
+            source,
+        })
+    }
+
+    /// Connections holding a place now.
+    pub fn pending(&self) -> usize {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut counts = self
+            .prelogin
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (total, per_source) = &mut *counts;
+        *total -= 1;
+        if let Some(here) = per_source.get_mut(&self.source) {
+            *here -= 1;
+            if *here == 0 {
+                per_source.remove(&self.source);
+            }
+        }
+    }
 }
 
 impl<M, E> Transport<M, E>
@@ -579,9 +687,11 @@ where
         faults: Arc<FaultTable>,
         metrics: Arc<Registry>,
     ) -> Arc<Self> {
+        let prelogin = PreLogin::new(config.prelogin_connections, config.prelogin_per_source);
         Arc::new(Transport {
             config,
             inboxes,
+            prelogin,
             links: Mutex::new(HashMap::new()),
             writers: Mutex::new(Vec::new()),
             faults,
@@ -604,18 +714,26 @@ where
                 written: 0,
                 unsent_from: 0,
                 socket: None,
+                spool: Spool::new(
+                    self.config
+                        .spool_dir
+                        .as_ref()
+                        .map(|dir| dir.join(format!("link-{from}-{to}.spool"))),
+                    self.config.spool_bytes,
+                ),
             }),
             capacity: self.config.send_queue.max(1),
             policy: self.config.policy,
             max_frame_bytes: self.config.max_frame_bytes,
             ready: Notify::new(),
-            room: Notify::new(),
             stats: self.metrics.link(from, to),
         });
         links.insert((from, to), Arc::clone(&queue));
         let this = Arc::clone(self);
         let q = Arc::clone(&queue);
         let writer = if let Some(inbox) = self.inboxes.get(&to).cloned() {
+            // A link inside the process is always connected.
+            queue.stats.connected.store(1, Ordering::Relaxed);
             tokio::spawn(async move { this.run_local_writer(q, inbox).await })
         } else if from < to {
             tokio::spawn(async move { this.run_dialing_writer(q).await })
@@ -649,6 +767,7 @@ where
             if let Some(conn) = queue.lock().socket.take() {
                 conn.close();
             }
+            queue.stats.connected.store(0, Ordering::Relaxed);
         }
     }
 
@@ -690,7 +809,11 @@ where
             ready.as_mut().enable();
             let popped = {
                 let mut state = queue.lock();
-                queue.pop_each(&mut state.items, BATCH_MSGS_MAX, |msg| batch.push(msg))
+                let mut items = std::mem::take(&mut state.items);
+                let popped = queue.pop_each(&mut items, BATCH_MSGS_MAX, |msg| batch.push(msg));
+                state.items = items;
+                queue.refill(&mut state);
+                popped
             };
             match popped {
                 Pop::Got => return,
@@ -732,7 +855,7 @@ where
             .await
             .map_err(|_| format!("connect to {addr} timed out"))?
             .map_err(|e| format!("connect to {addr}: {e}"))?;
-        let mut conn = Framed::new(stream, self.config.max_frame_bytes);
+        let mut conn = Framed::new(stream, HANDSHAKE_FRAME_BYTES_MAX);
         auth::dial::<M>(
             &mut conn,
             &self.config.secret,
@@ -742,6 +865,7 @@ where
         )
         .await
         .map_err(|e| format!("handshake with n{to} at {addr}: {e}"))?;
+        conn.set_max_frame_bytes(self.config.max_frame_bytes);
         Ok(conn)
     }
 
@@ -898,17 +1022,32 @@ where
         }
     }
 
-    /// Accepts connections on `listener` forever.
+    /// Accepts connections on `listener` forever. A connection counts
+    /// against [`PreLogin`]'s limits until its handshake ends; beyond them
+    /// it is closed at once (counted as `prelogin_limit`). Accept errors
+    /// (EMFILE: out of file descriptors) back off and retry, never end the
+    /// loop.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let mut backoff = BACKOFF_MIN;
         loop {
             match listener.accept().await {
-                Ok((stream, _)) => {
+                Ok((stream, source)) => {
+                    backoff = BACKOFF_MIN;
+                    let Some(ticket) = self.prelogin.admit(source.ip()) else {
+                        let refused = self.metrics.rejections(Rejection::PreLoginLimit);
+                        if refused.is_power_of_two() || refused == 0 {
+                            warn!(%source, refused = refused + 1, "too many connections before login; closing new ones");
+                        }
+                        self.metrics.reject(Rejection::PreLoginLimit);
+                        continue;
+                    };
                     let this = Arc::clone(&self);
-                    tokio::spawn(async move { this.serve_connection(stream).await });
+                    tokio::spawn(async move { this.serve_connection(stream, ticket).await });
                 }
                 Err(error) => {
-                    warn!(%error, "accept failed");
-                    tokio::time::sleep(BACKOFF_MIN).await;
+                    warn!(%error, ?backoff, "accept failed; backing off");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
         }
@@ -916,15 +1055,16 @@ where
 
     /// Runs the handshake, then hands the connection to the node it is for,
     /// which reads it itself (see [`Inbound`]).
-    async fn serve_connection(self: Arc<Self>, stream: TcpStream) {
-        let mut conn = Framed::new(stream, self.config.max_frame_bytes);
+    async fn serve_connection(self: Arc<Self>, stream: TcpStream, ticket: Ticket) {
+        let mut conn = Framed::new(stream, HANDSHAKE_FRAME_BYTES_MAX);
         let peer = conn.peer_addr();
         let nodes = self.config.addrs.len();
         let accepted = auth::accept::<M>(
             &mut conn,
             &self.config.secret,
             &self.config.cluster,
-            |from, to| (from as usize) < nodes && self.inboxes.contains_key(&to),
+            nodes,
+            |to| self.inboxes.contains_key(&to),
         )
         .await;
         let (from, to) = match accepted {
@@ -945,6 +1085,8 @@ where
                 return;
             }
         };
+        drop(ticket);
+        conn.set_max_frame_bytes(self.config.max_frame_bytes);
         debug!(%peer, from, to, "accepted");
         // The dialer is `from`; this end's node `to` reads the connection
         // and writes its messages for `from` on it.
@@ -983,7 +1125,11 @@ mod tests {
             addrs: vec!["127.0.0.1:1".into(), "127.0.0.1:1".into()],
             max_frame_bytes: 1024,
             send_queue: 8,
-            policy: QueuePolicy::BackPressure,
+            policy: QueuePolicy::Spill,
+            prelogin_connections: 4,
+            prelogin_per_source: 2,
+            spool_dir: None,
+            spool_bytes: 1 << 20,
         };
         let metrics = Arc::new(Registry::default());
         let transport: Arc<Transport<u64, Event>> = Transport::new(

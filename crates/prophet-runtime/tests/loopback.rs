@@ -11,6 +11,7 @@ use prophet::model::{Ctx, Node, NodeId, System};
 use prophet_runtime::auth::{self, Secret};
 use prophet_runtime::codec::Frame;
 use prophet_runtime::connection::Framed;
+use prophet_runtime::http::{Credentials, Tier};
 use prophet_runtime::metrics::Rejection;
 use prophet_runtime::{ClusterConfig, Process, ProcessOptions};
 use serde::{Deserialize, Serialize};
@@ -188,7 +189,7 @@ async fn three_processes_pass_the_counter_and_a_restarted_node_recovers_it() {
     );
     // Text of the metrics endpoint names the link counters.
     let http = processes[0].http_addr.expect("http").to_string();
-    let (status, body) = prophet_runtime::http::request(&http, "GET", "/metrics", "")
+    let (status, body) = prophet_runtime::http::request(&http, "GET", "/metrics", "", None)
         .await
         .expect("metrics");
     assert_eq!(status, 200);
@@ -196,7 +197,7 @@ async fn three_processes_pass_the_counter_and_a_restarted_node_recovers_it() {
         body.contains("prophet_messages_sent_total{from=\"0\",to=\"1\"} 20"),
         "{body}"
     );
-    let (status, _) = prophet_runtime::http::request(&http, "GET", "/health", "")
+    let (status, _) = prophet_runtime::http::request(&http, "GET", "/health", "", None)
         .await
         .expect("health");
     assert_eq!(status, 200);
@@ -394,25 +395,136 @@ async fn bad_frames_close_only_their_connection() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Sends a raw HTTP/1.1 request (the headers exactly as given) and
+/// returns the status: what a browser or a script elsewhere could send.
+async fn raw_http(addr: &str, request: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+/// The control plane: fault injection needs the operator's token, JSON and
+/// no foreign origin; states need at least the observer's; health and
+/// metrics are public. Every refusal leaves the fault rules as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_plane_refuses_what_lacks_a_credential_or_comes_from_elsewhere() {
+    let (config, _dir) = config("control", 2, SECRET);
+    let system = ring(2);
+    let p = start(&system, &config, 0).await;
+    let http = p.http_addr.expect("http").to_string();
+    let credentials = Credentials::derive(&config.secret, &config.cluster);
+    let observer = credentials.token(Tier::Observer).expect("token");
+    let operator = credentials.token(Tier::Operator).expect("token");
+    let cut = r#"[{"partitioned":true}]"#;
+    let post = |headers: &str| {
+        format!(
+            "POST /faults HTTP/1.1\r\nHost: {http}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{cut}",
+            cut.len()
+        )
+    };
+    // The attack as reported: no credentials, text/plain, a foreign origin.
+    let attack = post("Content-Type: text/plain\r\nOrigin: http://evil.example\r\n");
+    assert_eq!(
+        raw_http(&http, &attack).await,
+        403,
+        "refused (its origin is checked first)"
+    );
+    // Each missing piece alone is enough to refuse.
+    let bearer = |t: &str| format!("Authorization: Bearer {t}\r\n");
+    let json = "Content-Type: application/json\r\n";
+    let cases = [
+        (json.to_string(), 401, "no token"),
+        (
+            format!("{json}{}", bearer(observer)),
+            401,
+            "an observer may not inject faults",
+        ),
+        (format!("{json}{}", bearer("00")), 401, "a wrong token"),
+        (
+            format!("Content-Type: text/plain\r\n{}", bearer(operator)),
+            415,
+            "not JSON",
+        ),
+        (
+            format!("{json}{}Origin: http://evil.example\r\n", bearer(operator)),
+            403,
+            "a foreign origin",
+        ),
+    ];
+    for (headers, status, why) in cases {
+        assert_eq!(raw_http(&http, &post(&headers)).await, status, "{why}");
+    }
+    let rebound = format!(
+        "POST /faults HTTP/1.1\r\nHost: evil.example\r\n{json}{}Content-Length: {}\r\nConnection: close\r\n\r\n{cut}",
+        bearer(operator),
+        cut.len()
+    );
+    assert_eq!(
+        raw_http(&http, &rebound).await,
+        403,
+        "a Host that is not ours"
+    );
+    assert!(
+        p.faults.rules().is_empty(),
+        "no refused request changed the rules"
+    );
+    assert_eq!(p.metrics.rejections(Rejection::HttpDenied), 7);
+    // Reads: public, observer, and a state read without a token.
+    use prophet_runtime::http::request;
+    for route in ["/health", "/metrics"] {
+        let (status, _) = request(&http, "GET", route, "", None).await.expect("get");
+        assert_eq!(status, 200, "{route} is public");
+    }
+    for route in ["/state", "/recorded", "/faults"] {
+        let (status, _) = request(&http, "GET", route, "", None).await.expect("get");
+        assert_eq!(status, 401, "{route} needs a token");
+        let (status, _) = request(&http, "GET", route, "", Some(observer))
+            .await
+            .expect("get");
+        assert_eq!(status, 200, "{route} with the observer's token");
+    }
+    // The operator, with JSON from the same origin, may.
+    let ok = post(&format!(
+        "{json}{}Origin: http://{http}\r\n",
+        bearer(operator)
+    ));
+    assert_eq!(raw_http(&http, &ok).await, 200);
+    assert_eq!(p.faults.rules().len(), 1);
+    p.stop().await.expect("stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_set_at_run_time_stops_traffic_and_healing_resumes_it() {
     let (config, dir) = config("partition", 2, SECRET);
     let system = ring(2);
     let p1 = start(&system, &config, 1).await;
     let http = p1.http_addr.expect("http").to_string();
+    let credentials = Credentials::derive(&config.secret, &config.cluster);
+    let operator = credentials.token(Tier::Operator);
     // Cut node 1 from node 0 before node 0 starts: the first hop is dropped.
     let (status, _) = prophet_runtime::http::request(
         &http,
         "POST",
         "/faults",
         r#"[{"from":0,"to":1,"partitioned":true}]"#,
+        operator,
     )
     .await
     .expect("post");
     assert_eq!(status, 200);
-    let (status, _) = prophet_runtime::http::request(&http, "POST", "/faults", r#"[{"from":7}]"#)
-        .await
-        .expect("post");
+    let (status, _) =
+        prophet_runtime::http::request(&http, "POST", "/faults", r#"[{"from":7}]"#, operator)
+            .await
+            .expect("post");
     assert_eq!(status, 400, "a rule naming a missing node is refused");
     let p0 = start(&system, &config, 0).await;
     let dropped = eventually(500, || async {
@@ -676,6 +788,66 @@ async fn a_reliable_stream_through_a_small_queue_arrives_whole_and_in_order() {
     receiver.stop().await.expect("stop");
 }
 
+/// A peer that is down for 30 s while its sender produces 10 messages per
+/// millisecond through a queue of 64: the sender never waits for it (its
+/// timers keep firing, its state answers, `/health` says ok), what does not
+/// fit in the queue waits in the link's spool on disk, and once the peer
+/// starts every message arrives once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_peer_stalls_nothing_and_gets_every_message_when_it_starts() {
+    let (config, dir) = config_with("deadpeer", 2, SECRET, "[limits]\nsend_queue = 64\n");
+    let node = Stream {
+        total: 200_000,
+        chunk: 10,
+        payload: 16,
+        after_hello: false,
+    };
+    let system = Arc::new(System::new("deadpeer", vec![node.clone(), node]));
+    let sender = start(&system, &config, 0).await;
+    let http = sender.http_addr.expect("http").to_string();
+    let started = std::time::Instant::now();
+    let mut last_sent = 0;
+    for second in 1..=30u64 {
+        tokio::time::sleep_until(
+            tokio::time::Instant::from_std(started) + Duration::from_secs(second),
+        )
+        .await;
+        let state = tokio::time::timeout(Duration::from_secs(1), stream_state(&sender))
+            .await
+            .expect("the sender's state answers within a second");
+        assert!(
+            state.sent > last_sent || state.sent == 200_000,
+            "second {second}: the sender's timers stopped at {} messages",
+            state.sent
+        );
+        last_sent = state.sent;
+        let (status, body) = prophet_runtime::http::request(&http, "GET", "/health", "", None)
+            .await
+            .expect("health answers");
+        assert_eq!(status, 200, "second {second}: {body}");
+    }
+    let link = sender.metrics.link(0, 1);
+    let spooled = link.spooled.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        spooled > 100_000,
+        "most messages wait in the spool: {spooled}"
+    );
+    assert!(
+        std::fs::metadata(dir.join("spool/link-0-1.spool")).is_ok_and(|m| m.len() > 1 << 20),
+        "the spool is on disk"
+    );
+    let receiver = start(&system, &config, 1).await;
+    assert_whole_stream(&sender, &receiver, 200_000).await;
+    assert_eq!(
+        link.dropped_queue
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(link.spooled.load(std::sync::atomic::Ordering::Relaxed), 0);
+    sender.stop().await.expect("stop");
+    receiver.stop().await.expect("stop");
+}
+
 /// 12 MiB in one burst on a connected idle link: the socket takes part of
 /// it, the link's writer the rest (frames found again by their length
 /// prefixes), and every message arrives once, in order, counted as sent.
@@ -760,7 +932,7 @@ async fn a_peer_that_stops_reading_costs_a_lossy_sender_a_bounded_queue() {
     let stalled = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.expect("accept");
         let mut conn = Framed::new(stream, 1 << 20);
-        auth::accept::<(u64, Vec<u8>)>(&mut conn, &secret, &cluster, |_, _| true)
+        auth::accept::<(u64, Vec<u8>)>(&mut conn, &secret, &cluster, 2, |_| true)
             .await
             .expect("handshake");
         tokio::time::sleep(Duration::from_secs(60)).await;
