@@ -192,11 +192,16 @@ impl Supervisor {
     /// Says on standard error what each scheduled crash will take down.
     pub fn announce_schedule(&self) {
         for crash in &self.schedule {
-            let ids = &self.processes[crash.process].ids;
-            let also = if ids.len() > 1 {
-                format!(" (which also hosts nodes {})", list(ids))
-            } else {
-                String::new()
+            let others: Vec<u32> = self.processes[crash.process]
+                .ids
+                .iter()
+                .copied()
+                .filter(|&id| id != crash.spec.node)
+                .collect();
+            let also = match others.as_slice() {
+                [] => String::new(),
+                [one] => format!(" (which also hosts node {one})"),
+                more => format!(" (which also hosts nodes {})", list(more)),
             };
             eprintln!(
                 "crash schedule: --crash {} kills process {}{also} at {:?} with SIGKILL, {}",
