@@ -515,7 +515,10 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
             failed: false,
         };
         loop {
+            // Ctrl-C first: the terminal sends it to the children too, and
+            // their exits must not be taken for crashes (nor restarted).
             let watched = tokio::select! {
+                biased;
                 _ = &mut ctrl_c => { eprintln!("interrupted; stopping the cluster"); break; }
                 _ = watch.tick() => true,
                 _ = ticker.tick() => false,
