@@ -309,6 +309,54 @@ fn a_process_killed_from_outside_stops_the_run_without_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--restart` is bounded: a process that cannot start (here a replica
+/// whose durable file is torn) is restarted until it has died 5 times in a
+/// row within 1s of starting, then the run gives up on it.
+#[test]
+fn a_process_failing_at_start_is_given_up_on_after_five_short_lives() {
+    let dir = run_dir("crash-give-up");
+    std::fs::create_dir_all(dir.join("data")).expect("dir");
+    std::fs::write(dir.join("data").join("node-1.durable"), b"PRPHDUR1torn").expect("write");
+    let (run, _) = run(
+        &[
+            "kv",
+            "--restart",
+            "--duration",
+            "30s",
+            "--interval",
+            "250ms",
+        ],
+        &dir,
+        None,
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.context());
+    assert!(
+        run.took < Duration::from_secs(20),
+        "gave up, not ran to --duration: {:?}",
+        run.took
+    );
+    assert!(
+        run.stderr.contains(
+            "error: process 1 died 5 times in a row within 1s of starting; giving up on it"
+        ),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stderr.contains("crashes: 5, restarts: 4"),
+        "{}",
+        run.context()
+    );
+    let log = std::fs::read_to_string(dir.join("process-1.log")).expect("log");
+    assert_eq!(
+        log.matches("restarted at").count(),
+        4,
+        "every life is in the log: {log}"
+    );
+    assert!(log.contains("node-1.durable"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn crash_schedules_that_cannot_happen_are_refused_before_any_process_starts() {
     let refused = |args: &[&str], words: &str| {
