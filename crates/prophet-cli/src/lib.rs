@@ -34,6 +34,7 @@ use clap::{Parser, Subcommand};
 use prophet::registry::{Entry, Protocol, Registry};
 
 mod check_cmd;
+mod crash_schedule;
 mod duration;
 mod list_cmd;
 mod node_cmd;
@@ -41,6 +42,7 @@ mod run_cmd;
 mod secret_cmd;
 mod sim_cmd;
 mod sim_plot;
+mod supervisor;
 
 /// Exit status when every property holds.
 pub const EXIT_OK: u8 = 0;

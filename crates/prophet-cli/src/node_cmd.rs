@@ -142,7 +142,13 @@ pub fn run(registry: &Registry, args: &NodeArgs) -> ExitCode {
         )
         .await
     });
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match &result {
+        Ok(()) => runtime.shutdown_timeout(std::time::Duration::from_secs(2)),
+        // A failed node has nothing to finish, and the stdin reader of
+        // --exit-on-stdin-close would hold a timed shutdown for its whole
+        // 2s: exit now, so a supervisor sees a failing start as one.
+        Err(_) => runtime.shutdown_background(),
+    }
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(error) => {

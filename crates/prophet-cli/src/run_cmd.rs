@@ -4,11 +4,14 @@
 //! holds.
 //!
 //! The children are this same binary running `prophet node`; they stop when
-//! their standard input closes, so they never outlive this command.
+//! their standard input closes, so they never outlive this command. The
+//! supervisor (`supervisor.rs`) owns them: it kills them on the `--crash`
+//! schedule and restarts them (`--restart`); this module gathers the
+//! cluster's state and reports.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use prophet::registry::{Entry, Params, PropertyStatus, Purpose, Registry};
@@ -17,16 +20,24 @@ use prophet_runtime::auth::{Secret, unhex};
 use prophet_runtime::http::{Credentials, Tier, request};
 use prophet_runtime::metrics::{Samples, aggregate};
 
+use crate::crash_schedule::{CrashSpec, plan};
 use crate::duration::parse_duration;
+use crate::supervisor::{OUTAGES_MAX, Supervisor, WATCH_PERIOD};
 use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 
 /// Arguments of `prophet run`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     prophet run kv --nodes 4 --rate 50\n  \
-    prophet run paxos --nodes 3 --until 'value chosen' --duration 30s\n\n\
+    prophet run paxos --nodes 3 --until 'value chosen' --duration 30s\n  \
+    prophet run kv --duration 10s --crash 'node=1,at=3s,down=2s'   # kill replica 1 at 3s, back at 5s\n  \
+    prophet run kv --duration 30s --restart                        # restart any process that dies\n\n\
+A crash kills the whole process hosting the node (with --nodes below the node count a\n\
+process hosts several nodes; all go down). The reports count crashes and restarts and\n\
+say what the `always` properties were at the first complete report after each restart.\n\n\
 Exit status: 0 when the run ended with every `always` property holding (and --until\n\
-reached, if given), 1 otherwise, 2 on bad usage.")]
+reached, if given; and holding after every restart), 1 otherwise (also when a process\n\
+died without --restart), 2 on bad usage.")]
 pub struct RunArgs {
     /// The system to run (`prophet list`).
     system: String,
@@ -69,20 +80,37 @@ pub struct RunArgs {
     /// Print one JSON object per report instead of text.
     #[arg(long)]
     json: bool,
+    /// Restart a node process that exits or is killed unexpectedly (after
+    /// 0.5s, with the same cluster file, ids and data directory), instead of
+    /// stopping the run. Gives up on a process that dies within 1s of
+    /// starting 5 times in a row.
+    #[arg(long)]
+    restart: bool,
+    /// Kill the process hosting node I at time T (SIGKILL) and start it
+    /// again D later (without `down`: it stays down). Repeat for several,
+    /// e.g. --crash node=1,at=5s,down=3s.
+    #[arg(long = "crash", value_name = "node=I,at=T[,down=D]", value_parser = CrashSpec::parse)]
+    crashes: Vec<CrashSpec>,
 }
 
 use prophet_runtime::ports::free_port;
 
-/// The local cluster: (cluster file, node ids per process, HTTP address per process).
-type Layout = (PathBuf, Vec<Vec<u32>>, Vec<String>);
+/// The nodes each process hosts: node `i` in process `i % processes`.
+fn spread(nodes: usize, processes: usize) -> Vec<Vec<u32>> {
+    let mut ids = vec![Vec::new(); processes];
+    for id in 0..nodes {
+        ids[id % processes].push(id as u32);
+    }
+    ids
+}
 
-/// Writes the cluster file and secret.
+/// Writes the cluster file and secret for processes hosting `ids`; returns
+/// the cluster file and each process's HTTP address.
 fn write_cluster(
     dir: &Path,
     args: &RunArgs,
-    nodes: usize,
-    processes: usize,
-) -> Result<Layout, String> {
+    ids: &[Vec<u32>],
+) -> Result<(PathBuf, Vec<String>), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let secret_path = dir.join("cluster.secret");
     std::fs::write(&secret_path, Secret::generate_hex())
@@ -122,19 +150,21 @@ fn write_cluster(
         ));
     }
     text.push('\n');
-    let mut ids = vec![Vec::new(); processes];
     let mut http = Vec::new();
-    for _ in 0..processes {
+    for _ in ids {
         http.push(format!("127.0.0.1:{}", free_port()?));
     }
-    for id in 0..nodes {
-        let p = id % processes;
-        let http_line = if ids[p].is_empty() {
+    let nodes: usize = ids.iter().map(Vec::len).sum();
+    for id in 0..nodes as u32 {
+        let p = ids
+            .iter()
+            .position(|hosted| hosted.contains(&id))
+            .expect("every node is hosted");
+        let http_line = if ids[p][0] == id {
             format!("http = \"{}\"\n", http[p])
         } else {
             String::new()
         };
-        ids[p].push(id as u32);
         text.push_str(&format!(
             "[[nodes]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n{http_line}\n",
             free_port()?
@@ -142,27 +172,7 @@ fn write_cluster(
     }
     let path = dir.join("cluster.toml");
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((path, ids, http))
-}
-
-fn spawn(config: &Path, ids: &[u32], log: &Path) -> Result<Child, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut command = Command::new(exe);
-    command
-        .arg("node")
-        .arg("--config")
-        .arg(config)
-        .arg("--exit-on-stdin-close");
-    for id in ids {
-        command.arg("--id").arg(id.to_string());
-    }
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .map_err(|e| format!("cannot start a node process: {e}"))
+    Ok((path, http))
 }
 
 /// One report: properties on the gathered states and objectives on the samples.
@@ -322,7 +332,9 @@ async fn gather(
     }
 }
 
-fn print_report(report: &Report, elapsed: Duration, json: bool) {
+/// Prints `report`; runs without crashes print what they always printed
+/// (plus the `supervision` object in `--json`).
+fn print_report(report: &Report, elapsed: Duration, json: bool, supervisor: &Supervisor) {
     if json {
         let value = serde_json::json!({
             "elapsed_s": elapsed.as_secs_f64(),
@@ -331,6 +343,7 @@ fn print_report(report: &Report, elapsed: Duration, json: bool) {
             "objectives": report.objectives.iter().map(|(name, metric, value)| serde_json::json!({"name": name, "metric": metric, "value": value})).collect::<Vec<_>>(),
             "samples": report.samples,
             "choices": report.choices,
+            "supervision": supervisor.to_json(),
         });
         println!("{value}");
         return;
@@ -349,7 +362,16 @@ fn print_report(report: &Report, elapsed: Duration, json: bool) {
                 line.push_str(" (states read at different times)");
             }
         }
-        None => line.push_str(" (waiting for every node's state)"),
+        None => match supervisor.down().as_slice() {
+            [] => line.push_str(" (waiting for every node's state)"),
+            down => line.push_str(&format!(
+                " (waiting for every node's state; process {} down)",
+                down.iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
     }
     for (name, _, value) in &report.objectives {
         match value {
@@ -357,7 +379,33 @@ fn print_report(report: &Report, elapsed: Duration, json: bool) {
             None => line.push_str(&format!(" | {name}=-")),
         }
     }
+    if supervisor.crashes() > 0 {
+        line.push_str(&format!(
+            " | crashes={} restarts={}",
+            supervisor.crashes(),
+            supervisor.restarts()
+        ));
+    }
     println!("{line}");
+}
+
+/// Each `always` property of `properties`: (name, holds).
+fn always(properties: &[PropertyStatus]) -> Vec<(String, bool)> {
+    properties
+        .iter()
+        .filter(|p| p.expectation == "always")
+        .map(|p| (p.name.clone(), p.holds))
+        .collect()
+}
+
+/// How the reporting loop ended.
+struct Outcome {
+    last: Option<Report>,
+    /// The last report with every node's state: (when, `always` held, consistent cut).
+    last_complete: Option<(Duration, bool, bool)>,
+    until_reached: bool,
+    /// A process died (without `--restart`) or could not be restarted.
+    failed: bool,
 }
 
 pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
@@ -409,10 +457,18 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
+    let ids = spread(nodes, processes);
+    let schedule = match plan(&args.crashes, &ids, args.duration) {
+        Ok(schedule) => schedule,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let dir = args.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("prophet-run-{}", std::process::id()))
     });
-    let (config, ids, http) = match write_cluster(&dir, args, nodes, processes) {
+    let (config, http) = match write_cluster(&dir, args, &ids) {
         Ok(x) => x,
         Err(error) => {
             eprintln!("error: {error}");
@@ -431,17 +487,13 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_VIOLATION);
         }
     };
-    let mut children = Vec::new();
-    for (p, ids) in ids.iter().enumerate() {
-        match spawn(&config, ids, &dir.join(format!("process-{p}.log"))) {
-            Ok(child) => children.push(child),
-            Err(error) => {
-                eprintln!("error: {error}");
-                stop(&mut children);
-                return ExitCode::from(EXIT_VIOLATION);
-            }
+    let mut supervisor = match Supervisor::start(&config, &dir, &ids, schedule, args.restart) {
+        Ok(supervisor) => supervisor,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            return ExitCode::from(EXIT_VIOLATION);
         }
-    }
+    };
     eprintln!(
         "started {} processes for {} nodes of `{}`; cluster file, logs and data in {}",
         processes,
@@ -449,6 +501,7 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
         args.system,
         dir.display()
     );
+    supervisor.announce_schedule();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -456,56 +509,103 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(error) => {
             eprintln!("error: {error}");
-            stop(&mut children);
+            supervisor.stop();
             return ExitCode::from(EXIT_VIOLATION);
         }
     };
     let started = Instant::now();
     let outcome = runtime.block_on(async {
         let mut ticker = tokio::time::interval(args.interval);
-        let mut last: Option<Report> = None;
-        let mut until_reached = false;
+        let mut watch = tokio::time::interval(WATCH_PERIOD);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One Ctrl-C listener for the whole run: one made per loop turn
+        // could miss a signal that arrives between two turns.
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut outcome = Outcome {
+            last: None,
+            last_complete: None,
+            until_reached: false,
+            failed: false,
+        };
         loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => { eprintln!("interrupted; stopping the cluster"); break; }
-                _ = ticker.tick() => {}
-            }
-            for (p, child) in children.iter_mut().enumerate() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    eprintln!("error: process {p} exited with {status}; see {}", dir.join(format!("process-{p}.log")).display());
-                    return (last, false, true);
-                }
-            }
-            let report = gather(entry, &params, &http, &token, nodes, started.elapsed().as_secs_f64()).await;
-            print_report(&report, started.elapsed(), args.json);
-            if let Some(until) = &args.until
-                && reached(until, &report)
-            {
-                until_reached = true;
-                last = Some(report);
+            // Ctrl-C first: the terminal sends it to the children too, and
+            // their exits must not be taken for crashes (nor restarted).
+            let watched = tokio::select! {
+                biased;
+                _ = &mut ctrl_c => { eprintln!("interrupted; stopping the cluster"); break; }
+                _ = watch.tick() => true,
+                _ = ticker.tick() => false,
+            };
+            // Also just before a report, so it never counts a dead process as up.
+            if let Err(failure) = supervisor.step(started.elapsed()) {
+                eprintln!("error: {failure}");
+                outcome.failed = true;
                 break;
             }
-            last = Some(report);
+            if watched {
+                continue;
+            }
+            let report = gather(
+                entry,
+                &params,
+                &http,
+                &token,
+                nodes,
+                started.elapsed().as_secs_f64(),
+            )
+            .await;
+            let elapsed = started.elapsed();
+            if let Some(properties) = &report.properties {
+                let always = always(properties);
+                supervisor.observe(elapsed, report.consistent, &always);
+                let held = always.iter().all(|(_, holds)| *holds);
+                outcome.last_complete = Some((elapsed, held, report.consistent));
+            }
+            print_report(&report, elapsed, args.json, &supervisor);
+            let reached = args
+                .until
+                .as_ref()
+                .is_some_and(|until| reached(until, &report));
+            outcome.last = Some(report);
+            if reached {
+                outcome.until_reached = true;
+                break;
+            }
             if args.duration.is_some_and(|d| started.elapsed() >= d) {
                 break;
             }
         }
-        (last, until_reached, false)
+        outcome
     });
-    stop(&mut children);
-    let (last, until_reached, crashed) = outcome;
-    let always_hold = last
-        .as_ref()
-        .and_then(|r| r.properties.as_ref())
-        .is_some_and(|ps| {
-            ps.iter()
-                .filter(|p| p.expectation == "always")
-                .all(|p| p.holds)
-        });
-    let ok = !crashed && always_hold && (args.until.is_none() || until_reached);
-    let consistent = last.as_ref().is_some_and(|r| r.consistent);
+    supervisor.stop();
+    let Outcome {
+        last,
+        last_complete,
+        until_reached,
+        failed,
+    } = outcome;
+    let last_properties = last.as_ref().and_then(|r| r.properties.as_deref());
+    // A run with crashes may end while a process is down or restarting; its
+    // verdict is then that of the last report with every node's state, said as such.
+    let (always_hold, consistent, on_earlier) = match (last_properties, last_complete) {
+        (None, Some((at, held, consistent))) if supervisor.crashes() > 0 => {
+            (held, consistent, Some(at))
+        }
+        _ => (
+            last_properties.is_some_and(|ps| always(ps).iter().all(|(_, holds)| *holds)),
+            last.as_ref().is_some_and(|r| r.consistent),
+            None,
+        ),
+    };
+    let held_after_restarts = supervisor
+        .outages()
+        .iter()
+        .all(|o| o.after.as_ref().is_none_or(|a| a.held()));
+    let ok =
+        !failed && always_hold && held_after_restarts && (args.until.is_none() || until_reached);
     eprintln!(
-        "cluster stopped: always-properties {}{}",
+        "cluster stopped: always-properties {}{}{}",
         match (always_hold, consistent) {
             (true, _) => "held",
             (false, true) => "did NOT hold (on a consistent cut)",
@@ -514,12 +614,38 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
                  times, so possibly a false alarm)"
             }
         },
+        match on_earlier {
+            Some(at) => format!(
+                " on the last report with every node's state ({:.1}s; a process was down after it)",
+                at.as_secs_f64()
+            ),
+            None => String::new(),
+        },
         match &args.until {
             Some(u) if until_reached => format!("; `{u}` reached"),
             Some(u) => format!("; `{u}` NOT reached"),
             None => String::new(),
         }
     );
+    if supervisor.crashes() > 0 {
+        eprintln!(
+            "crashes: {}, restarts: {}{}",
+            supervisor.crashes(),
+            supervisor.restarts(),
+            if held_after_restarts {
+                ""
+            } else {
+                "; always-properties did NOT hold after a restart"
+            }
+        );
+        for outage in supervisor.outages() {
+            eprintln!("  {}", outage.describe());
+        }
+        let omitted = supervisor.outages_omitted();
+        if omitted > 0 {
+            eprintln!("  ({omitted} more not recorded; the first {OUTAGES_MAX} are)");
+        }
+    }
     ExitCode::from(if ok { EXIT_OK } else { EXIT_VIOLATION })
 }
 
@@ -537,28 +663,6 @@ fn reached(until: &str, report: &Report) -> bool {
         .properties
         .as_ref()
         .is_some_and(|ps| ps.iter().any(|p| p.name == until && p.holds))
-}
-
-/// Closes the children's standard input (they stop cleanly), waits a bounded
-/// time, then kills the ones still running.
-fn stop(children: &mut [Child]) {
-    for child in children.iter_mut() {
-        drop(child.stdin.take());
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for child in children.iter_mut() {
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) | Err(_) => break,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
 }
 
 /// `v` with four significant digits: latencies are in seconds, so a 2.6 ms
