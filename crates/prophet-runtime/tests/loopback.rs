@@ -836,8 +836,14 @@ async fn a_dead_peer_stalls_nothing_and_gets_every_message_when_it_starts() {
         std::fs::metadata(dir.join("spool/link-0-1.spool")).is_ok_and(|m| m.len() > 1 << 20),
         "the spool is on disk"
     );
+    // Alone, node 0 is not connected to a quorum of two: not ready.
+    let ready = || prophet_runtime::http::request(&http, "GET", "/ready", "", None);
+    let (status, body) = ready().await.expect("ready answers");
+    assert_eq!(status, 503, "{body}");
     let receiver = start(&system, &config, 1).await;
     assert_whole_stream(&sender, &receiver, 200_000).await;
+    let (status, body) = ready().await.expect("ready answers");
+    assert_eq!(status, 200, "{body}");
     assert_eq!(
         link.dropped_queue
             .load(std::sync::atomic::Ordering::Relaxed),
