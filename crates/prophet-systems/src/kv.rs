@@ -140,6 +140,10 @@ pub enum KvMsg {
     WriteAck {
         /// Request number.
         seq: u64,
+        /// The value stored: a client counts only acks of the value it is
+        /// waiting for, since after its restart an ack of its previous
+        /// incarnation's write may come for the same `seq`.
+        value: Val,
     },
 }
 
@@ -396,7 +400,7 @@ fn on_replica_message(
             if *slot < value {
                 *slot = value;
             }
-            ctx.send(from, KvMsg::WriteAck { seq });
+            ctx.send(from, KvMsg::WriteAck { seq, value });
         }
         _ => {}
     }
@@ -492,10 +496,13 @@ fn on_client_message(
             ctx.end_span(REQUEST_LATENCY, seq);
             client.last_read = Some((key, value));
         }
-        KvMsg::WriteAck { seq } => {
+        KvMsg::WriteAck { seq, value: stored } => {
             let Some(Pending::Write { acks, key, value }) = client.pending.get_mut(&seq) else {
                 return;
             };
+            if stored != *value {
+                return;
+            }
             *acks += 1;
             if *acks < quorum_of(replicas.len()) {
                 return;
