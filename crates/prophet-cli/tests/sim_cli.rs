@@ -138,16 +138,30 @@ fn shipped_scenarios_parse_and_run_briefly() {
 }
 
 #[test]
-fn check_kv_finds_the_volatile_store_bug() {
+fn check_kv_finds_the_volatile_store_and_client_counter_bugs() {
     let (code, out, _) = prophet(&["check", "kv", "--json"]);
     assert_eq!(code, 0);
-    assert_eq!(last_json(&out)["unique_states"], 5940);
+    assert_eq!(last_json(&out)["unique_states"], 732_045);
     let (code, out, _) = prophet(&["check", "kv", "--param", "variant=volatile-store", "--json"]);
     assert_eq!(code, 1);
     assert_eq!(
         last_json(&out)["violations"][0]["property"],
         "acknowledged writes survive"
     );
+    let (code, out, _) = prophet(&[
+        "check",
+        "kv",
+        "--param",
+        "variant=volatile-client-counter",
+        "--json",
+    ]);
+    assert_eq!(code, 1);
+    let finding = &last_json(&out)["violations"][0];
+    assert_eq!(
+        finding["property"],
+        "no value is ahead of its writer's counter"
+    );
+    assert_eq!(finding["trace_len"], 2);
 }
 
 #[test]

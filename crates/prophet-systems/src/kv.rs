@@ -24,9 +24,18 @@
 //! `boot_requests` requests to itself when it starts (alternately a write and
 //! a read), which exercises the same code path.
 //!
-//! Variants: `correct`, and `volatile-store`, whose replicas keep writes only
-//! in volatile memory, so a crash loses acknowledged writes (the invariant
-//! `acknowledged writes survive` finds it).
+//! A client's write counter is durable: a value's `(n, writer)` must be new,
+//! and larger than every value the writer produced before, across the
+//! writer's restarts, or its next writes are hidden by its old ones (see
+//! [`COUNTER_BLOCK`]). The checker may crash any one node, replica or client.
+//!
+//! Variants: `correct`; `volatile-store`, whose replicas keep writes only in
+//! volatile memory, so a replica crash loses acknowledged writes (the
+//! invariant `acknowledged writes survive` finds it); and
+//! `volatile-client-counter`, whose clients keep their write counter in
+//! volatile memory only, so a restarted client counts from 0 again and its
+//! new writes are hidden by its values from before the crash (the invariant
+//! `no value is ahead of its writer's counter` finds it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -57,14 +66,29 @@ pub const HEDGES: &str = "kv.hedges";
 /// The candidates of [`HEDGE`]: `None` never hedges, `Some(ms)` sends a
 /// backup read after `ms` milliseconds without an answer.
 pub const HEDGE_DELAYS_MS: [Option<u64>; 4] = [None, Some(10), Some(50), Some(200)];
+/// Write counter values a client reserves per durable write.
+///
+/// A client may only use a counter value that is durable (reserved), since
+/// after a restart it resumes from what it recovered: a value it used beyond
+/// that would be issued again, and the new write would be hidden by the old
+/// one. Persisting the counter on every write would cost the live client an
+/// fsync per write, on the write's path (no `Write` leaves before the sync).
+/// Reserving a block instead costs one durable write per `COUNTER_BLOCK`
+/// writes; a restart skips the unused rest of the block, which is harmless:
+/// values only need to be new and increasing per writer, not dense.
+pub const COUNTER_BLOCK: u64 = 64;
 
-/// Which implementation the replicas run.
+/// Which implementation the nodes run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
-    /// Writes are stored in durable state.
+    /// Replicas store writes, and clients reserve their write counter, in
+    /// durable state.
     Correct,
-    /// Bug: writes are kept in volatile state only and lost on a crash.
+    /// Bug: replicas keep writes in volatile state only and lose them on a crash.
     VolatileStore,
+    /// Bug: clients keep their write counter in volatile state only; after a
+    /// restart their new writes are hidden by their values from before.
+    VolatileClientCounter,
 }
 
 impl Variant {
@@ -73,14 +97,19 @@ impl Variant {
         match self {
             Variant::Correct => "correct",
             Variant::VolatileStore => "volatile-store",
+            Variant::VolatileClientCounter => "volatile-client-counter",
         }
     }
 
     /// The variant named `name`.
     pub fn parse(name: &str) -> Option<Variant> {
-        [Variant::Correct, Variant::VolatileStore]
-            .into_iter()
-            .find(|v| v.name() == name)
+        [
+            Variant::Correct,
+            Variant::VolatileStore,
+            Variant::VolatileClientCounter,
+        ]
+        .into_iter()
+        .find(|v| v.name() == name)
     }
 }
 
@@ -140,6 +169,10 @@ pub enum KvMsg {
     WriteAck {
         /// Request number.
         seq: u64,
+        /// The value stored: a client counts only acks of the value it is
+        /// waiting for, since after its restart an ack of its previous
+        /// incarnation's write may come for the same `seq`.
+        value: Val,
     },
 }
 
@@ -178,8 +211,13 @@ pub enum Pending {
 /// A client's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ClientState {
-    /// Writes accepted so far (the next write gets `n = writes + 1`).
+    /// The write counter: the last `n` used (the next write gets
+    /// `n = writes + 1`). At least every `n` this client ever used, across
+    /// restarts (in the correct variant).
     pub writes: u64,
+    /// The durable bound of `writes`: values up to it may be used without
+    /// a durable write (see [`COUNTER_BLOCK`]).
+    pub writes_reserved: u64,
     /// Requests in progress by sequence number.
     pub pending: BTreeMap<u64, Pending>,
     /// Replica reads of answered requests whose reply has not come yet
@@ -196,6 +234,18 @@ pub struct ClientState {
 pub struct ReplicaState {
     /// Per key, the largest value stored.
     pub store: BTreeMap<u64, Val>,
+}
+
+/// What a node keeps across a crash.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KvDurable {
+    /// A replica's store.
+    Replica(BTreeMap<u64, Val>),
+    /// A client's reserved write counter: it never used an `n` above it.
+    Client {
+        /// [`ClientState::writes_reserved`].
+        writes_reserved: u64,
+    },
 }
 
 /// A node's state.
@@ -217,6 +267,8 @@ pub enum KvNode {
     },
     /// A client that serves requests by talking to the replicas.
     Client {
+        /// Whether the write counter is durable.
+        variant: Variant,
         /// Every replica, in id order (the candidates of the replica choices).
         replicas: Vec<NodeId>,
         /// Requests to issue to itself at start (for the explorer).
@@ -274,14 +326,27 @@ impl Node for KvNode {
     type State = KvState;
     type Msg = KvMsg;
     type Timer = KvTimer;
-    type Durable = BTreeMap<u64, Val>;
+    type Durable = KvDurable;
 
-    fn init(&self, _id: NodeId, recovered: Option<Self::Durable>) -> KvState {
-        match self {
-            KvNode::Replica { .. } => KvState::Replica(ReplicaState {
-                store: recovered.unwrap_or_default(),
-            }),
-            KvNode::Client { .. } => KvState::Client(ClientState::default()),
+    fn init(&self, id: NodeId, recovered: Option<KvDurable>) -> KvState {
+        match (self, recovered) {
+            (KvNode::Replica { .. }, None) => KvState::Replica(ReplicaState::default()),
+            (KvNode::Replica { .. }, Some(KvDurable::Replica(store))) => {
+                KvState::Replica(ReplicaState { store })
+            }
+            (KvNode::Client { .. }, None) => KvState::Client(ClientState::default()),
+            // Resume above every value used before the crash: the reserved
+            // bound covers them all.
+            (KvNode::Client { .. }, Some(KvDurable::Client { writes_reserved })) => {
+                KvState::Client(ClientState {
+                    writes: writes_reserved,
+                    writes_reserved,
+                    ..ClientState::default()
+                })
+            }
+            (node, Some(durable)) => {
+                panic!("{id} is a {node:?} but recovered another role's durable state {durable:?}")
+            }
         }
     }
 
@@ -367,15 +432,21 @@ impl Node for KvNode {
         }
     }
 
-    fn durable(&self, state: &KvState) -> Self::Durable {
+    fn durable(&self, state: &KvState) -> KvDurable {
         match (self, state) {
-            (
-                KvNode::Replica {
-                    variant: Variant::Correct,
+            (KvNode::Replica { variant }, KvState::Replica(replica)) => match variant {
+                Variant::VolatileStore => KvDurable::Replica(BTreeMap::new()),
+                Variant::Correct | Variant::VolatileClientCounter => {
+                    KvDurable::Replica(replica.store.clone())
+                }
+            },
+            (KvNode::Client { variant, .. }, KvState::Client(client)) => KvDurable::Client {
+                writes_reserved: match variant {
+                    Variant::VolatileClientCounter => 0,
+                    Variant::Correct | Variant::VolatileStore => client.writes_reserved,
                 },
-                KvState::Replica(replica),
-            ) => replica.store.clone(),
-            _ => BTreeMap::new(),
+            },
+            _ => unreachable!("a node's state matches its role"),
         }
     }
 }
@@ -396,7 +467,7 @@ fn on_replica_message(
             if *slot < value {
                 *slot = value;
             }
-            ctx.send(from, KvMsg::WriteAck { seq });
+            ctx.send(from, KvMsg::WriteAck { seq, value });
         }
         _ => {}
     }
@@ -441,6 +512,12 @@ fn on_client_message(
                     );
                 }
                 Op::Write(key) => {
+                    debug_assert!(client.writes <= client.writes_reserved);
+                    if client.writes == client.writes_reserved {
+                        // Durable (synced before the writes below leave)
+                        // before any value of the block is used.
+                        client.writes_reserved += COUNTER_BLOCK;
+                    }
                     client.writes += 1;
                     let value = Val {
                         n: client.writes,
@@ -492,10 +569,13 @@ fn on_client_message(
             ctx.end_span(REQUEST_LATENCY, seq);
             client.last_read = Some((key, value));
         }
-        KvMsg::WriteAck { seq } => {
+        KvMsg::WriteAck { seq, value: stored } => {
             let Some(Pending::Write { acks, key, value }) = client.pending.get_mut(&seq) else {
                 return;
             };
+            if stored != *value {
+                return;
+            }
             *acks += 1;
             if *acks < quorum_of(replicas.len()) {
                 return;
@@ -580,7 +660,7 @@ pub fn workload(config: &Config) -> KvWorkload {
 
 /// A store with `replicas` replicas and `clients` clients, each client
 /// issuing `boot_requests` requests at start (use 0 when a workload drives
-/// it, 2 for model checking), one crash allowed among the replicas.
+/// it, 2 for model checking), one crash allowed, of any node.
 pub fn system(
     replicas: usize,
     clients: usize,
@@ -607,14 +687,39 @@ pub fn system_with(config: &Config) -> System<KvNode> {
         })
         .collect();
     nodes.extend((0..config.clients).map(|_| KvNode::Client {
+        variant: config.variant,
         replicas: replica_ids.clone(),
         boot_requests: config.boot_requests,
         timeout: config.timeout,
     }));
     let quorum = config.quorum();
     let replicas = config.replicas;
+    let every_node = (0..config.replicas + config.clients).map(NodeId::from);
     System::new(format!("kv-{}", config.variant.name()), nodes)
-        .crashes(1, replica_ids)
+        // One crash in all, of any node: a replica's tests that a majority
+        // keeps acknowledged writes, a client's that its restart does not
+        // reuse values; each seeded bug needs only one. A client's crash is
+        // what costs: its leftover messages meet its second incarnation's
+        // (5,940 states with replica crashes only, 732,045 with clients too,
+        // at the checker's default size).
+        .crashes(1, every_node)
+        // The per-writer order last-writer-wins relies on: a writer's next
+        // value (`n = writes + 1`) is above every value it produced before,
+        // across its restarts. If a value is out (stored, or in flight) with
+        // `n` above its writer's counter, the writer's next writes, acknowledged
+        // or not, are hidden by that older value. The client's memory of what
+        // was acknowledged dies with it; this is what the checker can see.
+        .always("no value is ahead of its writer's counter", |_, s| {
+            let stored = s
+                .states()
+                .filter_map(|(_, state)| match state {
+                    KvState::Replica(r) => Some(r.store.values().copied()),
+                    KvState::Client(_) => None,
+                })
+                .flatten();
+            let sent = s.in_flight().filter_map(|(e, _)| carried(&e.msg));
+            stored.chain(sent).all(|v| within_counter(s, v))
+        })
         .always("reads return written values", |_, s| {
             s.states().all(|(_, state)| match state {
                 KvState::Client(c) => match c.last_read {
@@ -662,12 +767,25 @@ pub fn system_with(config: &Config) -> System<KvNode> {
         ))
 }
 
-/// Whether `v` was written: its writer is a client that has accepted at
-/// least `v.n` writes.
+/// Whether `v` was written: `v.n` is one its writer's counter has reached.
 fn was_written(s: &prophet::model::GlobalState<KvNode>, v: Val) -> bool {
-    v.n >= 1
-        && v.writer.index() < s.nodes.len()
+    v.n >= 1 && within_counter(s, v)
+}
+
+/// Whether `v`'s writer is a client whose write counter has reached `v.n`
+/// (for a crashed client: the counter it restarts with).
+fn within_counter(s: &prophet::model::GlobalState<KvNode>, v: Val) -> bool {
+    v.writer.index() < s.nodes.len()
         && matches!(s.node(v.writer), KvState::Client(c) if c.writes >= v.n)
+}
+
+/// The value a message carries, if any.
+fn carried(msg: &KvMsg) -> Option<Val> {
+    match *msg {
+        KvMsg::Write { value, .. } | KvMsg::WriteAck { value, .. } => Some(value),
+        KvMsg::ReadReply { value, .. } => value,
+        KvMsg::Request { .. } | KvMsg::Read { .. } => None,
+    }
 }
 
 /// The store's default network in simulation: 1 ms log-normal links, 2 ms
@@ -745,10 +863,14 @@ impl prophet::registry::Protocol for Kv {
             100,
             "10",
         ))
-        .variant(Variant::Correct.name(), "writes are stored in durable state")
+        .variant(Variant::Correct.name(), "replicas store writes, and clients reserve their write counter, in durable state")
         .variant(
             Variant::VolatileStore.name(),
             "bug: replicas keep writes in volatile memory and lose them on a crash",
+        )
+        .variant(
+            Variant::VolatileClientCounter.name(),
+            "bug: clients keep their write counter in volatile memory; after a restart their writes are hidden by older ones",
         )
         .choice(READ_REPLICA, "which replica serves a read", "the replicas")
         .choice(
@@ -795,13 +917,33 @@ mod tests {
     use prophet::explore::Explorer;
 
     #[test]
-    fn correct_store_keeps_its_invariants_under_a_replica_crash() {
+    fn correct_store_keeps_its_invariants_under_any_one_crash() {
+        // The checker's default size (`prophet check kv`).
         let system = system(2, 1, 2, Variant::Correct);
         let report = Explorer::new(&system).run();
         assert!(report.complete, "{report:?}");
         assert!(report.violations.is_empty(), "{:?}", report.violations);
-        // Exact count: pins down the protocol and the explorer together.
-        assert_eq!(report.unique_states, 5940);
+        // Exact count: pins down the protocol and the explorer together
+        // (5940 while only replicas could crash).
+        assert_eq!(report.unique_states, 732_045);
+    }
+
+    #[test]
+    fn volatile_client_counter_is_found_when_the_client_crashes_after_a_write() {
+        let system = system(2, 1, 2, Variant::VolatileClientCounter);
+        let report = Explorer::new(&system).run();
+        assert_eq!(report.violations.len(), 1, "{report:?}");
+        let finding = &report.violations[0];
+        assert_eq!(
+            finding.property,
+            "no value is ahead of its writer's counter"
+        );
+        // Shortest: the client sends its first value, then crashes and
+        // would count from 0 again.
+        assert_eq!(finding.trace_len, 2);
+        let trace = finding.trace.as_ref().expect("a trace");
+        assert!(trace.steps[0].action.contains("Write(0)"), "{trace:?}");
+        assert_eq!(trace.steps[1].action, "n2 crashes");
     }
 
     #[test]
@@ -810,6 +952,105 @@ mod tests {
         let report = Explorer::new(&system).run();
         assert_eq!(report.violations.len(), 1, "{report:?}");
         assert_eq!(report.violations[0].property, "acknowledged writes survive");
+    }
+
+    /// The values of write requests `seqs` handled by client `id` of
+    /// `system`, in order.
+    fn write_values(
+        system: &System<KvNode>,
+        id: NodeId,
+        state: &mut KvState,
+        seqs: std::ops::Range<u64>,
+    ) -> Vec<Val> {
+        use prophet::model::{Effects, FirstChoice, Input, execute};
+        let mut values = Vec::new();
+        for seq in seqs {
+            let mut effects = Effects::default();
+            let request = KvMsg::Request {
+                seq,
+                op: Op::Write(seq % 3),
+            };
+            execute(
+                system,
+                id,
+                state,
+                Input::Message(id, request),
+                &mut effects,
+                &mut FirstChoice,
+            );
+            let sent: BTreeSet<Val> = effects
+                .sends
+                .iter()
+                .filter_map(|(_, m)| match m {
+                    KvMsg::Write { value, .. } => Some(*value),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(sent.len(), 1, "one value per write, to every replica");
+            values.extend(sent);
+        }
+        values
+    }
+
+    /// Client `id` of `system` after a crash: rebuilt from its durable state.
+    fn restarted(system: &System<KvNode>, id: NodeId, state: &KvState) -> KvState {
+        let node = &system.nodes()[id.index()];
+        node.init(id, Some(node.durable(state)))
+    }
+
+    #[test]
+    fn a_restarted_client_writes_above_everything_it_wrote_before() {
+        let system = system(2, 1, 0, Variant::Correct);
+        let id = NodeId(2);
+        let mut state = system.nodes()[2].init(id, None);
+        // More writes than a block holds, then two restarts, the first in
+        // the middle of the second block.
+        let mut before = write_values(&system, id, &mut state, 0..COUNTER_BLOCK + 3);
+        for _ in 0..2 {
+            let mut after = restarted(&system, id, &state);
+            let next = write_values(&system, id, &mut after, 0..2);
+            let highest = *before.iter().max().expect("wrote before");
+            assert!(
+                next.iter().all(|v| *v > highest),
+                "{next:?} after {highest:?}"
+            );
+            before.extend(next);
+            state = after;
+        }
+        assert!(before.windows(2).all(|w| w[0] < w[1]), "values increase");
+    }
+
+    #[test]
+    fn a_client_persists_its_counter_once_per_block_of_writes() {
+        let system = system(2, 1, 0, Variant::Correct);
+        let id = NodeId(2);
+        let node = &system.nodes()[2];
+        let mut state = node.init(id, None);
+        let mut durable = vec![node.durable(&state)];
+        for seq in 0..2 * COUNTER_BLOCK {
+            write_values(&system, id, &mut state, seq..seq + 1);
+            let now = node.durable(&state);
+            if durable.last() != Some(&now) {
+                durable.push(now);
+            }
+        }
+        // The live runtime syncs only a durable value that changed.
+        let reserved = [0, COUNTER_BLOCK, 2 * COUNTER_BLOCK]
+            .map(|writes_reserved| KvDurable::Client { writes_reserved });
+        assert_eq!(durable, reserved);
+    }
+
+    #[test]
+    fn a_restarted_client_with_a_volatile_counter_reuses_its_values() {
+        let system = system(2, 1, 0, Variant::VolatileClientCounter);
+        let id = NodeId(2);
+        let mut state = system.nodes()[2].init(id, None);
+        let before = write_values(&system, id, &mut state, 0..2);
+        let mut after = restarted(&system, id, &state);
+        let next = write_values(&system, id, &mut after, 0..2);
+        // The bug the variant seeds: the same values again, which the
+        // replicas order no higher than the old ones.
+        assert_eq!(next, before);
     }
 
     #[test]
