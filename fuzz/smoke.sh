@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the frame-decoder fuzz target with libFuzzer's coverage
+# Builds the fuzz targets (the frame decoder, and the handshake as a stranger
+# plays it against both sides) with libFuzzer's coverage
 # instrumentation on the stable toolchain (no cargo-fuzz, no nightly: the
 # sanitizer-coverage flags cargo-fuzz passes are stable codegen options) and
 # runs it for FUZZ_SECONDS (default 30). A crash or a failed assertion in the
@@ -19,7 +20,12 @@ RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
   -Cllvm-args=-sanitizer-coverage-trace-compares \
   -Cdebug-assertions" \
   cargo build --release --locked --target "$target" --target-dir target
-mkdir -p corpus/frame_decoder artifacts
-"target/$target/release/frame_decoder" \
-  -max_total_time="${FUZZ_SECONDS:-30}" -seed=1 \
-  -artifact_prefix=artifacts/ corpus/frame_decoder
+for fuzzer in frame_decoder handshake; do
+  mkdir -p "corpus/$fuzzer" artifacts
+  log="artifacts/$fuzzer.log"
+  "target/$target/release/$fuzzer" \
+    -max_total_time="${FUZZ_SECONDS:-30}" -seed=1 \
+    -artifact_prefix=artifacts/ "corpus/$fuzzer" 2>"$log" || { tail -40 "$log"; exit 1; }
+  # libFuzzer's last line: "Done N runs in T second(s)".
+  echo "$fuzzer: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log" | tail -1)"
+done

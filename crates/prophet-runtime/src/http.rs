@@ -202,7 +202,10 @@ impl HttpState {
     /// Local nodes that have work waiting and have run no handler for
     /// [`STALL_AFTER`].
     fn stalled(&self) -> Vec<u32> {
-        let now = Instant::now();
+        self.stalled_at(Instant::now())
+    }
+
+    fn stalled_at(&self, now: Instant) -> Vec<u32> {
         let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         let mut stalled = Vec::new();
         for &id in &self.local {
@@ -540,6 +543,46 @@ mod tests {
         for refused in ["evil.example:9000", "node1", "127.0.0.1.evil.example", ""] {
             assert!(!hosts.allows(refused), "{refused}");
         }
+    }
+
+    fn state(local: Vec<u32>, cluster_nodes: usize) -> HttpState {
+        let secret = Secret::new((0u8..32).collect()).expect("long enough");
+        HttpState {
+            metrics: Arc::new(Registry::default()),
+            faults: Arc::new(FaultTable::new(Vec::new(), 0)),
+            snapshots: Arc::new(|| Box::pin(async { Vec::new() })),
+            cluster_nodes,
+            local,
+            credentials: Credentials::derive(&secret, "t"),
+            hosts: AllowedHosts::default(),
+            progress: Mutex::default(),
+        }
+    }
+
+    #[test]
+    fn a_node_with_work_waiting_and_no_handler_run_is_stalled() {
+        let s = state(vec![0, 1], 3);
+        let t0 = Instant::now();
+        s.metrics.node(0).inbox_depth.store(3, Ordering::Relaxed);
+        assert!(s.stalled_at(t0).is_empty());
+        assert!(s.stalled_at(t0 + STALL_AFTER / 2).is_empty());
+        // Node 1 is idle (nothing waits): never stalled.
+        assert_eq!(s.stalled_at(t0 + STALL_AFTER), [0]);
+        // A handler ran: progress again.
+        s.metrics.node(0).handlers.fetch_add(1, Ordering::Relaxed);
+        assert!(s.stalled_at(t0 + STALL_AFTER * 2).is_empty());
+    }
+
+    #[test]
+    fn readiness_needs_a_quorum_of_the_cluster_counting_local_nodes() {
+        // Nodes 0 and 1 of 5 here: two of five is no quorum.
+        let s = state(vec![0, 1], 5);
+        assert_eq!(s.unready(), [0, 1]);
+        // Node 0 connects to node 3: {0, 1, 3} is a quorum for node 0 only.
+        s.metrics.link(0, 3).connected.store(1, Ordering::Relaxed);
+        assert_eq!(s.unready(), [1]);
+        s.metrics.link(1, 4).connected.store(1, Ordering::Relaxed);
+        assert!(s.unready().is_empty());
     }
 
     #[test]
