@@ -252,6 +252,73 @@ async fn a_peer_of_another_cluster_is_refused() {
     handshake_is_refused("cluster-id", |bad| bad.cluster.push_str("-other")).await;
 }
 
+/// What a stranger says in its Hello is refused in words that name the
+/// right node, and reaches the log cut and escaped: a newline in a cluster
+/// id forges no log line, and a huge one adds a bounded line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_name_the_right_node_and_peer_text_cannot_forge_log_lines() {
+    let _ = log_buffer();
+    let (config, _dir) = config("peertext", 4, SECRET);
+    let system = ring(4);
+    let p1 = start(&system, &config, 1).await;
+    let addr = config.nodes[1].addr.clone();
+    let dial = |cluster: String, to: u32| {
+        let secret = config.secret.clone();
+        let addr = addr.clone();
+        async move {
+            let stream = TcpStream::connect(&addr).await.expect("connect");
+            let mut framed = Framed::new(stream, 1 << 20);
+            auth::dial::<u64>(&mut framed, &secret, &cluster, 0, to).await
+        }
+    };
+    let refused = dial(config.cluster.clone(), 7)
+        .await
+        .expect_err("node 7 does not exist");
+    assert!(
+        refused
+            .to_string()
+            .contains("node 7 is not a member of this cluster (it has 4 nodes)"),
+        "{refused}"
+    );
+    let refused = dial(config.cluster.clone(), 2)
+        .await
+        .expect_err("node 2 lives elsewhere");
+    assert!(
+        refused
+            .to_string()
+            .contains("node 2 is not hosted by this process"),
+        "{refused}"
+    );
+    // A forged line in a cluster id.
+    let forged = "x\nERROR prophet_runtime: node stopped FORGED LINE".to_string();
+    let _ = dial(forged, 1).await.expect_err("another cluster");
+    // A cluster id far beyond the pre-login frame limit is refused unread.
+    let _ = dial("y".repeat(100_000), 1)
+        .await
+        .expect_err("oversize hello");
+    let quiet = eventually(100, || async {
+        captured_logs().contains("FORGED LINE") && p1.metrics.rejections(Rejection::Oversize) >= 1
+    })
+    .await;
+    assert!(
+        quiet,
+        "the forged hello was logged (escaped) and the huge one refused"
+    );
+    let logs = captured_logs();
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.starts_with("ERROR prophet_runtime: node stopped FORGED")),
+        "a peer forged a log line:\n{logs}"
+    );
+    assert!(logs.contains("\\nERROR"), "the newline is escaped:\n{logs}");
+    assert!(
+        !logs.contains(&"y".repeat(100)),
+        "the huge id never reached the log"
+    );
+    p1.stop().await.expect("stop");
+}
+
 /// Log lines of this test binary, captured by a global subscriber (the
 /// nodes' tasks run on other threads, so a thread-local one would miss them).
 fn captured_logs() -> String {
