@@ -156,7 +156,10 @@ impl<N: Node> Process<N> {
             let store = if options.no_disk {
                 None
             } else {
-                Some(DurableStore::open(&config.data_dir, id)?)
+                Some(DurableStore::open(
+                    &config.data_dir,
+                    crate::durable::Identity::new(&config.cluster, id, system.name()),
+                )?)
             };
             let task = NodeTask {
                 system: Arc::clone(&system),
