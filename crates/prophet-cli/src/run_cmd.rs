@@ -113,13 +113,24 @@ fn write_cluster(
 ) -> Result<(PathBuf, Vec<String>), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let secret_path = dir.join("cluster.secret");
-    std::fs::write(&secret_path, Secret::generate_hex())
-        .map_err(|e| format!("{}: {e}", secret_path.display()))?;
+    let secret_error = |e: std::io::Error| format!("{}: {e}", secret_path.display());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    // Owner-only from the first byte (the nodes refuse a secret file others
+    // may read); `mode` applies only to a new file, so an old one is fixed
+    // before the secret goes in.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut secret_file = options.open(&secret_path).map_err(secret_error)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&secret_path, std::fs::Permissions::from_mode(0o600));
+        secret_file
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(secret_error)?;
     }
+    std::io::Write::write_all(&mut secret_file, Secret::generate_hex().as_bytes())
+        .map_err(secret_error)?;
     let mut text = format!(
         "cluster = \"run-{}\"\nsystem = \"{}\"\nsecret_file = \"cluster.secret\"\ndata_dir = \"data\"\n\n[params]\n",
         std::process::id(),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 /// Arguments of `prophet cluster-secret`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Example:\n  prophet cluster-secret > cluster.secret && chmod 600 cluster.secret"
+    after_help = "Example:\n  (umask 077 && prophet cluster-secret > cluster.secret)\n\nNodes refuse a secret file others may read (chmod 600; 0640 is accepted)."
 )]
 pub struct SecretArgs {}
 

@@ -551,6 +551,21 @@ struct Manifest {
     args: Vec<String>,
     /// Volume name to `mountPath` (`cluster`, `secret`, `data`).
     mounts: std::collections::BTreeMap<String, String>,
+    /// The secret volume's `defaultMode` (the mode of the secret file).
+    secret_mode: u32,
+}
+
+/// The fields of a one-line flow mapping `- { a: b, c: d }`.
+fn flow_fields(line: &str) -> std::collections::BTreeMap<&str, &str> {
+    line.trim()
+        .trim_start_matches('-')
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(',')
+        .filter_map(|kv| kv.split_once(':'))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect()
 }
 
 fn indent(line: &str) -> usize {
@@ -610,26 +625,28 @@ fn statefulset_manifest() -> Result<Manifest, String> {
     let mut mounts = std::collections::BTreeMap::new();
     for line in statefulset.lines().filter(|l| l.contains("mountPath:")) {
         // `- { name: data, mountPath: /data }`
-        let fields: std::collections::BTreeMap<&str, &str> = line
-            .trim()
-            .trim_start_matches('-')
-            .trim()
-            .trim_start_matches('{')
-            .trim_end_matches('}')
-            .split(',')
-            .filter_map(|kv| kv.split_once(':'))
-            .map(|(k, v)| (k.trim(), v.trim()))
-            .collect();
+        let fields = flow_fields(line);
         match (fields.get("name"), fields.get("mountPath")) {
             (Some(name), Some(path)) => mounts.insert(name.to_string(), path.to_string()),
             _ => return Err(format!("cannot read the volume mount `{}`", line.trim())),
         };
     }
+    // `secret: { secretName: prophet-secret, defaultMode: 0400 }`, octal.
+    let secret_volume = statefulset
+        .lines()
+        .find(|l| l.contains("secretName:"))
+        .ok_or("no secret volume in the StatefulSet")?;
+    let secret_line = secret_volume.trim().trim_start_matches("secret:");
+    let secret_mode = flow_fields(secret_line)
+        .get("defaultMode")
+        .ok_or("the secret volume has no defaultMode (Kubernetes would mount it 0644)")
+        .and_then(|v| u32::from_str_radix(v, 8).map_err(|_| "defaultMode is not octal"))?;
     Ok(Manifest {
         cluster_toml,
         replicas,
         args,
         mounts,
+        secret_mode,
     })
 }
 
@@ -661,8 +678,14 @@ fn container_ip(c: &Cluster, id: usize) -> Result<String, String> {
 #[test]
 fn the_statefulset_runs_with_peers_found_by_name_and_a_pod_back_at_a_new_ip_rejoins() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    require_docker!();
+    // Read before the Docker check: the manifest's shape is checked everywhere.
     let manifest = statefulset_manifest().expect("deploy/k8s/statefulset.yaml");
+    assert_eq!(
+        manifest.secret_mode & 0o007,
+        0,
+        "the secret volume's defaultMode lets others read it; nodes refuse that"
+    );
+    require_docker!();
     assert_eq!(
         manifest.args,
         [
@@ -699,8 +722,19 @@ fn the_statefulset_runs_with_peers_found_by_name_and_a_pod_back_at_a_new_ip_rejo
         .file_name()
         .expect("secret file name");
     let secret = Secret::generate_hex();
-    std::fs::write(secret_dir.join(secret_name), &secret).expect("write");
+    let secret_path = secret_dir.join(secret_name);
+    std::fs::write(&secret_path, &secret).expect("write");
     c.token = observer_token(&secret, config["cluster"].as_str().expect("cluster"));
+    // As the secret volume mounts it: nodes refuse a secret others may read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            &secret_path,
+            std::fs::Permissions::from_mode(manifest.secret_mode),
+        )
+        .expect("chmod");
+    }
     // The pod name, its DNS record, and the name peers dial, per node.
     let mut records = Vec::new();
     for (id, node) in nodes.iter().enumerate() {

@@ -180,10 +180,13 @@ fn paxos_decides(processes: &str, clients: &str) {
     // cluster right then: the third acceptor may not have been reached yet
     // (its peers may still be in their first dial backoff), so a majority
     // of promises is what the protocol guarantees here.
+    let config = prophet_runtime::ClusterConfig::load(&dir.join("cluster.toml")).expect("config");
     let mut promised = Vec::new();
     for acceptor in 2 * clients..2 * clients + 3 {
-        let mut store = prophet_runtime::durable::DurableStore::open(&dir.join("data"), acceptor)
-            .expect("open");
+        // Opened as the acceptor itself: the file must name it as its owner.
+        let identity = prophet_runtime::durable::Identity::new(&config.cluster, acceptor, "paxos");
+        let mut store =
+            prophet_runtime::durable::DurableStore::open(&config.data_dir, identity).expect("open");
         let durable: Option<prophet_systems::paxos::Durable> = store.load().expect("valid file");
         let state = durable.flatten().expect("an acceptor's durable state");
         if state.promised.is_some() {

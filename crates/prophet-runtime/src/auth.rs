@@ -49,10 +49,68 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Fewest distinct byte values a secret must hold.
+///
+/// Why: a secret typed or pasted by hand is often a placeholder (all zeros,
+/// `deadbeef` repeated) that anyone can guess, and the length check alone
+/// lets it through. A random secret has plenty: the chance that `n` uniform
+/// random bytes hold fewer than 8 distinct values is
+/// `Σ_{k<8} C(256,k)·k!·S(n,k) / 256^n` (`S`: Stirling numbers of the
+/// second kind), about 1.2e-37 for the 32 bytes `prophet cluster-secret`
+/// draws and 6.4e-13 for a 16-byte one, so a generated secret never fails.
+pub const SECRET_DISTINCT_MIN: usize = 8;
+
+/// Why bytes are not an acceptable cluster secret. The messages name no
+/// field: the caller (the cluster file) prefixes its own.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// Fewer than [`SECRET_BYTES_MIN`] bytes.
+    #[error(
+        "is {bytes} bytes, shorter than {SECRET_BYTES_MIN}; generate one with `prophet cluster-secret`"
+    )]
+    TooShort {
+        /// The length given.
+        bytes: usize,
+    },
+    /// Fewer than [`SECRET_DISTINCT_MIN`] distinct byte values.
+    #[error(
+        "holds only {distinct} of the 256 byte values in {bytes} bytes, where a random secret holds at least {SECRET_DISTINCT_MIN}: it looks like a placeholder or a repeated pattern, which anyone could guess; generate one with `prophet cluster-secret`"
+    )]
+    TooLittleVariety {
+        /// Distinct byte values found.
+        distinct: usize,
+        /// The length.
+        bytes: usize,
+    },
+}
+
 impl Secret {
     /// A secret from raw bytes; `None` if shorter than [`SECRET_BYTES_MIN`].
+    /// Does not judge variety: secrets from users go through
+    /// [`Secret::checked`] (the cluster file does).
     pub fn new(bytes: Vec<u8>) -> Option<Secret> {
         (bytes.len() >= SECRET_BYTES_MIN).then_some(Secret(bytes))
+    }
+
+    /// A secret from raw bytes a user gave, refused if shorter than
+    /// [`SECRET_BYTES_MIN`] or with fewer than [`SECRET_DISTINCT_MIN`]
+    /// distinct byte values (all bytes equal among them).
+    pub fn checked(bytes: Vec<u8>) -> Result<Secret, SecretError> {
+        if bytes.len() < SECRET_BYTES_MIN {
+            return Err(SecretError::TooShort { bytes: bytes.len() });
+        }
+        let mut seen = [false; 256];
+        for &b in &bytes {
+            seen[usize::from(b)] = true;
+        }
+        let distinct = seen.iter().filter(|&&s| s).count();
+        if distinct < SECRET_DISTINCT_MIN {
+            return Err(SecretError::TooLittleVariety {
+                distinct,
+                bytes: bytes.len(),
+            });
+        }
+        Ok(Secret(bytes))
     }
 
     /// A fresh random 32-byte secret, hex-encoded (what `prophet cluster-secret` prints).

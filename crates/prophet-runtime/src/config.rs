@@ -4,7 +4,7 @@
 //! cluster = "demo"                 # cluster id, checked in every handshake
 //! system = "paxos"                 # registered name (`prophet list`)
 //! params = { acceptors = 3 }       # the system's parameters (strings or integers)
-//! secret_file = "cluster.secret"   # hex, >= 16 bytes; or `secret = "<hex>"`
+//! secret_file = "cluster.secret"   # hex, >= 16 bytes, mode 0600 or 0640; or `secret = "<hex>"`
 //! data_dir = "data"                # durable files go to <data_dir>/node-<id>.durable
 //!
 //! [limits]                         # all optional
@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::address::PeerAddr;
-use crate::auth::{SECRET_BYTES_MIN, Secret, unhex};
+use crate::auth::{Secret, unhex};
 use crate::choice::ChoiceConfig;
 use crate::codec::MAX_FRAME_BYTES_DEFAULT;
 use crate::faults::FaultRule;
@@ -92,6 +92,69 @@ fn field(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
         field: field.into(),
         message: message.into(),
     }
+}
+
+/// Largest secret file read (bytes): a secret is 32 to a few hundred hex
+/// digits, so anything bigger is the wrong file.
+pub const SECRET_FILE_BYTES_MAX: u64 = 4096;
+
+/// Reads the secret file at `path`, refusing one that every user of the
+/// machine may read.
+///
+/// On Unix a mode granting "others" any access (`mode & 0o007 != 0`) is
+/// refused: the secret is the whole of a cluster's access control. Group
+/// access is allowed, because Kubernetes mounts a secret volume group-owned
+/// by the pod's `fsGroup` and makes its files group-readable when the pod
+/// sets one; the group is then the pod's own.
+fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        field(
+            "secret_file",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    };
+    // `metadata` follows symlinks, as Kubernetes secret volumes use them.
+    let metadata = std::fs::metadata(path).map_err(cannot)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o007 != 0 {
+            return Err(field(
+                "secret_file",
+                format!(
+                    "{} has mode {mode:04o}, which lets every user of this machine read the cluster secret; run `chmod 600 {}` (0640 is also accepted)",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
+    }
+    if metadata.len() > SECRET_FILE_BYTES_MAX {
+        return Err(field(
+            "secret_file",
+            format!(
+                "{} is {} bytes, over the {SECRET_FILE_BYTES_MAX}-byte limit: not a secret file",
+                path.display(),
+                metadata.len()
+            ),
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(SECRET_FILE_BYTES_MAX + 1).read_to_string(&mut text))
+        .map_err(cannot)?;
+    if text.len() as u64 > SECRET_FILE_BYTES_MAX {
+        return Err(field(
+            "secret_file",
+            format!(
+                "{} holds more than {SECRET_FILE_BYTES_MAX} bytes: not a secret file",
+                path.display()
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 /// Optional limits.
@@ -266,15 +329,7 @@ impl ClusterConfig {
         }
         let secret_hex = match (&raw.secret, &raw.secret_file) {
             (Some(s), None) => s.clone(),
-            (None, Some(file)) => {
-                let path = base.join(file);
-                std::fs::read_to_string(&path).map_err(|e| {
-                    field(
-                        "secret_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?
-            }
+            (None, Some(file)) => read_secret_file(&base.join(file))?,
             (Some(_), Some(_)) => {
                 return Err(field(
                     "secret",
@@ -294,11 +349,9 @@ impl ClusterConfig {
             "secret_file"
         };
         let bytes = unhex(&secret_hex).ok_or_else(|| field(secret_field, "is not hex"))?;
-        let secret = Secret::new(bytes).ok_or_else(|| {
-            field(
-                secret_field,
-                format!("is shorter than {SECRET_BYTES_MIN} bytes"),
-            )
+        let secret = Secret::checked(bytes).map_err(|e| match &raw.secret_file {
+            Some(file) => field(secret_field, format!("{}: {e}", base.join(file).display())),
+            None => field(secret_field, e.to_string()),
         })?;
         if raw.nodes.is_empty() {
             return Err(field("nodes", "at least one node is needed"));
@@ -586,5 +639,91 @@ delay_ms = 5
         let config = ClusterConfig::parse(&text, "c.toml", Path::new("/")).expect("valid");
         assert!(config.http.expose);
         assert_eq!(config.host_names(), ["ops.example"]);
+    }
+
+    /// The field and message of the error `text` is refused with.
+    fn refusal(text: &str, base: &Path) -> (String, String) {
+        match ClusterConfig::parse(text, "c.toml", base) {
+            Err(ConfigError::Field { field, message }) => (field, message),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_placeholder_secret_is_refused_and_a_generated_one_never_is() {
+        let placeholders = [
+            "00".repeat(32),
+            "ff".repeat(16),
+            "deadbeef".repeat(8),
+            // 7 distinct values: one short of the minimum.
+            "00010203040506".repeat(4),
+        ];
+        for placeholder in placeholders {
+            let text = GOOD.replace("000102030405060708090a0b0c0d0e0f", &placeholder);
+            let (field, message) = refusal(&text, Path::new("/tmp"));
+            assert_eq!(field, "secret", "{placeholder}");
+            assert!(message.contains("of the 256 byte values"), "{message}");
+            assert!(message.contains("prophet cluster-secret"), "{message}");
+        }
+        // Exactly the minimum is enough.
+        let eight = "0001020304050607".repeat(2);
+        let text = GOOD.replace("000102030405060708090a0b0c0d0e0f", &eight);
+        ClusterConfig::parse(&text, "c.toml", Path::new("/tmp")).expect("8 distinct values");
+        // What `prophet cluster-secret` prints always passes (the chance
+        // that it does not is about 1e-37 per secret).
+        for _ in 0..1000 {
+            let bytes = unhex(&Secret::generate_hex()).expect("hex");
+            Secret::checked(bytes).expect("a generated secret is accepted");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir =
+            std::env::temp_dir().join(format!("prophet-config-secret-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("cluster.secret");
+        let text = GOOD.replace(
+            "secret = \"000102030405060708090a0b0c0d0e0f\"",
+            "secret_file = \"cluster.secret\"",
+        );
+        std::fs::write(&file, Secret::generate_hex()).expect("write");
+        let chmod = |mode: u32| {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        // Owner-only and group-readable (Kubernetes fsGroup) are accepted.
+        for mode in [0o600, 0o400, 0o640, 0o440] {
+            chmod(mode);
+            ClusterConfig::parse(&text, "c.toml", &dir)
+                .unwrap_or_else(|e| panic!("mode {mode:o} is accepted: {e}"));
+        }
+        // Any access for others is refused, naming the file and the mode.
+        for mode in [0o644, 0o604, 0o602, 0o601, 0o666] {
+            chmod(mode);
+            let (field, message) = refusal(&text, &dir);
+            assert_eq!(field, "secret_file", "mode {mode:o}");
+            assert!(message.contains(&file.display().to_string()), "{message}");
+            assert!(message.contains(&format!("mode {mode:04o}")), "{message}");
+            assert!(message.contains("chmod 600"), "{message}");
+        }
+        // An all-zero secret in a well-protected file is refused too.
+        std::fs::write(&file, "00".repeat(32)).expect("write");
+        chmod(0o600);
+        let (field, message) = refusal(&text, &dir);
+        assert_eq!(field, "secret_file");
+        assert!(message.contains(&file.display().to_string()), "{message}");
+        assert!(
+            message.contains("holds only 1 of the 256 byte values"),
+            "{message}"
+        );
+        // So is a file far too big to be a secret.
+        std::fs::write(&file, "ab".repeat(4096)).expect("write");
+        let (field, message) = refusal(&text, &dir);
+        assert_eq!(field, "secret_file");
+        assert!(message.contains("not a secret file"), "{message}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

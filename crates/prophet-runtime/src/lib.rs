@@ -8,9 +8,10 @@
 //! bounded per-link queues and a run-time fault layer ([`transport`],
 //! [`faults`]). Durable state is synced before dependent messages leave
 //! ([`durable`]). A process exposes metrics, health and state over HTTP
-//! ([`http`], [`metrics`]). A cluster is one TOML file ([`config`]) that
-//! names its system in a `prophet::registry::Registry`; [`live`] runs any
-//! registered system and knows no particular protocol.
+//! ([`http`], [`metrics`]), and offers a system's requests to its client
+//! nodes on a fixed schedule ([`workload`]). A cluster is one TOML file
+//! ([`config`]) that names its system in a `prophet::registry::Registry`;
+//! [`live`] runs any registered system and knows no particular protocol.
 //!
 //! This crate is the only one in the workspace with async code and I/O.
 
@@ -32,6 +33,7 @@ pub mod ports;
 pub mod process;
 pub mod spool;
 pub mod transport;
+pub mod workload;
 
 pub use config::{ClusterConfig, ConfigError};
 pub use process::{Process, ProcessOptions};

@@ -200,7 +200,10 @@ impl<N: Node> Process<N> {
             let store = if options.no_disk {
                 None
             } else {
-                Some(DurableStore::open(&config.data_dir, id)?)
+                Some(DurableStore::open(
+                    &config.data_dir,
+                    crate::durable::Identity::new(&config.cluster, id, system.name()),
+                )?)
             };
             let task = NodeTask {
                 system: Arc::clone(&system),
@@ -232,31 +235,17 @@ impl<N: Node> Process<N> {
     /// Feeds requests from `workload` to the local client nodes: request
     /// `seq` arrives at `clients[seq % clients.len()]` at `rate` per second
     /// (cluster-wide; each process skips the requests of clients it does not
-    /// host), at most `requests` in total (0: no limit).
+    /// host), at most `requests` in total (0: no limit). Every request whose
+    /// time has come is sent at each wake-up (see [`crate::workload`]), so
+    /// high rates are offered in full.
     pub fn drive(&mut self, workload: Arc<dyn Workload<N>>, rate: f64, requests: u64) {
-        let clients = workload.clients();
-        if rate <= 0.0 || clients.is_empty() {
-            return;
-        }
-        let inboxes = self.inboxes.clone();
-        let metrics = Arc::clone(&self.metrics);
-        self.background.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut seq = 0u64;
-            while requests == 0 || seq < requests {
-                tick.tick().await;
-                let client = clients[(seq % clients.len() as u64) as usize];
-                if let Some(inbox) = inboxes.get(&client.0) {
-                    let msg = workload.request(client, seq);
-                    if inbox.send(NodeEvent::Message(client, msg)).await.is_err() {
-                        return;
-                    }
-                    metrics.record(client.0, "runtime.requests_issued", 1.0);
-                }
-                seq += 1;
-            }
-        }));
+        self.background.push(tokio::spawn(crate::workload::offer(
+            workload,
+            self.inboxes.clone(),
+            Arc::clone(&self.metrics),
+            rate,
+            requests,
+        )));
     }
 
     /// The current state of every local node that answers.

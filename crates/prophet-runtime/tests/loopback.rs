@@ -11,6 +11,7 @@ use prophet::model::{Ctx, Node, NodeId, System};
 use prophet_runtime::auth::{self, Secret};
 use prophet_runtime::codec::Frame;
 use prophet_runtime::connection::Framed;
+use prophet_runtime::durable::{DurableStore, Identity};
 use prophet_runtime::http::{Credentials, Tier};
 use prophet_runtime::metrics::Rejection;
 use prophet_runtime::{ClusterConfig, Process, ProcessOptions};
@@ -205,6 +206,43 @@ async fn three_processes_pass_the_counter_and_a_restarted_node_recovers_it() {
         p.stop().await.expect("stop");
     }
     node2.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_another_nodes_durable_file_by_name() {
+    let (config, dir) = config("identity", 2, SECRET);
+    let system = ring(2);
+    // Node 1's promises, put in node 0's place as a swapped volume would.
+    let mut theirs = DurableStore::open(
+        &config.data_dir,
+        Identity::new(&config.cluster, 1, system.name()),
+    )
+    .expect("open");
+    theirs
+        .store(&postcard::to_allocvec(&HOPS).expect("encode"))
+        .expect("store");
+    std::fs::rename(theirs.path(), config.data_dir.join("node-0.durable")).expect("swap");
+    let mut p0 = start(&system, &config, 0).await;
+    let exit = tokio::time::timeout(Duration::from_secs(10), p0.next_exit())
+        .await
+        .expect("the node stops by itself");
+    let Some((0, Err(error))) = exit else {
+        panic!("node 0 ran on node 1's file: {exit:?}");
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains(
+            "node-0.durable belongs to node 1 of cluster \"identity\" (system ring), not node 0 of cluster \"identity\""
+        ),
+        "{text}"
+    );
+    assert!(text.contains("refusing to start"), "{text}");
+    assert!(
+        p0.snapshots().await.is_empty(),
+        "the node never ran, so none answers"
+    );
+    p0.stop().await.expect("nothing left to fail");
     let _ = std::fs::remove_dir_all(dir);
 }
 
