@@ -102,8 +102,9 @@ pub fn run(registry: &Registry, args: &ListArgs) -> ExitCode {
                 p.kind
             );
         }
+        let width = d.variants.iter().map(|v| v.name.len()).max().unwrap_or(0);
         for v in &d.variants {
-            println!("    variant {:<18} {}", v.name, v.help);
+            println!("    variant {:<width$} {}", v.name, v.help);
         }
         for c in &d.choices {
             println!(

@@ -397,3 +397,67 @@ fn crash_schedules_that_cannot_happen_are_refused_before_any_process_starts() {
         "both take down process 1 (nodes 1, 3)",
     );
 }
+
+/// The reference store's client killed and restarted live: with its write
+/// counter durable (the `correct` variant) every value it writes after the
+/// restart is above what it wrote before, so no acknowledged write is
+/// hidden by an older one; the `volatile-client-counter` variant (the bug
+/// found live) starts again from 0, and the first report after the restart
+/// says so.
+fn crash_the_kv_client(variant: &str) -> Run {
+    let dir = run_dir(&format!("crash-kv-client-{variant}"));
+    // replicas=3, clients=1: the client is node 3, alone in process 3.
+    let (run, _) = run(
+        &[
+            "kv",
+            "-p",
+            &format!("variant={variant}"),
+            "-p",
+            "write_percent=100",
+            "--rate",
+            "40",
+            "--crash",
+            "node=3,at=1500ms,down=500ms",
+            "--duration",
+            "4s",
+            "--interval",
+            "250ms",
+            "--json",
+        ],
+        &dir,
+        None,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    run
+}
+
+#[test]
+fn a_restarted_kv_client_hides_no_acknowledged_write() {
+    let run = crash_the_kv_client("correct");
+    assert!(run.status.success(), "{}", run.context());
+    let outage = &run.last_report()["supervision"]["outages"][0];
+    assert_eq!(outage["process"], 3, "{outage}");
+    assert!(held_after_restart(outage), "{outage}");
+    // Writes were acknowledged after the restart too.
+    let samples = &run.last_report()["samples"]["kv.write_latency"];
+    assert!(
+        samples.as_u64().is_some_and(|n| n > 20),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn a_restarted_kv_client_without_a_durable_counter_writes_under_its_old_values() {
+    let run = crash_the_kv_client("volatile-client-counter");
+    assert_eq!(run.status.code(), Some(1), "{}", run.context());
+    let outage = &run.last_report()["supervision"]["outages"][0];
+    let always = outage["after_restart"]["always"]
+        .as_array()
+        .expect("a report after the restart");
+    let behind = always
+        .iter()
+        .find(|p| p["name"] == "no value is ahead of its writer's counter")
+        .expect("the property is reported");
+    assert_eq!(behind["holds"], false, "{outage}");
+}
