@@ -1,7 +1,8 @@
 //! Plays a peer that sends arbitrary bytes during the handshake, to the
 //! acceptor (as a stranger dialing a node) or to the dialer (as a stranger
 //! answering a node's dial), over a real loopback connection through the
-//! runtime's own `auth::accept` / `auth::dial`. Neither may panic, and
+//! runtime's own `auth::accept_session` / `auth::dial_session`, plain or
+//! followed by the Noise handshake of an encrypted port. Neither may panic, and
 //! neither may ever complete: bytes that do not know the secret cannot
 //! produce the HMAC either side checks.
 #![no_main]
@@ -54,11 +55,15 @@ fuzz_target!(|data: &[u8]| {
         peer.write_all(bytes).await.expect("write");
         peer.shutdown().await.expect("shutdown");
         let mut conn = Framed::new(ours, HANDSHAKE_FRAME_BYTES_MAX);
+        // Bit 1: the encrypted handshake (HMAC, then Noise) or the plain one.
+        let encrypt = side & 2 != 0;
         if side % 2 == 0 {
-            let accepted = auth::accept::<Msg>(&mut conn, &w.secret, "fuzz", 4, |to| to < 2).await;
-            assert!(accepted.is_err(), "a stranger logged in: {accepted:?}");
+            let accepted =
+                auth::accept_session::<Msg>(&mut conn, &w.secret, "fuzz", 4, |to| to < 2, encrypt)
+                    .await;
+            assert!(accepted.is_err(), "a stranger logged in");
         } else {
-            let dialed = auth::dial::<Msg>(&mut conn, &w.secret, "fuzz", 0, 1).await;
+            let dialed = auth::dial_session::<Msg>(&mut conn, &w.secret, "fuzz", 0, 1, encrypt).await;
             assert!(dialed.is_err(), "a stranger passed the dialer's check");
         }
     });

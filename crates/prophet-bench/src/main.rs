@@ -70,6 +70,11 @@ enum Cmd {
         /// the per-side figures pool every round.
         #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..=100))]
         rounds: u32,
+        /// Run Prophet's side with encrypted node ports (`[transport]
+        /// encrypt = true`); the echo stays plain, so the ratios price the
+        /// encryption too.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// One measurement (used by `explore`; runs in a child process).
     #[command(hide = true)]
@@ -111,11 +116,13 @@ fn main() -> ExitCode {
             messages,
             only,
             rounds,
+            encrypt,
         } => {
             let bench = transport::TransportBench {
                 messages,
                 only,
                 rounds,
+                encrypt,
                 ..Default::default()
             };
             transport::run(&bench).map(|lines| {

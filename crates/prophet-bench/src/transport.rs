@@ -43,6 +43,8 @@ pub struct TransportBench {
     pub only: Option<String>,
     /// Rounds, each measuring both sides.
     pub rounds: u32,
+    /// Prophet's side with encrypted node ports.
+    pub encrypt: bool,
 }
 
 impl Default for TransportBench {
@@ -53,6 +55,7 @@ impl Default for TransportBench {
             round_trips: 4_000,
             only: None,
             rounds: 9,
+            encrypt: false,
         }
     }
 }
@@ -139,9 +142,9 @@ fn free_port() -> u16 {
 }
 
 /// Runs Prophet's two-node echo; returns (run duration, round-trip samples in seconds).
-async fn prophet_echo(node: EchoNode) -> Result<(Duration, Vec<f64>), String> {
+async fn prophet_echo(node: EchoNode, encrypt: bool) -> Result<(Duration, Vec<f64>), String> {
     let text = format!(
-        "cluster = \"bench\"\nsystem = \"echo\"\nsecret = \"{}\"\n[limits]\nsend_queue = 65536\ninbox = 65536\n\
+        "cluster = \"bench\"\nsystem = \"echo\"\nsecret = \"{}\"\n[transport]\nencrypt = {encrypt}\n[limits]\nsend_queue = 65536\ninbox = 65536\n\
          [[nodes]]\nid = 0\naddr = \"127.0.0.1:{}\"\n[[nodes]]\nid = 1\naddr = \"127.0.0.1:{}\"\n",
         prophet_runtime::auth::Secret::generate_hex(),
         free_port(),
@@ -355,13 +358,13 @@ async fn measure(
             window: bench.window,
             time_each: false,
         };
-        let (run, _) = spawned(prophet_echo(throughput_node)).await?;
+        let (run, _) = spawned(prophet_echo(throughput_node, bench.encrypt)).await?;
         let latency_node = EchoNode {
             messages: round_trips,
             window: 1,
             time_each: true,
         };
-        let (_, rtts) = spawned(prophet_echo(latency_node)).await?;
+        let (_, rtts) = spawned(prophet_echo(latency_node, bench.encrypt)).await?;
         (run, rtts)
     } else {
         let (run, _) = spawned(tokio_echo(bench.messages, bench.window, false)).await?;

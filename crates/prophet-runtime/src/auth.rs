@@ -22,6 +22,7 @@
 //!
 //! Any failure sends `Refused{reason}` where that is safe and closes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -30,6 +31,7 @@ use sha2::Sha256;
 
 use crate::codec::{Frame, NONCE_BYTES, PROTOCOL_VERSION};
 use crate::connection::{ConnError, Framed};
+use crate::crypt::{CryptError, Handshake, Keys};
 
 /// Shortest secret accepted (bytes).
 pub const SECRET_BYTES_MIN: usize = 16;
@@ -174,6 +176,24 @@ pub fn peer_text(text: &str) -> String {
     out
 }
 
+/// The authenticated handshake, as the Noise prologue: the cluster, both
+/// node ids and both nonces (dialer's first).
+fn transcript(
+    cluster: &str,
+    dialer: u32,
+    acceptor: u32,
+    nonces: [&[u8; NONCE_BYTES]; 2],
+) -> Vec<u8> {
+    let mut t = Vec::with_capacity(8 + cluster.len() + 8 + 2 * NONCE_BYTES);
+    t.extend_from_slice(&(cluster.len() as u64).to_be_bytes());
+    t.extend_from_slice(cluster.as_bytes());
+    t.extend_from_slice(&dialer.to_be_bytes());
+    t.extend_from_slice(&acceptor.to_be_bytes());
+    t.extend_from_slice(nonces[0]);
+    t.extend_from_slice(nonces[1]);
+    t
+}
+
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -246,6 +266,14 @@ pub enum AuthError {
     /// The handshake took longer than [`HANDSHAKE_TIMEOUT`].
     #[error("handshake timed out")]
     Timeout,
+    /// One end encrypts and the other does not.
+    #[error(
+        "the peer does not run the encrypted handshake (`[transport] encrypt` differs between the cluster files)"
+    )]
+    NotEncrypting,
+    /// The Noise handshake failed.
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
 }
 
 fn nonce() -> [u8; NONCE_BYTES] {
@@ -264,6 +292,22 @@ pub async fn dial<M: serde::Serialize + serde::de::DeserializeOwned>(
     from: u32,
     to: u32,
 ) -> Result<(), AuthError> {
+    dial_session::<M>(conn, secret, cluster, from, to, false)
+        .await
+        .map(|_| ())
+}
+
+/// [`dial`], then, if `encrypt`, the Noise handshake of [`crate::crypt`]:
+/// returns the connection's transport keys (the caller seals what it
+/// writes with them and has `conn` open what it reads).
+pub async fn dial_session<M: serde::Serialize + serde::de::DeserializeOwned>(
+    conn: &mut Framed,
+    secret: &Secret,
+    cluster: &str,
+    from: u32,
+    to: u32,
+    encrypt: bool,
+) -> Result<Option<Arc<Keys>>, AuthError> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         let ours = nonce();
         conn.write_frame::<M>(&Frame::Hello {
@@ -293,7 +337,20 @@ pub async fn dial<M: serde::Serialize + serde::de::DeserializeOwned>(
             mac: proof.finalize().into_bytes().into(),
         })
         .await?;
-        Ok(())
+        if !encrypt {
+            return Ok(None);
+        }
+        let transcript = transcript(cluster, from, to, [&ours, &theirs]);
+        let mut noise = Handshake::new(secret, cluster, &transcript, true)?;
+        conn.write_frame::<M>(&Frame::Noise(noise.write()?)).await?;
+        match conn.read_frame::<M>().await? {
+            Frame::Noise(message) => noise.read(&message)?,
+            Frame::Refused { reason } => return Err(AuthError::Refused(peer_text(&reason))),
+            _ => return Err(AuthError::NotEncrypting),
+        }
+        let keys = noise.finish()?;
+        conn.decrypt_with(Arc::clone(&keys));
+        Ok(Some(keys))
     })
     .await
     .unwrap_or(Err(AuthError::Timeout))
@@ -308,6 +365,21 @@ pub async fn accept<M: serde::Serialize + serde::de::DeserializeOwned>(
     nodes: usize,
     hosted: impl Fn(u32) -> bool,
 ) -> Result<(u32, u32), AuthError> {
+    accept_session::<M>(conn, secret, cluster, nodes, hosted, false)
+        .await
+        .map(|(from, to, _)| (from, to))
+}
+
+/// [`accept`], then, if `encrypt`, the Noise handshake of [`crate::crypt`]:
+/// returns `(from, to)` and the connection's transport keys.
+pub async fn accept_session<M: serde::Serialize + serde::de::DeserializeOwned>(
+    conn: &mut Framed,
+    secret: &Secret,
+    cluster: &str,
+    nodes: usize,
+    hosted: impl Fn(u32) -> bool,
+    encrypt: bool,
+) -> Result<(u32, u32, Option<Arc<Keys>>), AuthError> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         let (version, their_cluster, from, to, theirs) = match conn.read_frame::<M>().await? {
             Frame::Hello {
@@ -366,7 +438,27 @@ pub async fn accept<M: serde::Serialize + serde::de::DeserializeOwned>(
                 .await;
             return Err(AuthError::BadProof);
         }
-        Ok((from, to))
+        if !encrypt {
+            return Ok((from, to, None));
+        }
+        let transcript = transcript(cluster, from, to, [&theirs, &ours]);
+        let mut noise = Handshake::new(secret, cluster, &transcript, false)?;
+        match conn.read_frame::<M>().await? {
+            Frame::Noise(message) => noise.read(&message)?,
+            _ => {
+                let error = AuthError::NotEncrypting;
+                let _ = conn
+                    .write_frame::<M>(&Frame::Refused {
+                        reason: error.to_string(),
+                    })
+                    .await;
+                return Err(error);
+            }
+        }
+        conn.write_frame::<M>(&Frame::Noise(noise.write()?)).await?;
+        let keys = noise.finish()?;
+        conn.decrypt_with(Arc::clone(&keys));
+        Ok((from, to, Some(keys)))
     })
     .await
     .unwrap_or(Err(AuthError::Timeout))

@@ -63,6 +63,9 @@ pub enum Frame<M> {
     },
     /// A protocol message.
     Data(M),
+    /// A Noise handshake message (encrypted node ports only), right after
+    /// `Proof`: see [`crate::crypt`].
+    Noise(Vec<u8>),
 }
 
 /// Why bytes could not be turned into frames (or frames into bytes).
@@ -243,6 +246,15 @@ impl FrameBuffer {
     #[inline]
     pub fn pending(&self) -> &[u8] {
         &self.bytes[self.start..]
+    }
+
+    /// Takes the unconsumed bytes out (they are not frames of this stream:
+    /// the ciphertext that follows an encrypted handshake).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        let rest = self.bytes.split_off(self.start);
+        self.bytes.clear();
+        self.start = 0;
+        rest
     }
 
     /// Takes the next whole frame, if one is buffered.

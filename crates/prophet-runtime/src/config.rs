@@ -15,6 +15,9 @@
 //! prelogin_per_source = 16         # ... from one source address
 //! spool_bytes = 1073741824         # per link, messages waiting for a peer
 //!
+//! [transport]                      # optional
+//! encrypt = false                  # true: Noise-encrypted node connections
+//!
 //! [http]                           # optional
 //! expose = false                   # true: nodes[].http may bind beyond loopback
 //! allowed_hosts = ["prophet.example"]  # Host names privileged requests may use
@@ -190,6 +193,16 @@ impl Default for Limits {
     }
 }
 
+/// The node port's transport.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransportSection {
+    /// Encrypt every connection between nodes (Noise, keyed by the cluster
+    /// secret: see `prophet_runtime::crypt`). Every process of a cluster
+    /// must agree.
+    pub encrypt: bool,
+}
+
 /// The HTTP control plane's exposure.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -257,6 +270,8 @@ struct RawFile {
     #[serde(default)]
     http: HttpConfig,
     #[serde(default)]
+    transport: TransportSection,
+    #[serde(default)]
     choose: ChoiceConfig,
     nodes: Vec<NodeEntry>,
     #[serde(default)]
@@ -282,6 +297,8 @@ pub struct ClusterConfig {
     pub limits: Limits,
     /// The HTTP control plane's exposure.
     pub http: HttpConfig,
+    /// The node port's transport.
+    pub transport: TransportSection,
     /// Choice policies.
     pub choose: ChoiceConfig,
     /// Nodes by id.
@@ -460,6 +477,7 @@ impl ClusterConfig {
             data_dir: base.join(raw.data_dir.unwrap_or_else(|| PathBuf::from("data"))),
             limits: raw.limits,
             http: raw.http,
+            transport: raw.transport,
             choose: raw.choose,
             nodes: raw.nodes,
             faults: raw.faults,

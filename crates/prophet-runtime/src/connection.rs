@@ -14,6 +14,7 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use crate::codec::{self, CodecError, Frame, FrameBuffer};
+use crate::crypt::{Keys, Opener};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -46,6 +47,9 @@ pub enum ConnError {
     /// The peer closed the connection between frames.
     #[error("closed by peer")]
     Closed,
+    /// An encrypted record did not open (tampered, replayed, cut short).
+    #[error("encrypted stream: {0}")]
+    Crypt(String),
 }
 
 /// A framed TCP connection. The socket is shared (`Arc`): after the
@@ -56,6 +60,8 @@ pub struct Framed {
     buffer: FrameBuffer,
     max_frame_bytes: usize,
     out: Vec<u8>,
+    /// Opens records once the connection is encrypted ([`crate::crypt`]).
+    opener: Option<Opener>,
 }
 
 impl Framed {
@@ -77,7 +83,14 @@ impl Framed {
             buffer: FrameBuffer::new(),
             max_frame_bytes,
             out: Vec::new(),
+            opener: None,
         }
+    }
+
+    /// From now on, reads are records sealed with `keys`: bytes already
+    /// read past the handshake are the first of them.
+    pub fn decrypt_with(&mut self, keys: Arc<Keys>) {
+        self.opener = Some(Opener::new(keys, self.buffer.take_pending()));
     }
 
     /// Sets the largest frame accepted from now on: [`HANDSHAKE_FRAME_BYTES_MAX`]
@@ -108,11 +121,29 @@ impl Framed {
     /// inside one. `Pending` registers `cx` for readability.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnError>> {
         loop {
+            // Encrypted: whole records read already are opened first.
+            if let Some(opener) = &mut self.opener {
+                match opener.open_into(self.buffer.spare()) {
+                    Ok(0) => {}
+                    Ok(_) => return Poll::Ready(Ok(())),
+                    Err(error) => return Poll::Ready(Err(ConnError::Crypt(error.to_string()))),
+                }
+            }
             ready!(self.stream.poll_read_ready(cx))?;
-            let spare = self.buffer.spare();
-            // Before login the limit is small, and so is what a read may
-            // take: a connection that has not logged in holds a few KiB.
-            spare.reserve(READ_CHUNK_BYTES.min(self.max_frame_bytes + codec::LENGTH_BYTES));
+            let spare = match &mut self.opener {
+                Some(opener) => {
+                    let spare = opener.spare();
+                    spare.reserve(READ_CHUNK_BYTES);
+                    spare
+                }
+                None => {
+                    let spare = self.buffer.spare();
+                    // Before login the limit is small, and so is what a read may
+                    // take: a connection that has not logged in holds a few KiB.
+                    spare.reserve(READ_CHUNK_BYTES.min(self.max_frame_bytes + codec::LENGTH_BYTES));
+                    spare
+                }
+            };
             let room = spare.capacity() - spare.len();
             // A read that did not fill the room drained the socket: report it
             // as `WouldBlock` to `try_io`, which then clears the readiness
@@ -130,11 +161,18 @@ impl Framed {
             });
             match got.map_or(read, Ok) {
                 Ok(0) => {
+                    if self.opener.as_ref().is_some_and(Opener::is_partial) {
+                        return Poll::Ready(Err(ConnError::Crypt(
+                            "the stream ended inside a record".into(),
+                        )));
+                    }
                     return Poll::Ready(Err(match self.buffer.at_eof(self.max_frame_bytes) {
                         Some(error) => ConnError::Codec(error),
                         None => ConnError::Closed,
                     }));
                 }
+                // Ciphertext: back to the top to open what arrived.
+                Ok(_) if self.opener.is_some() => {}
                 Ok(_) => return Poll::Ready(Ok(())),
                 // Readiness was stale: poll again, which re-registers `cx`.
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}

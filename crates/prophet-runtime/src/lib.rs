@@ -23,6 +23,7 @@ pub mod choice;
 pub mod codec;
 pub mod config;
 pub mod connection;
+pub mod crypt;
 pub mod durable;
 pub mod executor;
 pub mod faults;

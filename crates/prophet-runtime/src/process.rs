@@ -150,6 +150,7 @@ impl<N: Node> Process<N> {
                 prelogin_per_source: config.limits.prelogin_per_source,
                 spool_dir: (!options.no_disk).then(|| config.data_dir.join("spool")),
                 spool_bytes: config.limits.spool_bytes,
+                encrypt: config.transport.encrypt,
             },
             inboxes
                 .iter()

@@ -58,6 +58,7 @@ use tracing::{debug, error, info, warn};
 use crate::auth::{self, AuthError, Secret};
 use crate::codec::{self, CodecError, Frame};
 use crate::connection::{ConnError, Framed, HANDSHAKE_FRAME_BYTES_MAX};
+use crate::crypt::{Keys, Sealer};
 use crate::faults::{FaultTable, Verdict};
 use crate::metrics::{LinkStats, Registry, Rejection};
 use crate::spool::{Spool, SpoolError};
@@ -115,6 +116,9 @@ pub struct TransportConfig {
     pub spool_dir: Option<std::path::PathBuf>,
     /// Bytes one link's spool may hold.
     pub spool_bytes: u64,
+    /// Whether connections run the Noise handshake and carry records
+    /// ([`crate::crypt`]).
+    pub encrypt: bool,
 }
 
 /// One directed link's queue, and its socket while connected.
@@ -159,15 +163,50 @@ pub struct Conn {
     stream: Arc<TcpStream>,
     closed: AtomicBool,
     gone: Notify,
+    /// Seals what is written, on an encrypted connection (the one link
+    /// writing this direction holds its queue's lock, so this lock is
+    /// never contended).
+    sealer: Option<Mutex<Sealer>>,
 }
 
 impl Conn {
-    fn new(stream: Arc<TcpStream>) -> Arc<Self> {
+    fn new(stream: Arc<TcpStream>, keys: Option<Arc<Keys>>) -> Arc<Self> {
         Arc::new(Conn {
             stream,
             closed: AtomicBool::new(false),
             gone: Notify::new(),
+            sealer: keys.map(|k| Mutex::new(Sealer::new(k))),
         })
+    }
+
+    fn sealer(sealer: &Mutex<Sealer>) -> std::sync::MutexGuard<'_, Sealer> {
+        sealer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes `bytes` of the frame stream as far as the socket takes them
+    /// (sealed into records on an encrypted connection): the bytes taken,
+    /// or `WouldBlock`.
+    fn try_write(&self, bytes: &[u8]) -> std::io::Result<usize> {
+        match &self.sealer {
+            None => self.stream.try_write(bytes),
+            Some(sealer) => Self::sealer(sealer).try_write(&self.stream, bytes),
+        }
+    }
+
+    /// Writes sealed bytes still waiting for the socket (`WouldBlock` if
+    /// it is full).
+    fn flush(&self) -> std::io::Result<()> {
+        match &self.sealer {
+            None => Ok(()),
+            Some(sealer) => Self::sealer(sealer).flush(&self.stream),
+        }
+    }
+
+    /// Whether sealed bytes wait for the socket.
+    fn has_staged(&self) -> bool {
+        self.sealer
+            .as_ref()
+            .is_some_and(|s| Self::sealer(s).has_staged())
     }
 
     /// Marks the connection over and shuts the socket down, so the other
@@ -320,10 +359,17 @@ impl<M: Serialize + DeserializeOwned> PeerQueue<M> {
     /// Writes the rest of the last batch, then encodes and writes batches of
     /// due messages, until nothing due is left or the socket stops taking
     /// bytes.
-    fn pump(&self, state: &mut LinkState<M>, socket: &TcpStream) -> Pumped {
+    fn pump(&self, state: &mut LinkState<M>, conn: &Conn) -> Pumped {
         loop {
+            match conn.flush() {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Pumped::Blocked;
+                }
+                Err(error) => return Pumped::Broken(error),
+            }
             while state.written < state.out.len() {
-                match socket.try_write(&state.out[state.written..]) {
+                match conn.try_write(&state.out[state.written..]) {
                     Ok(0) => return Pumped::Broken(std::io::ErrorKind::WriteZero.into()),
                     Ok(n) => {
                         state.written += n;
@@ -347,6 +393,8 @@ impl<M: Serialize + DeserializeOwned> PeerQueue<M> {
             self.refill(state);
             match popped {
                 Pop::Got => {}
+                // Sealed bytes still to go: wait until the socket takes them.
+                _ if conn.has_staged() => return Pumped::Blocked,
                 Pop::NotBefore(at) => return Pumped::Idle(Some(at)),
                 Pop::Empty => return Pumped::Idle(None),
             }
@@ -421,7 +469,7 @@ impl<M: Serialize + DeserializeOwned> PeerQueue<M> {
         };
         let mut written = 0;
         while written < bytes.len() {
-            match conn.stream.try_write(&bytes[written..]) {
+            match conn.try_write(&bytes[written..]) {
                 Ok(n) if n > 0 => written += n,
                 // Full socket, or an error the writer will meet and report.
                 _ => break,
@@ -433,6 +481,11 @@ impl<M: Serialize + DeserializeOwned> PeerQueue<M> {
         if written == bytes.len() {
             self.stats.sent_msgs.fetch_add(frames, Ordering::Relaxed);
             bytes.clear();
+            if conn.has_staged() {
+                // Sealed but not all written: the writer finishes it.
+                drop(state);
+                self.ready.notify_one();
+            }
             return;
         }
         // The rest goes through the writer: swap the buffers (no copy).
@@ -845,7 +898,7 @@ where
         }
     }
 
-    async fn connect(&self, from: u32, to: u32) -> Result<Framed, String> {
+    async fn connect(&self, from: u32, to: u32) -> Result<(Framed, Option<Arc<Keys>>), String> {
         let addr = self
             .config
             .addrs
@@ -856,17 +909,18 @@ where
             .map_err(|_| format!("connect to {addr} timed out"))?
             .map_err(|e| format!("connect to {addr}: {e}"))?;
         let mut conn = Framed::new(stream, HANDSHAKE_FRAME_BYTES_MAX);
-        auth::dial::<M>(
+        let keys = auth::dial_session::<M>(
             &mut conn,
             &self.config.secret,
             &self.config.cluster,
             from,
             to,
+            self.config.encrypt,
         )
         .await
         .map_err(|e| format!("handshake with n{to} at {addr}: {e}"))?;
         conn.set_max_frame_bytes(self.config.max_frame_bytes);
-        Ok(conn)
+        Ok((conn, keys))
     }
 
     /// The link of a lower id to a higher one: dials, runs the handshake,
@@ -878,8 +932,8 @@ where
         let mut failures = 0u64;
         let mut ever_connected = false;
         loop {
-            let framed = match self.connect(from, to).await {
-                Ok(framed) => framed,
+            let (framed, keys) = match self.connect(from, to).await {
+                Ok(connected) => connected,
                 Err(error) => {
                     // Warn once per streak: at once when an established link
                     // is lost, after a few tries for a peer that has not come
@@ -903,7 +957,7 @@ where
             info!(from, to, after_failures = failures, "connected");
             ever_connected = true;
             failures = 0;
-            let Some(conn) = self.open(framed, to, from) else {
+            let Some(conn) = self.open(framed, keys, to, from) else {
                 return;
             };
             let connected = Instant::now();
@@ -952,9 +1006,15 @@ where
     /// Sets up both sides of a fresh connection: the reading side goes to
     /// local node `reader` (messages from `peer`), the writing side becomes
     /// the link `reader → peer`. `None` if the node has stopped.
-    fn open(self: &Arc<Self>, framed: Framed, peer: u32, reader: u32) -> Option<Arc<Conn>> {
+    fn open(
+        self: &Arc<Self>,
+        framed: Framed,
+        keys: Option<Arc<Keys>>,
+        peer: u32,
+        reader: u32,
+    ) -> Option<Arc<Conn>> {
         let inbox = self.inboxes.get(&reader)?;
-        let conn = Conn::new(framed.stream());
+        let conn = Conn::new(framed.stream(), keys);
         let peer_addr = framed.peer_addr();
         let inbound = Inbound {
             conn: framed,
@@ -991,7 +1051,7 @@ where
                     // Replaced by a newer connection: that one is written now.
                     return;
                 }
-                queue.pump(&mut state, &conn.stream)
+                queue.pump(&mut state, &conn)
             };
             match pumped {
                 Pumped::Idle(None) => tokio::select! {
@@ -1059,15 +1119,16 @@ where
         let mut conn = Framed::new(stream, HANDSHAKE_FRAME_BYTES_MAX);
         let peer = conn.peer_addr();
         let nodes = self.config.addrs.len();
-        let accepted = auth::accept::<M>(
+        let accepted = auth::accept_session::<M>(
             &mut conn,
             &self.config.secret,
             &self.config.cluster,
             nodes,
             |to| self.inboxes.contains_key(&to),
+            self.config.encrypt,
         )
         .await;
-        let (from, to) = match accepted {
+        let (from, to, keys) = match accepted {
             Ok(pair) => pair,
             Err(AuthError::Conn(ConnError::Codec(error))) => {
                 warn!(%peer, %error, "closing connection during handshake");
@@ -1090,7 +1151,7 @@ where
         debug!(%peer, from, to, "accepted");
         // The dialer is `from`; this end's node `to` reads the connection
         // and writes its messages for `from` on it.
-        self.open(conn, from, to);
+        self.open(conn, keys, from, to);
     }
 }
 
@@ -1130,6 +1191,7 @@ mod tests {
             prelogin_per_source: 2,
             spool_dir: None,
             spool_bytes: 1 << 20,
+            encrypt: false,
         };
         let metrics = Arc::new(Registry::default());
         let transport: Arc<Transport<u64, Event>> = Transport::new(

@@ -959,6 +959,144 @@ async fn a_dead_peer_stalls_nothing_and_gets_every_message_when_it_starts() {
     receiver.stop().await.expect("stop");
 }
 
+/// A TCP proxy on `listen` to `to` that records what the dialer sends and,
+/// if `flip_at` is given, flips one bit of the dialer's byte at that offset
+/// of the first connection. Runs until the test ends.
+async fn recording_proxy(
+    listen: tokio::net::TcpListener,
+    to: String,
+    flip_at: Option<usize>,
+) -> Arc<std::sync::Mutex<Vec<u8>>> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((mut inbound, _)) = listen.accept().await {
+            let Ok(mut outbound) = TcpStream::connect(&to).await else {
+                continue;
+            };
+            let flip = flip_at.filter(|_| first);
+            first = false;
+            let record = Arc::clone(&record);
+            tokio::spawn(async move {
+                let (mut in_read, mut in_write) = inbound.split();
+                let (mut out_read, mut out_write) = outbound.split();
+                let upstream = async {
+                    let mut buf = vec![0u8; 65_536];
+                    let mut offset = 0;
+                    loop {
+                        let n = match in_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if let Some(at) = flip
+                            && (offset..offset + n).contains(&at)
+                        {
+                            buf[at - offset] ^= 0x20;
+                        }
+                        offset += n;
+                        record.lock().expect("record").extend_from_slice(&buf[..n]);
+                        if out_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = out_write.shutdown().await;
+                };
+                let downstream = async {
+                    let _ = tokio::io::copy(&mut out_read, &mut in_write).await;
+                    let _ = in_write.shutdown().await;
+                };
+                tokio::join!(upstream, downstream);
+            });
+        }
+    });
+    seen
+}
+
+/// A two-node cluster file whose node 1 is reached through a proxy.
+async fn config_through_proxy(
+    name: &str,
+    tables: &str,
+) -> (ClusterConfig, tokio::net::TcpListener) {
+    let dir = std::env::temp_dir().join(format!("prophet-loopback-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let text = format!(
+        "cluster = \"{name}\"\nsystem = \"stream\"\nsecret = \"{SECRET}\"\ndata_dir = \"{}\"\n{tables}\n\
+         [[nodes]]\nid = 0\naddr = \"127.0.0.1:{}\"\n\
+         [[nodes]]\nid = 1\naddr = \"{}\"\nlisten = \"127.0.0.1:{}\"\n",
+        dir.display(),
+        free_port(),
+        proxy.local_addr().expect("addr"),
+        free_port()
+    );
+    (
+        ClusterConfig::parse(&text, name, &dir).expect("valid config"),
+        proxy,
+    )
+}
+
+/// Whether `bytes` hold the plaintext of a [`Stream`] payload (a run of 7s).
+fn has_plaintext(bytes: &[u8]) -> bool {
+    bytes.windows(64).any(|w| w.iter().all(|&b| b == 7))
+}
+
+/// `[transport] encrypt = true`: a stream of 2,000 messages arrives whole
+/// and in order through a recording proxy, and what crossed the wire holds
+/// none of their plaintext (the same run unencrypted does: the check can
+/// fail). Then a single bit flipped on the wire closes the connection as a
+/// record that does not open, instead of delivering an altered message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_node_port_hides_and_guards_every_message() {
+    let node = Stream {
+        total: 2_000,
+        chunk: 100,
+        payload: 512,
+        after_hello: false,
+    };
+    let system = Arc::new(System::new("stream", vec![node.clone(), node]));
+    for encrypt in [false, true] {
+        let name = format!("wire-{encrypt}");
+        let (config, proxy) =
+            config_through_proxy(&name, &format!("[transport]\nencrypt = {encrypt}\n")).await;
+        let to = config.nodes[1].listen.clone().expect("listen");
+        let seen = recording_proxy(proxy, to, None).await;
+        let receiver = start_in_memory(&system, &config, 1).await;
+        let sender = start_in_memory(&system, &config, 0).await;
+        assert_whole_stream(&sender, &receiver, 2_000).await;
+        let wire = seen.lock().expect("record").clone();
+        assert!(wire.len() > 2_000 * 512, "{} bytes crossed", wire.len());
+        assert_eq!(has_plaintext(&wire), !encrypt, "encrypt = {encrypt}");
+        sender.stop().await.expect("stop");
+        receiver.stop().await.expect("stop");
+    }
+    let _ = log_buffer();
+    let (config, proxy) = config_through_proxy("wire-flip", "[transport]\nencrypt = true\n").await;
+    let to = config.nodes[1].listen.clone().expect("listen");
+    let _seen = recording_proxy(proxy, to, Some(200_000)).await;
+    let receiver = start_in_memory(&system, &config, 1).await;
+    let sender = start_in_memory(&system, &config, 0).await;
+    let refused = eventually(500, || async {
+        receiver.metrics.rejections(Rejection::Malformed) >= 1
+    })
+    .await;
+    assert!(refused, "the altered record closed its connection");
+    assert!(
+        captured_logs().contains("encrypted stream"),
+        "{}",
+        captured_logs()
+    );
+    let state = stream_state(&receiver).await;
+    assert!(
+        state.received < 2_000,
+        "the altered connection delivered no more"
+    );
+    sender.stop().await.expect("stop");
+    receiver.stop().await.expect("stop");
+}
+
 /// 12 MiB in one burst on a connected idle link: the socket takes part of
 /// it, the link's writer the rest (frames found again by their length
 /// prefixes), and every message arrives once, in order, counted as sent.
