@@ -8,9 +8,9 @@
 //! in *who may join*. What the handshake proves: both ends hold the secret,
 //! are in the same cluster, and are the node ids they claim, with fresh
 //! nonces on both sides so a recorded handshake cannot be replayed. What it
-//! does not give: confidentiality or per-frame integrity after the handshake.
-//! Run clusters on a private network (as `deploy/` does) or under a
-//! WireGuard/IPsec tunnel when the path is not trusted.
+//! does not give: confidentiality or per-frame integrity after the handshake;
+//! `[transport] encrypt = true` adds both ([`crate::crypt`]: a Noise
+//! handshake keyed by the same secret, bound to this one's transcript).
 //!
 //! The exchange (dialer D, acceptor A):
 //! 1. D → A `Hello{version, cluster, from: d, to: a, nonce_d}`

@@ -4,11 +4,14 @@
 //! Each node is a tokio task that handles one event at a time
 //! ([`executor`]), through [`prophet::model::execute`]. Nodes talk over TCP
 //! in length-prefixed postcard frames ([`codec`], [`connection`]) after a
-//! mutual challenge-response on the cluster secret ([`auth`]), through
+//! mutual challenge-response on the cluster secret ([`auth`]), optionally
+//! encrypted with a Noise handshake keyed by the same secret ([`crypt`]), through
 //! bounded per-link queues and a run-time fault layer ([`transport`],
 //! [`faults`]). Durable state is synced before dependent messages leave
-//! ([`durable`]). A process exposes metrics, health and state over HTTP
-//! ([`http`], [`metrics`]), and offers a system's requests to its client
+//! ([`durable`]); what a reliable system sends a peer that does not take it
+//! waits in a spool ([`spool`]). A process exposes health and metrics, and
+//! to token holders states and fault injection, over HTTP ([`http`],
+//! [`metrics`]), and offers a system's requests to its client
 //! nodes on a fixed schedule ([`workload`]). A cluster is one TOML file
 //! ([`config`]) that names its system in a `prophet::registry::Registry`;
 //! [`live`] runs any registered system and knows no particular protocol.
