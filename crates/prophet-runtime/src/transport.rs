@@ -344,7 +344,9 @@ impl<M: Serialize + DeserializeOwned> PeerQueue<M> {
                 Ok(None) => break,
                 Err(error) => {
                     // The spool's file failed under us: what it held is lost
-                    // (counted), and the link goes on from the queue.
+                    // (counted, logged), the link goes on from the queue,
+                    // and the next message that needs a spool stops the
+                    // node (a spool with no room).
                     let lost = state.spool.len() as u64;
                     error!(from = self.from, to = self.to, %error, lost, "spool unreadable; its messages are dropped");
                     self.stats.dropped_queue.fetch_add(lost, Ordering::Relaxed);
