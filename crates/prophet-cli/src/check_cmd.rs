@@ -47,7 +47,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N")]
     max_states: Option<u64>,
     /// Stop after this much time (e.g. 30s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     time_limit: Option<Duration>,
     /// Merge states that differ only by a permutation of interchangeable
     /// nodes (when the system declares them); sound, not always one state

@@ -64,14 +64,14 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     requests: u64,
     /// Stop after this long (e.g. 30s); default: until Ctrl-C.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     duration: Option<Duration>,
     /// Stop as soon as this holds: a property name (`decided`), or
     /// `METRIC>=COUNT` over the samples nodes recorded (`kv.request_latency>=100`).
     #[arg(long)]
     until: Option<String>,
     /// Time between reports.
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    #[arg(long, value_parser = parse_duration, default_value = "1s", allow_hyphen_values = true)]
     interval: Duration,
     /// Directory for the cluster file, secret, logs and durable state
     /// (default: a new directory under the system's temp dir).

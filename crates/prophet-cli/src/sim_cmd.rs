@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use prophet::registry::{DEFAULT_HORIZON, Purpose, Registry, SimRequest};
 use prophet::sim::scenario::Scenario;
-use prophet::sim::{Limits, PolicySpec, RunReport, SeedsReport};
+use prophet::sim::{Limits, PolicySpec, RunReport, SeedsReport, StopReason};
 
 use crate::duration::parse_duration;
 use crate::{EXIT_OK, EXIT_USAGE};
@@ -45,13 +45,13 @@ pub struct SimArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     seeds: Option<u64>,
     /// Simulated time per run (e.g. 60s, 5m).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     horizon: Option<Duration>,
     /// Stop each run after this many events.
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
     /// Stop each run after this much wall-clock time.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     wall_budget: Option<Duration>,
     /// Check the system's invariants every N events and at the end of each
     /// run (0: never); a run stops at the first violation.
@@ -98,7 +98,10 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
     let system = scenario
         .as_ref()
         .map_or(args.target.as_str(), |s| s.system.as_str());
-    let entry = registry.find(system).map_err(|e| e.to_string())?;
+    let entry = registry.find(system).map_err(|e| match scenario {
+        None => format!("{e}; nor is `{system}` a scenario file (no such file)"),
+        Some(_) => e.to_string(),
+    })?;
     entry.supports(Purpose::Sim).map_err(|e| e.to_string())?;
     let description = entry.description();
     // Parameters: the scenario's, then the command line's (which win).
@@ -386,6 +389,19 @@ fn print_table(variants: &[Variant], summaries: &[SeedsReport]) {
         }
         let speed = s.sim_secs / s.wall_secs.max(1e-9);
         println!("  {:>12}  {:>10.1}", s.events, speed);
+        for run in &v.runs {
+            let why = match run.stop {
+                StopReason::EventLimit => "its event limit (--max-events)",
+                StopReason::WallBudget => "its wall-clock budget (--wall-budget)",
+                _ => continue,
+            };
+            println!(
+                "    CUT SHORT: seed {} stopped at t={:.3}s of the horizon, after {} events, at {why}: its figures cover only that much",
+                run.seed,
+                run.sim_time.as_secs_f64(),
+                run.events
+            );
+        }
         for (name, ok) in &s.constraints_satisfied {
             println!(
                 "    constraint {name}: held in {ok} of {} runs",

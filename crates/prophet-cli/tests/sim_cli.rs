@@ -221,3 +221,87 @@ fn plot_writes_svg_files() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Input the simulator used to accept (exit 0, or a misleading message) is
+/// refused with exit 2 and words that name the field and its valid range.
+#[test]
+fn bad_input_is_refused_naming_the_field_and_the_range() {
+    let dir = std::env::temp_dir().join(format!("prophet-sim-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scenario = |name: &str, tail: &str| {
+        let file = dir.join(name);
+        std::fs::write(&file, format!("system = \"kv\"\nhorizon = \"1s\"\n{tail}")).expect("write");
+        file.to_string_lossy().into_owned()
+    };
+    let slow = |field: &str| {
+        format!("[[slowdowns]]\nnodes = [0]\nfrom = \"0s\"\nuntil = \"1s\"\n{field}\n")
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![scenario("service.toml", &slow("service_factor = -4"))],
+            "`slowdowns.service_factor`: -4 is not a multiplier: give a number > 0",
+        ),
+        (
+            vec![scenario("latency.toml", &slow("latency_factor = -1"))],
+            "`slowdowns.latency_factor`: -1 is not a multiplier",
+        ),
+        (
+            vec![scenario("seeds.toml", "seeds = { first = 1, count = 0 }\n")],
+            "`seeds.count`: 0 runs no seed at all or too many: give 1 to 10000",
+        ),
+        (
+            vec!["kv".into(), "--horizon".into(), "-5s".into()],
+            "`-5s` is negative: a duration is 0 or more",
+        ),
+        (
+            vec!["nosuch/scenario".into()],
+            "unknown system `nosuch/scenario`; the systems are: two-phase-commit, paxos, randtree, kv; nor is `nosuch/scenario` a scenario file",
+        ),
+        (
+            vec![
+                "kv".into(),
+                "--horizon".into(),
+                "1s".into(),
+                "-p".into(),
+                "replicas=11".into(),
+                "--policy".into(),
+                "kv.read_replica=fixed:20".into(),
+            ],
+            "policy fixed:20 names candidate 20 of choice `kv.read_replica`, which has 11 candidates (fixed:0 to fixed:10)",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["sim"];
+        all.extend(args.iter().map(String::as_str));
+        let (code, _, err) = prophet(&all);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}:\n{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A run stopped by its event limit says so in the text table, per run.
+#[test]
+fn a_cut_short_run_says_so_in_the_table() {
+    let (code, out, err) = prophet(&[
+        "sim",
+        "kv",
+        "--horizon",
+        "10s",
+        "--seeds",
+        "2",
+        "--max-events",
+        "2000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for seed in 0..2 {
+        assert!(
+            out.contains(&format!("CUT SHORT: seed {seed} stopped at t=")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("after 2000 events, at its event limit (--max-events)"),
+        "{out}"
+    );
+}

@@ -242,8 +242,23 @@ impl PolicySpec {
 
 struct Fixed(usize);
 impl Policy for Fixed {
+    /// # Panics
+    /// When candidate `i` does not exist: a policy that names a candidate
+    /// the choice does not have is a configuration error, reported at the
+    /// first decision (the checker, the simulator and the live runtime all
+    /// stop there with this message), never silently replaced by another
+    /// candidate.
     fn choose(&mut self, view: &ChoiceView, _: &mut dyn RngCore) -> usize {
-        self.0.min(view.candidates - 1)
+        assert!(
+            self.0 < view.candidates,
+            "policy fixed:{} names candidate {} of choice `{}`, which has {} candidates (fixed:0 to fixed:{})",
+            self.0,
+            self.0,
+            view.name,
+            view.candidates,
+            view.candidates - 1
+        );
+        self.0
     }
 }
 

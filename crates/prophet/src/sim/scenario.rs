@@ -47,9 +47,17 @@ pub enum ScenarioError {
     },
 }
 
+/// Most seeds one scenario or command runs.
+pub const SEEDS_MAX: u64 = 10_000;
+
 /// Parses `500ms`, `30s`, `1.5s`, `2m`, `1h` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if text.starts_with('-') {
+        return Err(format!(
+            "`{text}` is negative: a duration is 0 or more (examples: 500ms, 30s, 2m, 1h)"
+        ));
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -445,6 +453,17 @@ impl Scenario {
             file: file.to_string(),
             text: text.to_string(),
         };
+        if let Some(seeds) = scenario.seeds
+            && !(1..=SEEDS_MAX).contains(&seeds.count)
+        {
+            return Err(scenario.invalid(
+                "seeds.count",
+                format!(
+                    "{} runs no seed at all or too many: give 1 to {SEEDS_MAX}",
+                    seeds.count
+                ),
+            ));
+        }
         Ok(scenario)
     }
 
@@ -511,7 +530,7 @@ impl Scenario {
     /// The seeds to run.
     pub fn seed_list(&self) -> Vec<u64> {
         let s = self.seeds.unwrap_or(Seeds { first: 0, count: 1 });
-        (s.first..s.first + s.count.max(1)).collect()
+        (s.first..s.first.saturating_add(s.count.max(1))).collect()
     }
 
     /// The load, if the file gives one.
@@ -628,6 +647,17 @@ impl Scenario {
             };
             if s.until.0 <= s.from.0 {
                 return Err(self.invalid("slowdowns", "`until` must be after `from`"));
+            }
+            for (field, factor) in [
+                ("slowdowns.latency_factor", s.latency_factor),
+                ("slowdowns.service_factor", s.service_factor),
+            ] {
+                if !(factor.is_finite() && factor > 0.0) {
+                    return Err(self.invalid(
+                        field,
+                        format!("{factor} is not a multiplier: give a number > 0 (1 leaves times as they are, 2 doubles them)"),
+                    ));
+                }
             }
             for target in targets {
                 model.slowdowns.push(Slowdown {
