@@ -8,7 +8,10 @@
 //! - `events`: events per second on a message-heavy workload (tokens
 //!   hopping between 100 nodes).
 //! - `kv-stuck-replica`: the Linkerd scenario per policy: fraction of reads
-//!   within 1 s, p99.9, and simulated seconds per wall second.
+//!   within 1 s, p99.9, and simulated seconds per wall second; and
+//!   `kv-overload-speed`: the same scenario with every read on one replica
+//!   (its queue grows all run), simulated seconds per wall second against
+//!   the balanced (random) run's.
 //! - `randtree-churn`: simulated seconds per wall second for a 100-node
 //!   RandTree (degree 4) under churn (2 crashes/s, each down 1 s).
 
@@ -244,7 +247,10 @@ fn kv_stuck_replica() -> Result<(), String> {
     let params = entry
         .params(Purpose::Sim, &scenario.param_pairs())
         .map_err(|e| e.to_string())?;
-    for policy in ["random", "round-robin", "p2c", "peak-ewma", "c3"] {
+    let mut balanced_speed = None;
+    // `fixed:0` sends every read to replica 0, at twice its capacity: its
+    // queue grows all run (the overload case), against the balanced runs.
+    for policy in ["random", "round-robin", "p2c", "peak-ewma", "c3", "fixed:0"] {
         let mut policies = std::collections::BTreeMap::new();
         policies.insert(
             kv::READ_REPLICA.to_string(),
@@ -270,14 +276,27 @@ fn kv_stuck_replica() -> Result<(), String> {
             .metrics
             .get(kv::READ_LATENCY)
             .ok_or("no read latencies")?;
+        let speed = run.sim_time.as_secs_f64() / run.wall.as_secs_f64();
         println!(
             "{}",
             json!({"bench": "sim", "measure": "kv-stuck-replica", "policy": policy,
                    "reads": reads.count(), "within_1s": reads.fraction_at_most(1.0),
                    "p999_s": reads.quantile(0.999), "p99_s": reads.quantile(0.99),
-                   "events": run.events, "wall_s": run.wall.as_secs_f64(),
-                   "sim_s_per_wall_s": run.sim_time.as_secs_f64() / run.wall.as_secs_f64()})
+                   "events": run.events, "scheduled": run.scheduled,
+                   "wall_s": run.wall.as_secs_f64(), "sim_s_per_wall_s": speed})
         );
+        if policy == "random" {
+            balanced_speed = Some(speed);
+        } else if let Some(balanced) = balanced_speed.filter(|_| policy == "fixed:0") {
+            println!(
+                "{}",
+                json!({"bench": "sim", "measure": "kv-overload-speed",
+                       "overloaded_sim_s_per_wall_s": speed,
+                       "balanced_sim_s_per_wall_s": balanced,
+                       "ratio": speed / balanced,
+                       "scheduled_per_delivered": run.scheduled as f64 / run.messages_delivered.max(1) as f64})
+            );
+        }
     }
     Ok(())
 }

@@ -164,6 +164,10 @@ pub struct RunReport {
     pub wall: Duration,
     /// Events processed.
     pub events: u64,
+    /// Events put on the scheduler's queue (its cost: a heap push and pop
+    /// each). An input that finds its node busy waits in the node's own
+    /// queue, so an overloaded node costs a constant number per message.
+    pub scheduled: u64,
     /// Fingerprint of the whole event trace (time, kind, node, payload of
     /// every event): equal seeds give equal hashes.
     pub trace_hash: u64,
@@ -200,6 +204,7 @@ impl RunReport {
             sim_time: Duration::ZERO,
             wall: Duration::ZERO,
             events: 0,
+            scheduled: 0,
             trace_hash: 0,
             messages_sent: 0,
             messages_delivered: 0,

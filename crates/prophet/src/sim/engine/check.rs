@@ -21,8 +21,9 @@ impl<N: Node> Run<'_, '_, N> {
             return false;
         }
         let mut network = InFlight::new(system.semantics().delivery);
-        for scheduled in self.queue.iter() {
-            if let Ev::Deliver { src, dst, msg } = &scheduled.ev {
+        let waiting = self.nodes.iter().flat_map(|rt| rt.waiting.iter());
+        for ev in self.queue.iter().map(|s| &s.ev).chain(waiting) {
+            if let Ev::Deliver { src, dst, msg } = ev {
                 network.send(Envelope {
                     src: *src,
                     dst: *dst,

@@ -12,7 +12,7 @@ mod check;
 mod transmit;
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -55,6 +55,20 @@ enum Ev<N: Node> {
     Crash(NodeId),
     Restart(NodeId),
     Churn(usize),
+    /// A busy node finished: serve what waits for it.
+    Wake(NodeId),
+}
+
+impl<N: Node> Ev<N> {
+    /// The node whose handler this event runs, for the inputs that queue
+    /// behind a busy node.
+    fn input_of(&self) -> Option<NodeId> {
+        match self {
+            Ev::Start(node) | Ev::Timer { node, .. } => Some(*node),
+            Ev::Deliver { dst, .. } => Some(*dst),
+            _ => None,
+        }
+    }
 }
 
 struct Scheduled<N: Node> {
@@ -81,9 +95,16 @@ impl<N: Node> Ord for Scheduled<N> {
     }
 }
 
-struct NodeRt<T> {
+struct NodeRt<N: Node> {
     busy_until: u64,
-    timers: FastMap<T, u64>,
+    timers: FastMap<N::Timer, u64>,
+    /// Inputs that arrived while the node was busy (or others waited), in
+    /// arrival order: served one per completion, so an overloaded node costs
+    /// the scheduler a constant per message (re-scheduling every waiting
+    /// input at each completion cost the length of the queue).
+    waiting: VecDeque<Ev<N>>,
+    /// Whether a [`Ev::Wake`] is scheduled for the node.
+    wake: bool,
 }
 
 /// Resolves `choose` through the run's policies and generator.
@@ -107,7 +128,7 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     sim: &'s Simulator<'a, N>,
     net: ResolvedNetwork,
     state: GlobalState<N>,
-    nodes: Vec<NodeRt<N::Timer>>,
+    nodes: Vec<NodeRt<N>>,
     queue: BinaryHeap<Scheduled<N>>,
     seq: u64,
     now: u64,
@@ -163,6 +184,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 .map(|_| NodeRt {
                     busy_until: 0,
                     timers: fast_map(),
+                    waiting: VecDeque::new(),
+                    wake: false,
                 })
                 .collect(),
             queue: BinaryHeap::new(),
@@ -189,6 +212,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
 
     fn push(&mut self, at: u64, ev: Ev<N>) {
         self.seq += 1;
+        self.report.scheduled += 1;
         self.queue.push(Scheduled {
             at,
             seq: self.seq,
@@ -420,12 +444,50 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
     }
 
     fn handle(&mut self, ev: Ev<N>) -> Result<(), SimError> {
+        if let Some(node) = ev.input_of() {
+            let rt = &mut self.nodes[node.index()];
+            if rt.busy_until > self.now || !rt.waiting.is_empty() {
+                rt.waiting.push_back(ev);
+                self.schedule_wake(node);
+                return Ok(());
+            }
+            return self.serve(ev);
+        }
+        match ev {
+            Ev::Wake(node) => {
+                self.nodes[node.index()].wake = false;
+                // Inputs that run no handler (a message to a node that went
+                // down, a stale timer) leave it free for the next at once.
+                while self.nodes[node.index()].busy_until <= self.now {
+                    let Some(next) = self.nodes[node.index()].waiting.pop_front() else {
+                        break;
+                    };
+                    self.serve(next)?;
+                }
+                if !self.nodes[node.index()].waiting.is_empty() {
+                    self.schedule_wake(node);
+                }
+                Ok(())
+            }
+            other => self.handle_other(other),
+        }
+    }
+
+    /// Schedules node `node`'s next [`Ev::Wake`] for when it is free, unless one is.
+    fn schedule_wake(&mut self, node: NodeId) {
+        let rt = &mut self.nodes[node.index()];
+        if !rt.wake {
+            rt.wake = true;
+            let at = rt.busy_until.max(self.now);
+            self.push(at, Ev::Wake(node));
+        }
+    }
+
+    /// Runs an input on its node, which is free and has nothing waiting.
+    fn serve(&mut self, ev: Ev<N>) -> Result<(), SimError> {
         match ev {
             Ev::Start(node) => {
                 if !self.state.nodes[node.index()].up {
-                    return Ok(());
-                }
-                if self.requeue_if_busy(node, Ev::Start(node)) {
                     return Ok(());
                 }
                 self.trace_event(0, node, &());
@@ -436,11 +498,6 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                     || (src != dst && self.net.blocked(src, dst, Duration::from_nanos(self.now)))
                 {
                     self.report.messages_dropped += 1;
-                    return Ok(());
-                }
-                if self.nodes[dst.index()].busy_until > self.now {
-                    let at = self.nodes[dst.index()].busy_until;
-                    self.push(at, Ev::Deliver { src, dst, msg });
                     return Ok(());
                 }
                 self.trace_event(1, dst, &(src, &msg));
@@ -457,22 +514,17 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 {
                     return Ok(());
                 }
-                if rt.busy_until > self.now {
-                    let at = rt.busy_until;
-                    self.push(
-                        at,
-                        Ev::Timer {
-                            node,
-                            timer,
-                            generation,
-                        },
-                    );
-                    return Ok(());
-                }
                 self.nodes[node.index()].timers.remove(&timer);
                 self.trace_event(2, node, &timer);
                 self.run_handler(node, Input::Timer(timer))
             }
+            other => self.handle_other(other),
+        }
+    }
+
+    /// Events that are not a node's input.
+    fn handle_other(&mut self, ev: Ev<N>) -> Result<(), SimError> {
+        match ev {
             Ev::Arrival => {
                 let Some(workload) = self.sim.workload else {
                     return Ok(());
@@ -536,16 +588,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 self.push(at, Ev::Churn(i));
                 Ok(())
             }
-        }
-    }
-
-    fn requeue_if_busy(&mut self, node: NodeId, ev: Ev<N>) -> bool {
-        let busy = self.nodes[node.index()].busy_until;
-        if busy > self.now {
-            self.push(busy, ev);
-            true
-        } else {
-            false
+            // A node's input or wake-up goes through `handle`.
+            input => self.handle(input),
         }
     }
 
