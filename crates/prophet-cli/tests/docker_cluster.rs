@@ -107,6 +107,8 @@ struct Cluster {
     http: Vec<String>,
     /// The observer's token for `/state` and `/recorded`.
     token: String,
+    /// The operator's token for `POST /faults`.
+    operator: String,
 }
 
 impl Cluster {
@@ -153,6 +155,7 @@ impl Cluster {
             nodes,
             http: Vec::new(),
             token: String::new(),
+            operator: String::new(),
         })
     }
 
@@ -165,7 +168,7 @@ impl Cluster {
     ) -> Result<Cluster, String> {
         let mut cluster = Cluster::network(name, nodes)?;
         let secret = Secret::generate_hex();
-        cluster.token = observer_token(&secret, &cluster.name);
+        (cluster.token, cluster.operator) = tokens(&secret, &cluster.name);
         let mut text = format!(
             "cluster = \"{}\"\nsystem = \"{system}\"\nparams = {{ {params} }}\nsecret = \"{secret}\"\ndata_dir = \"/data\"\n{extra}\n[http]\nexpose = true\n",
             cluster.name,
@@ -269,33 +272,39 @@ impl Drop for Cluster {
     }
 }
 
-/// The observer's token of cluster `cluster` with secret `secret_hex`.
-fn observer_token(secret_hex: &str, cluster: &str) -> String {
+/// The observer's and the operator's tokens of cluster `cluster` with
+/// secret `secret_hex`.
+fn tokens(secret_hex: &str, cluster: &str) -> (String, String) {
     use prophet_runtime::http::{Credentials, Tier};
     let secret = unhex(secret_hex)
         .and_then(Secret::new)
         .expect("a valid secret");
-    Credentials::derive(&secret, cluster)
-        .token(Tier::Observer)
-        .unwrap_or_default()
-        .to_string()
+    let credentials = Credentials::derive(&secret, cluster);
+    let token = |tier| credentials.token(tier).unwrap_or_default().to_string();
+    (token(Tier::Observer), token(Tier::Operator))
 }
 
-/// A bounded HTTP GET over loopback, with the observer's token.
-fn http_get(addr: &str, path: &str, token: &str) -> Option<String> {
+/// A bounded HTTP request over loopback with `token`: the body of a 200.
+fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> Option<String> {
     use std::io::{Read, Write};
     let addr: std::net::SocketAddr = addr.parse().ok()?;
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut response = String::new();
     s.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
     head.contains(" 200 ").then(|| body.to_string())
+}
+
+/// A bounded HTTP GET over loopback, with the observer's token.
+fn http_get(addr: &str, path: &str, token: &str) -> Option<String> {
+    http(addr, "GET", path, token, "")
 }
 
 /// Polls `check` every 100 ms, at most `tries` times.
@@ -432,13 +441,20 @@ fn kv_keeps_acknowledged_writes_across_a_replica_kill_and_a_disconnect() {
     }
 }
 
-/// The kv nodes' states in node order, read client (node 3) first: every
-/// write the client saw acknowledged was stored by a majority before the
-/// replicas' states are read.
+/// The kv nodes' states in node order, read as one consistent cut: the
+/// client (node 3) is cut off from every replica first (a fault rule, with
+/// the operator's token), so no write is in progress while the states are
+/// read one after another, then the cut heals. (Read while the load runs,
+/// a client read first can be behind a value a replica stores by the time
+/// it is read, and a client read last can hold an acknowledgement whose
+/// write a replica read earlier had not stored yet.)
 fn kv_states(c: &Cluster) -> Vec<Vec<u8>> {
-    let client = c.state(3).expect("state");
-    let mut states: Vec<Vec<u8>> = (0..3).map(|id| c.state(id).expect("state")).collect();
-    states.push(client);
+    let cut = r#"[{"from":3,"partitioned":true}]"#;
+    http(&c.http[3], "POST", "/faults", &c.operator, cut).expect("cut the client off");
+    // Messages already on the wire land (or are dropped) within this.
+    std::thread::sleep(Duration::from_secs(1));
+    let states = (0..4).map(|id| c.state(id).expect("state")).collect();
+    http(&c.http[3], "POST", "/faults", &c.operator, "[]").expect("heal");
     states
 }
 
@@ -724,7 +740,7 @@ fn the_statefulset_runs_with_peers_found_by_name_and_a_pod_back_at_a_new_ip_rejo
     let secret = Secret::generate_hex();
     let secret_path = secret_dir.join(secret_name);
     std::fs::write(&secret_path, &secret).expect("write");
-    c.token = observer_token(&secret, config["cluster"].as_str().expect("cluster"));
+    (c.token, c.operator) = tokens(&secret, config["cluster"].as_str().expect("cluster"));
     // As the secret volume mounts it: nodes refuse a secret others may read.
     #[cfg(unix)]
     {
