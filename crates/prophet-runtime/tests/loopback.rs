@@ -868,8 +868,8 @@ async fn stream_state<N: Node<State = StreamState>>(process: &Process<N>) -> Str
 }
 
 /// 16 MiB through a queue of 8 on a reliable system: bursts far beyond the
-/// socket's buffer take the writer and the queue's back-pressure paths, and
-/// every message still arrives once, in order.
+/// socket's buffer take the writer's path and the link's spool (in memory
+/// here), and every message still arrives once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reliable_stream_through_a_small_queue_arrives_whole_and_in_order() {
     let (config, _dir) = config_with("stream", 2, SECRET, "[limits]\nsend_queue = 8\n");
