@@ -284,9 +284,9 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 .any(|&ok| ok < s.seeds.len())
         });
     if let Some(dir) = &args.plot {
-        let series: Vec<(String, &RunReport)> = variants
+        let series: Vec<(String, Vec<&RunReport>)> = variants
             .iter()
-            .filter_map(|v| v.runs.first().map(|r| (v.label.clone(), r)))
+            .map(|v| (v.label.clone(), v.runs.iter().collect()))
             .collect();
         let written = crate::sim_plot::write_plots(dir, &series)?;
         if !args.json {

@@ -1,14 +1,26 @@
-//! SVG plots of simulation runs: latency CDF per policy, and the first
-//! objective's metric over time (p99 per second).
+//! SVG plots of simulation runs, for the metric of the first objective, one
+//! series per labelled variant:
+//!
+//! - `cdf-<metric>.svg`: the distribution (log latency axis);
+//! - `tail-<metric>.svg`: the tail, `1 − F` on a log axis from 1 down to
+//!   1e-4, where the 99th and 99.9th percentiles are a decade apart instead
+//!   of a hair's width at the top of a CDF;
+//! - `over-time-<metric>.svg`: the p99 per simulated second, on a log axis
+//!   (a 2 s stall and a 10 ms baseline both stay readable).
+//!
+//! With several seeds each series is the median over the seeds, with a band
+//! from the lowest to the highest seed. Twelve colours, each with its own
+//! marker shape, tell twelve series apart (more repeat a colour with another
+//! marker).
 
 use std::path::{Path, PathBuf};
 
 use plotters::coord::ranged1d::ValueFormatter;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use prophet::sim::RunReport;
 
-const COLORS: [RGBColor; 8] = [
+/// Twelve distinct colours (Paired-like, darkened where light).
+pub const COLORS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -16,15 +28,70 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
+    RGBColor(90, 90, 90),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 64),
 ];
 
-/// Writes `cdf-<metric>.svg` and `over-time-<metric>.svg` for the metric of
-/// the first objective, one line per labelled run. Returns the files.
-pub fn write_plots(dir: &Path, runs: &[(String, &RunReport)]) -> Result<Vec<PathBuf>, String> {
+/// Smallest `1 − F` the tail plot shows.
+const TAIL_MIN: f64 = 1e-4;
+
+/// A line's points.
+type Points = Vec<(f64, f64)>;
+
+/// One series: the median over seeds, and the band (lowest, highest seed)
+/// when there are several seeds.
+struct Series {
+    label: String,
+    median: Points,
+    band: Option<(Points, Points)>,
+}
+
+/// Per x of `per_seed` (each seed's points at the same xs), the median,
+/// lowest and highest y over the seeds.
+fn over_seeds(label: &str, per_seed: &[Vec<(f64, f64)>]) -> Series {
+    let len = per_seed.iter().map(Vec::len).min().unwrap_or(0);
+    let mut median = Vec::with_capacity(len);
+    let (mut low, mut high) = (Vec::with_capacity(len), Vec::with_capacity(len));
+    for i in 0..len {
+        let x = per_seed[0][i].0;
+        let mut ys: Vec<f64> = per_seed.iter().map(|s| s[i].1).collect();
+        ys.sort_by(f64::total_cmp);
+        let mid = if ys.len() % 2 == 1 {
+            ys[ys.len() / 2]
+        } else {
+            (ys[ys.len() / 2 - 1] + ys[ys.len() / 2]) / 2.0
+        };
+        median.push((x, mid));
+        low.push((x, ys[0]));
+        high.push((x, ys[ys.len() - 1]));
+    }
+    Series {
+        label: label.to_string(),
+        median,
+        band: (per_seed.len() > 1).then_some((low, high)),
+    }
+}
+
+/// Swaps x and y of every point (quantile curves are computed per `q`).
+fn swap(series: Series) -> Series {
+    let flip = |v: Vec<(f64, f64)>| v.into_iter().map(|(a, b)| (b, a)).collect();
+    Series {
+        label: series.label,
+        median: flip(series.median),
+        band: series.band.map(|(l, h)| (flip(l), flip(h))),
+    }
+}
+
+/// Writes the three plots for the first objective's metric; `runs` holds
+/// each variant's label and its runs (one per seed). Returns the files.
+pub fn write_plots(dir: &Path, runs: &[(String, Vec<&RunReport>)]) -> Result<Vec<PathBuf>, String> {
     let Some(metric) = runs
         .first()
-        .and_then(|(_, r)| r.objectives.first())
+        .and_then(|(_, r)| r.first())
+        .and_then(|r| r.objectives.first())
         .map(|o| o.metric.clone())
     else {
         return Err("nothing to plot: the system declares no objective".into());
@@ -34,37 +101,117 @@ pub fn write_plots(dir: &Path, runs: &[(String, &RunReport)]) -> Result<Vec<Path
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
+    let seeds = runs.first().map_or(0, |(_, r)| r.len());
+    let note = if seeds > 1 {
+        format!("median of {seeds} seeds, band: lowest to highest")
+    } else {
+        "one seed".to_string()
+    };
+    // Quantile curves, per seed, at the same quantiles: the CDF at evenly
+    // spaced q, the tail at q = 1 − 10^(−k/20) down to 1 − TAIL_MIN.
+    let cdf_qs: Vec<f64> = (0..=200).map(|i| f64::from(i) / 200.0).collect();
+    let tail_qs: Vec<f64> = (0..=((-TAIL_MIN.log10()) * 20.0) as i32)
+        .map(|k| 1.0 - 10f64.powf(-f64::from(k) / 20.0))
+        .collect();
+    let mut cdf = Vec::new();
+    let mut tail = Vec::new();
+    let mut over_time = Vec::new();
+    for (label, reports) in runs {
+        let metrics: Vec<_> = reports
+            .iter()
+            .filter_map(|r| r.metrics.get(&metric))
+            .collect();
+        if metrics.is_empty() {
+            continue;
+        }
+        let curve = |qs: &[f64], y: &dyn Fn(f64) -> f64| -> Vec<Vec<(f64, f64)>> {
+            metrics
+                .iter()
+                .map(|m| qs.iter().map(|&q| (y(q), m.quantile(q))).collect())
+                .collect()
+        };
+        cdf.push(swap(over_seeds(label, &curve(&cdf_qs, &|q| q))));
+        tail.push(swap(over_seeds(label, &curve(&tail_qs, &|q| 1.0 - q))));
+        let per_second: Vec<Vec<(f64, f64)>> = metrics
+            .iter()
+            .map(|m| p99_per_second(m.samples()))
+            .collect();
+        over_time.push(over_seeds(label, &aligned(per_second)));
+    }
     let cdf_file = dir.join(format!("cdf-{safe}.svg"));
+    let tail_file = dir.join(format!("tail-{safe}.svg"));
     let time_file = dir.join(format!("over-time-{safe}.svg"));
-    let cdfs: Vec<(String, Vec<(f64, f64)>)> = runs
-        .iter()
-        .filter_map(|(label, r)| r.metrics.get(&metric).map(|s| (label.clone(), s.cdf(400))))
-        .collect();
-    let over_time: Vec<(String, Vec<(f64, f64)>)> = runs
-        .iter()
-        .filter_map(|(label, r)| {
-            r.metrics
-                .get(&metric)
-                .map(|s| (label.clone(), p99_per_second(s.samples())))
-        })
-        .collect();
-    draw(
-        &cdf_file,
-        &format!("CDF of {metric} (first seed)"),
-        &format!("{metric} (log scale)"),
-        "fraction ≤ x",
-        &cdfs,
-        true,
-    )?;
-    draw(
-        &time_file,
-        &format!("p99 of {metric} per second (first seed)"),
-        "simulated time (s)",
-        &metric,
+    let (lo, hi) = extent(&cdf, |p| p.0);
+    Plot {
+        file: &cdf_file,
+        title: &format!("CDF of {metric} ({note})"),
+        x_label: &format!("{metric} (log scale)"),
+        y_label: "fraction ≤ x",
+    }
+    .draw(&cdf, Axis::Log(lo, hi), Axis::Linear(0.0, 1.0))?;
+    Plot {
+        file: &tail_file,
+        title: &format!("Tail of {metric} ({note})"),
+        x_label: &format!("{metric} (log scale)"),
+        y_label: "fraction > x (log scale)",
+    }
+    .draw(&tail, Axis::Log(lo, hi), Axis::Log(TAIL_MIN, 1.0))?;
+    let (t0, t1) = extent(&over_time, |p| p.0);
+    let (y0, y1) = extent(&over_time, |p| p.1);
+    Plot {
+        file: &time_file,
+        title: &format!("p99 of {metric} per second ({note})"),
+        x_label: "simulated time (s)",
+        y_label: &format!("{metric} (log scale)"),
+    }
+    .draw(
         &over_time,
-        false,
+        Axis::Linear(t0, t1.max(t0 + 1.0)),
+        Axis::Log(y0, y1),
     )?;
-    Ok(vec![cdf_file, time_file])
+    Ok(vec![cdf_file, tail_file, time_file])
+}
+
+/// Per-second series of several seeds restricted to the seconds all have.
+fn aligned(per_seed: Vec<Vec<(f64, f64)>>) -> Vec<Vec<(f64, f64)>> {
+    let common: std::collections::BTreeSet<u64> = per_seed
+        .iter()
+        .map(|s| {
+            s.iter()
+                .map(|p| p.0.to_bits())
+                .collect::<std::collections::BTreeSet<_>>()
+        })
+        .reduce(|a, b| a.intersection(&b).copied().collect())
+        .unwrap_or_default();
+    per_seed
+        .into_iter()
+        .map(|s| {
+            s.into_iter()
+                .filter(|p| common.contains(&p.0.to_bits()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The positive range of `coord` over every series' points (for a log axis).
+fn extent(series: &[Series], coord: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
+    let values = series
+        .iter()
+        .flat_map(|s| {
+            s.median
+                .iter()
+                .chain(s.band.iter().flat_map(|(l, h)| l.iter().chain(h)))
+        })
+        .map(coord)
+        .filter(|v| *v > 0.0 && v.is_finite());
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if lo.is_finite() {
+        (lo, hi.max(lo * 10.0))
+    } else {
+        (1e-6, 1.0)
+    }
 }
 
 fn p99_per_second(samples: &[(f32, f32)]) -> Vec<(f64, f64)> {
@@ -82,98 +229,143 @@ fn p99_per_second(samples: &[(f32, f32)]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn draw(
-    file: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    lines: &[(String, Vec<(f64, f64)>)],
-    log_x: bool,
-) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", file.display());
-    let points = lines.iter().flat_map(|(_, p)| p.iter());
-    let (mut x_min, mut x_max, mut y_max) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-    for &(x, y) in points {
-        x_min = x_min.min(x);
-        x_max = x_max.max(x);
-        y_max = y_max.max(y);
-    }
-    if !x_min.is_finite() {
-        x_min = 0.0;
-        x_max = 1.0;
-    }
-    let root = SVGBackend::new(file, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut builder = ChartBuilder::on(&root);
-    builder
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70);
-    let y_top = if log_x { 1.0 } else { (y_max * 1.1).max(1e-9) };
-    if log_x {
-        let lo = x_min.max(1e-6);
-        let hi = x_max.max(lo * 10.0);
-        let chart = builder
-            .build_cartesian_2d((lo..hi).log_scale(), 0.0..y_top)
-            .map_err(|e| err(&e))?;
-        // A log axis cannot show x ≤ 0: clamp to its low end.
-        draw_lines(
-            chart,
-            (x_label, y_label),
-            lines,
-            lo,
-            SeriesLabelPosition::LowerRight,
-        )
-        .map_err(|e| err(&e))?;
-    } else {
-        let chart = builder
-            .build_cartesian_2d(x_min..x_max.max(x_min + 1.0), 0.0..y_top)
-            .map_err(|e| err(&e))?;
-        draw_lines(
-            chart,
-            (x_label, y_label),
-            lines,
-            f64::NEG_INFINITY,
-            SeriesLabelPosition::UpperRight,
-        )
-        .map_err(|e| err(&e))?;
-    }
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+#[derive(Clone, Copy)]
+enum Axis {
+    Linear(f64, f64),
+    Log(f64, f64),
 }
 
-/// Draws the mesh, one coloured line per labelled series (x clamped to at
-/// least `x_floor`) and the legend, on a chart with any kind of x axis.
-fn draw_lines<'a, X>(
-    mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
-    (x_label, y_label): (&str, &str),
-    lines: &[(String, Vec<(f64, f64)>)],
-    x_floor: f64,
-    legend: SeriesLabelPosition,
-) -> Result<(), DrawingAreaErrorKind<std::io::Error>>
-where
-    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
-{
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .draw()?;
-    for (i, (label, pts)) in lines.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        chart
-            .draw_series(LineSeries::new(
-                pts.iter().map(|&(x, y)| (x.max(x_floor), y)),
-                color.stroke_width(2),
-            ))?
-            .label(label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+struct Plot<'p> {
+    file: &'p Path,
+    title: &'p str,
+    x_label: &'p str,
+    y_label: &'p str,
+}
+
+impl Plot<'_> {
+    fn draw(&self, series: &[Series], x: Axis, y: Axis) -> Result<(), String> {
+        let err = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", self.file.display());
+        let root = SVGBackend::new(self.file, (960, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut builder = ChartBuilder::on(&root);
+        builder
+            .caption(self.title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(80);
+        let drawn = match (x, y) {
+            (Axis::Log(a, b), Axis::Linear(c, d)) => {
+                let chart = builder.build_cartesian_2d((a..b).log_scale(), c..d);
+                self.lines(chart.map_err(|e| err(&e))?, series, (a, c))
+            }
+            (Axis::Log(a, b), Axis::Log(c, d)) => {
+                let chart = builder.build_cartesian_2d((a..b).log_scale(), (c..d).log_scale());
+                self.lines(chart.map_err(|e| err(&e))?, series, (a, c))
+            }
+            (Axis::Linear(a, b), Axis::Log(c, d)) => {
+                let chart = builder.build_cartesian_2d(a..b, (c..d).log_scale());
+                self.lines(chart.map_err(|e| err(&e))?, series, (a, c))
+            }
+            (Axis::Linear(a, b), Axis::Linear(c, d)) => {
+                let chart = builder.build_cartesian_2d(a..b, c..d);
+                self.lines(chart.map_err(|e| err(&e))?, series, (a, c))
+            }
+        };
+        drawn.map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+        Ok(())
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(legend)
-        .draw()
+
+    /// The mesh, each series' band, line, markers and legend entry. Points
+    /// are clamped to `floor` (a log axis cannot show values ≤ 0).
+    fn lines<'a, X, Y>(
+        &self,
+        mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+        series: &[Series],
+        floor: (f64, f64),
+    ) -> Result<(), DrawingAreaErrorKind<std::io::Error>>
+    where
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label)
+            .y_desc(self.y_label)
+            .draw()?;
+        let clamp = move |&(x, y): &(f64, f64)| (x.max(floor.0), y.max(floor.1));
+        for (i, s) in series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            if let Some((low, high)) = &s.band {
+                let outline: Vec<(f64, f64)> =
+                    high.iter().chain(low.iter().rev()).map(clamp).collect();
+                chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.15))))?;
+            }
+            let points: Vec<(f64, f64)> = s.median.iter().map(clamp).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(s.label.clone())
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (20, 0)], color.stroke_width(2))
+                        + marker((10, 0), i, color)
+                });
+            let every = (points.len() / 12).max(1);
+            chart.draw_series(
+                points
+                    .iter()
+                    .skip(i % every)
+                    .step_by(every)
+                    .map(|&p| EmptyElement::at(p) + marker((0, 0), i, color)),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+    }
+}
+
+/// Series `i`'s marker at pixel offset `at`: a circle, triangle or cross by
+/// turns, so series whose colours repeat still differ.
+fn marker<'b, DB: DrawingBackend>(
+    at: (i32, i32),
+    i: usize,
+    color: RGBColor,
+) -> DynElement<'b, DB, (i32, i32)> {
+    let style = color.stroke_width(2);
+    match (i / COLORS.len() + i) % 3 {
+        0 => Circle::new(at, 4, style).into_dyn(),
+        1 => TriangleMarker::new(at, 5, style).into_dyn(),
+        _ => Cross::new(at, 4, style).into_dyn(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twelve_colours_are_distinct_and_the_median_band_spans_the_seeds() {
+        let colours: std::collections::BTreeSet<(u8, u8, u8)> =
+            COLORS.iter().map(|c| (c.0, c.1, c.2)).collect();
+        assert_eq!(colours.len(), 12);
+        let s = over_seeds(
+            "x",
+            &[
+                vec![(1.0, 3.0), (2.0, 30.0)],
+                vec![(1.0, 1.0), (2.0, 10.0)],
+                vec![(1.0, 2.0), (2.0, 20.0)],
+            ],
+        );
+        assert_eq!(s.median, [(1.0, 2.0), (2.0, 20.0)]);
+        let (low, high) = s.band.expect("a band for several seeds");
+        assert_eq!(
+            (low, high),
+            (vec![(1.0, 1.0), (2.0, 10.0)], vec![(1.0, 3.0), (2.0, 30.0)])
+        );
+        assert!(over_seeds("one", &[vec![(1.0, 1.0)]]).band.is_none());
+    }
 }

@@ -186,39 +186,63 @@ fn sim_reports_an_invariant_violation_with_its_seed() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Plots that show tails: a CDF, a tail plot (1 − F on a log axis) and the
+/// p99 over time on a log axis, each series the median over seeds with a
+/// band, and twelve series in twelve colours.
 #[test]
-fn plot_writes_svg_files() {
+fn plot_writes_cdf_tail_and_over_time_with_bands_and_twelve_colours() {
     let dir = std::env::temp_dir().join(format!("prophet-sim-plot-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_text = dir.to_string_lossy().into_owned();
-    let (code, _, err) = prophet(&[
+    let policies = "kv.read_replica=random,round-robin,p2c,peak-ewma,c3,ucb1,epsilon-greedy,\
+                    thompson,first,fixed:1,fixed:2,fixed:3";
+    let (code, out, err) = prophet(&[
         "sim",
         "kv",
         "--horizon",
         "2s",
+        "--seeds",
+        "2",
         "--policy",
-        "kv.read_replica=random,p2c",
+        policies,
         "--plot",
         &dir_text,
     ]);
     assert_eq!(code, 0, "{err}");
-    let svgs: Vec<String> = std::fs::read_dir(&dir)
-        .expect("plot dir exists")
-        .filter_map(|e| e.ok())
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect();
-    assert!(
-        svgs.len() >= 2,
-        "a CDF and an over-time plot: {}",
-        svgs.len()
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}\n{out}"))
+    };
+    let (cdf, tail, over_time) = (
+        read("cdf-kv-read-latency.svg"),
+        read("tail-kv-read-latency.svg"),
+        read("over-time-kv-read-latency.svg"),
     );
-    for svg in &svgs {
+    assert!(
+        tail.contains("fraction &gt; x (log scale)") || tail.contains("fraction > x (log scale)")
+    );
+    assert!(over_time.contains("kv.read_latency (log scale)"));
+    for svg in [&cdf, &tail, &over_time] {
         assert!(
-            svg.contains("<svg") && svg.contains("p2c"),
+            svg.contains("median of 2 seeds"),
             "{}",
-            &svg[..svg.len().min(200)]
+            &svg[..svg.len().min(300)]
+        );
+        assert!(svg.contains("<polygon"), "a band between the seeds");
+        assert!(
+            svg.contains("kv.read_replica=fixed:3"),
+            "the twelfth series is labelled"
         );
     }
+    let colours: std::collections::BTreeSet<&str> = tail
+        .match_indices("stroke=\"#")
+        .map(|(at, _)| &tail[at + 9..at + 15])
+        .filter(|c| *c != "000000" && *c != "FFFFFF")
+        .collect();
+    assert!(
+        colours.len() >= 12,
+        "{} distinct colours: {colours:?}",
+        colours.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
