@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use prophet::model::NodeId;
-use prophet::sim::{
-    LatencyDist, Load, NetworkModel, PolicySpec, RunReport, Simulator, Slowdown, Target,
-};
+use prophet::sim::{LatencyDist, Load, PolicySpec, RunReport, Simulator, Slowdown, Target};
 use prophet_systems::kv;
 
 fn stuck_replica(policy: PolicySpec, seed: u64) -> RunReport {
@@ -16,19 +14,7 @@ fn stuck_replica_hedged(policy: PolicySpec, hedge: PolicySpec, seed: u64) -> Run
     let config = kv::Config::new(11, 10);
     let system = kv::system_with(&config);
     let workload = kv::workload(&config);
-    let mut network = NetworkModel::uniform(LatencyDist::LogNormal {
-        median_ms: 1.0,
-        sigma: 0.5,
-    });
-    for r in 0..11 {
-        network.service.insert(
-            NodeId(r),
-            LatencyDist::LogNormal {
-                median_ms: 2.0,
-                sigma: 0.5,
-            },
-        );
-    }
+    let mut network = kv::network(&config);
     network.slowdowns.push(Slowdown {
         from: Duration::from_secs(10),
         until: Duration::from_secs(40),
@@ -257,19 +243,7 @@ fn an_overloaded_replica_costs_the_scheduler_a_constant_per_message() {
     let config = kv::Config::new(11, 10);
     let system = kv::system_with(&config);
     let workload = kv::workload(&config);
-    let mut network = NetworkModel::uniform(LatencyDist::LogNormal {
-        median_ms: 1.0,
-        sigma: 0.5,
-    });
-    for r in 0..11 {
-        network.service.insert(
-            NodeId(r),
-            LatencyDist::LogNormal {
-                median_ms: 2.0,
-                sigma: 0.5,
-            },
-        );
-    }
+    let network = kv::network(&config);
     let run = |horizon_s: u64| {
         Simulator::new(&system)
             .network(network.clone())
