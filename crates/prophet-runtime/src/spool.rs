@@ -70,8 +70,6 @@ fn decode_at(ms: u64) -> Option<Instant> {
 }
 
 enum Store {
-    /// Not yet used: no file exists.
-    Unopened(Option<PathBuf>),
     /// A file: records from `read` to `write`.
     File {
         file: File,
@@ -85,7 +83,10 @@ enum Store {
 
 /// One link's spool.
 pub struct Spool {
-    store: Store,
+    /// `None` until first used (no file exists before).
+    store: Option<Store>,
+    /// Where the file goes when it is made (`None`: in memory).
+    path: Option<PathBuf>,
     limit: u64,
     bytes: u64,
     count: usize,
@@ -100,7 +101,8 @@ impl Spool {
             let _ = std::fs::remove_file(path);
         }
         Spool {
-            store: Store::Unopened(path),
+            store: None,
+            path,
             limit,
             bytes: 0,
             count: 0,
@@ -129,6 +131,29 @@ impl Spool {
         }
     }
 
+    /// The store for a first record: a new file at `path`, or memory.
+    fn open(path: Option<PathBuf>) -> Result<Store, SpoolError> {
+        let Some(path) = path else {
+            return Ok(Store::Memory(VecDeque::new()));
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(Self::io(dir))?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(Self::io(&path))?;
+        Ok(Store::File {
+            file,
+            path,
+            read: 0,
+            write: 0,
+        })
+    }
+
     /// Appends a message body that may leave at `at`.
     pub fn push(&mut self, at: Option<Instant>, body: &[u8]) -> Result<(), SpoolError> {
         let size = (HEADER_BYTES + body.len()) as u64;
@@ -142,30 +167,11 @@ impl Spool {
             bytes: size,
             limit: self.limit,
         })?;
-        if let Store::Unopened(path) = &mut self.store {
-            self.store = match path.take() {
-                None => Store::Memory(VecDeque::new()),
-                Some(path) => {
-                    if let Some(dir) = path.parent() {
-                        std::fs::create_dir_all(dir).map_err(Self::io(dir))?;
-                    }
-                    let file = OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(&path)
-                        .map_err(Self::io(&path))?;
-                    Store::File {
-                        file,
-                        path,
-                        read: 0,
-                        write: 0,
-                    }
-                }
-            };
-        }
-        match &mut self.store {
+        let store = match &mut self.store {
+            Some(store) => store,
+            None => self.store.insert(Self::open(self.path.take())?),
+        };
+        match store {
             Store::Memory(records) => records.push_back((encode_at(at), body.to_vec())),
             Store::File {
                 file, path, write, ..
@@ -177,7 +183,6 @@ impl Spool {
                 file.write_all_at(&record, *write).map_err(Self::io(path))?;
                 *write += size;
             }
-            Store::Unopened(_) => unreachable!("opened above"),
         }
         self.bytes += size;
         self.count += 1;
@@ -190,17 +195,17 @@ impl Spool {
             return Ok(None);
         }
         let (at, body) = match &mut self.store {
-            Store::Unopened(_) => return Ok(None),
-            Store::Memory(records) => match records.pop_front() {
+            None => return Ok(None),
+            Some(Store::Memory(records)) => match records.pop_front() {
                 Some(record) => record,
                 None => return Ok(None),
             },
-            Store::File {
+            Some(Store::File {
                 file,
                 path,
                 read,
                 write,
-            } => {
+            }) => {
                 let mut header = [0u8; HEADER_BYTES];
                 file.read_exact_at(&mut header, *read)
                     .map_err(Self::io(path))?;
@@ -227,7 +232,7 @@ impl Spool {
 
 impl Drop for Spool {
     fn drop(&mut self) {
-        if let Store::File { path, .. } = &self.store {
+        if let Some(Store::File { path, .. }) = &self.store {
             let _ = std::fs::remove_file(path);
         }
     }
