@@ -1,5 +1,6 @@
 //! `prophet check`: model-check a registered system.
 
+use crate::out::outln;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -110,7 +111,7 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
         progress: Some(&on_progress),
     };
     if !args.json && replay.is_none() {
-        println!(
+        outln!(
             "checking {} ({}) with {}",
             entry.name(),
             params,
@@ -126,9 +127,9 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
                 let value = serde_json::json!({
                     "system": entry.name(), "params": params.to_map(), "replay": trace,
                 });
-                println!("{value}");
+                outln!("{value}");
             } else {
-                println!(
+                outln!(
                     "replay of {} on {} ({}):\n{trace}",
                     trace.encoded(),
                     entry.name(),
@@ -145,11 +146,11 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
                 );
             }
             if args.json {
-                println!("{}", report_json(entry.name(), &params, &report));
+                outln!("{}", report_json(entry.name(), &params, &report));
             } else {
-                println!("{report}");
+                outln!("{report}");
                 for trace in report.violations.iter().filter_map(|f| f.trace.as_ref()) {
-                    println!(
+                    outln!(
                         "replay with: {} check {}{} --replay {}",
                         crate::program_name(),
                         entry.name(),

@@ -38,6 +38,7 @@ mod crash_schedule;
 mod duration;
 mod list_cmd;
 mod node_cmd;
+mod out;
 mod run_cmd;
 mod secret_cmd;
 mod sim_cmd;

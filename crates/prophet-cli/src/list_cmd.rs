@@ -1,6 +1,7 @@
 //! `prophet list`: the registered systems, their parameters (with the
 //! default of each mode), variants, choices and objectives.
 
+use crate::out::outln;
 use std::process::ExitCode;
 
 use prophet::registry::{Entry, ParamKind, ParamSpec, Purpose, Registry};
@@ -86,15 +87,15 @@ pub fn run(registry: &Registry, args: &ListArgs) -> ExitCode {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "systems": systems }));
+        outln!("{}", serde_json::json!({ "systems": systems }));
         return ExitCode::SUCCESS;
     }
     for entry in registry.entries() {
         let d = entry.description();
-        println!("{:<18} {}", d.name, d.about);
-        println!("    modes: {}", modes(entry).join(", "));
+        outln!("{:<18} {}", d.name, d.about);
+        outln!("    modes: {}", modes(entry).join(", "));
         for p in entry.param_specs() {
-            println!(
+            outln!(
                 "    {:<14} {} ({}; {})",
                 format!("{}=", p.name),
                 p.help,
@@ -104,19 +105,21 @@ pub fn run(registry: &Registry, args: &ListArgs) -> ExitCode {
         }
         let width = d.variants.iter().map(|v| v.name.len()).max().unwrap_or(0);
         for v in &d.variants {
-            println!("    variant {:<width$} {}", v.name, v.help);
+            outln!("    variant {:<width$} {}", v.name, v.help);
         }
         for c in &d.choices {
-            println!(
+            outln!(
                 "    choice {:<22} {} (candidates: {})",
-                c.name, c.help, c.candidates
+                c.name,
+                c.help,
+                c.candidates
             );
         }
         for o in objective_names(entry) {
-            println!("    objective {o}");
+            outln!("    objective {o}");
         }
         if entry.has_nodes() {
-            println!("    workload: {}", d.workload);
+            outln!("    workload: {}", d.workload);
         }
     }
     ExitCode::SUCCESS

@@ -1,5 +1,6 @@
 //! `prophet cluster-secret`: print a fresh cluster secret.
 
+use crate::out::outln;
 use std::process::ExitCode;
 
 /// Arguments of `prophet cluster-secret`.
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 pub struct SecretArgs {}
 
 pub fn run(_args: &SecretArgs) -> ExitCode {
-    println!("{}", prophet_runtime::auth::Secret::generate_hex());
+    outln!("{}", prophet_runtime::auth::Secret::generate_hex());
     ExitCode::from(crate::EXIT_OK)
 }
 
@@ -48,6 +49,6 @@ pub fn token(args: &TokenArgs) -> ExitCode {
         Tier::Observer
     };
     let credentials = Credentials::derive(&config.secret, &config.cluster);
-    println!("{}", credentials.token(tier).unwrap_or_default());
+    outln!("{}", credentials.token(tier).unwrap_or_default());
     ExitCode::from(crate::EXIT_OK)
 }

@@ -1,5 +1,6 @@
 //! `prophet sim`: simulate a registered system or a scenario file, per policy.
 
+use crate::out::outln;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -230,7 +231,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
         bar
     };
     if !args.json {
-        println!(
+        outln!(
             "simulating {} ({}) for {:?} × {} seed(s) from {first_seed}",
             entry.name(),
             params,
@@ -238,7 +239,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
             seeds.len()
         );
         if scenario.is_none() {
-            println!("workload: {}", description.workload);
+            outln!("workload: {}", description.workload);
         }
     }
     let run_progress = |p: &prophet::sim::RunProgress| {
@@ -291,7 +292,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
         let written = crate::sim_plot::write_plots(dir, &series)?;
         if !args.json {
             for file in written {
-                println!("wrote {}", file.display());
+                outln!("wrote {}", file.display());
             }
         }
     }
@@ -318,20 +319,24 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
-        println!("{value}");
+        outln!("{value}");
     } else {
         print_table(&variants, &summaries);
         if violations.len() > 5 {
-            println!(
+            outln!(
                 "{} runs violated an invariant; the first five:",
                 violations.len()
             );
         }
         for (label, run) in violations.iter().take(5) {
             if let Some(v) = &run.violation {
-                println!(
+                outln!(
                     "VIOLATION of invariant \"{}\" with {label}, seed {}, at t={:?} (event {}); rerun with --seed {} --seeds 1",
-                    v.property, run.seed, v.at, v.events, run.seed
+                    v.property,
+                    run.seed,
+                    v.at,
+                    v.events,
+                    run.seed
                 );
             }
         }
@@ -372,30 +377,30 @@ fn print_table(variants: &[Variant], summaries: &[SeedsReport]) {
         .max()
         .unwrap_or(6)
         .max(6);
-    print!("{:width$}", "policy");
+    let mut head = format!("{:width$}", "policy");
     for n in &names {
-        print!("  {n:>26}");
+        head.push_str(&format!("  {n:>26}"));
     }
-    println!("  {:>12}  {:>10}", "events", "sim s/wall s");
+    outln!("{head}  {:>12}  {:>10}", "events", "sim s/wall s");
     for (v, s) in variants.iter().zip(summaries) {
-        print!("{:width$}", v.label);
+        let mut row = format!("{:width$}", v.label);
         for k in &keys {
             let cell = match s.objectives.get(k) {
                 Some(e) if e.n > 1 => format!("{} ± {}", fmt(e.mean), fmt(e.ci95)),
                 Some(e) => fmt(e.mean),
                 None => "-".into(),
             };
-            print!("  {cell:>26}");
+            row.push_str(&format!("  {cell:>26}"));
         }
         let speed = s.sim_secs / s.wall_secs.max(1e-9);
-        println!("  {:>12}  {:>10.1}", s.events, speed);
+        outln!("{row}  {:>12}  {:>10.1}", s.events, speed);
         for run in &v.runs {
             let why = match run.stop {
                 StopReason::EventLimit => "its event limit (--max-events)",
                 StopReason::WallBudget => "its wall-clock budget (--wall-budget)",
                 _ => continue,
             };
-            println!(
+            outln!(
                 "    CUT SHORT: seed {} stopped at t={:.3}s of the horizon, after {} events, at {why}: its figures cover only that much",
                 run.seed,
                 run.sim_time.as_secs_f64(),
@@ -403,13 +408,13 @@ fn print_table(variants: &[Variant], summaries: &[SeedsReport]) {
             );
         }
         for (name, ok) in &s.constraints_satisfied {
-            println!(
+            outln!(
                 "    constraint {name}: held in {ok} of {} runs",
                 s.seeds.len()
             );
         }
     }
-    println!(
+    outln!(
         "(objective values in the metric's unit, seconds for latencies; ± is a 95% confidence interval over seeds)"
     );
 }

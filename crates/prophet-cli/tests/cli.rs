@@ -255,3 +255,31 @@ fn random_walks_are_reproducible_from_the_command_line() {
     assert_eq!(a, b);
     assert_eq!(a.2, "walk");
 }
+
+/// `prophet list | grep -q kv` closes the pipe after the first match: the
+/// report commands then stop quietly with status 0 (a `pipefail` script
+/// must not fail) instead of panicking with "failed printing to stdout".
+#[test]
+fn a_reader_that_closes_the_pipe_early_is_not_an_error() {
+    for args in [
+        &["list"][..],
+        &["check", "two-phase-commit", "-p", "rms=3"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        // Every write after this meets a closed pipe (EPIPE), so the test
+        // does not depend on who runs first.
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_prophet"))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("prophet runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+}
