@@ -99,4 +99,12 @@ pub trait Node: Send + Sync + 'static {
 
     /// Extracts the durable part of `state`.
     fn durable(&self, state: &Self::State) -> Self::Durable;
+
+    /// The key `msg` asks this node about, for a performance model in which
+    /// a node answers keys it handled recently faster (the simulator's
+    /// `[[caches]]`). A description of the message, like its size: no
+    /// executor changes what a handler does because of it. Default: none.
+    fn cache_key(&self, _msg: &Self::Msg) -> Option<u64> {
+        None
+    }
 }

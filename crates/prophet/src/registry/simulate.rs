@@ -70,6 +70,14 @@ pub fn simulate_system<N: Node>(
         None => (defaults.network, defaults.load, defaults.faults),
     };
     let mut sim = Simulator::new(system).network(network).limits(req.limits);
+    if let Some(s) = req.scenario {
+        for o in s
+            .extra_objectives(system.objectives())
+            .map_err(|e| e.to_string())?
+        {
+            sim = sim.objective(o);
+        }
+    }
     if let Some(w) = workload {
         sim = sim.workload(w, load);
     }

@@ -52,11 +52,13 @@
 //! (objectives, percentiles, confidence intervals), [`scenario`] (the TOML
 //! file format). This module owns no I/O, threads or async.
 
+pub mod cache;
 mod engine;
 pub mod fault;
 pub mod metrics;
 pub mod network;
 pub mod scenario;
+pub mod zone;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -194,6 +196,16 @@ pub struct RunReport {
     /// The samples (histograms and plot samples).
     #[serde(skip)]
     pub metrics: Metrics,
+    /// Handlers of a message with a cache key at a node with a cache
+    /// ([`cache`]).
+    pub cache_lookups: u64,
+    /// Of those, the ones whose key was cached.
+    pub cache_hits: u64,
+    /// Bytes sent per ordered pair of zones, keyed `"from->to"` (empty
+    /// without zones; [`zone`]).
+    pub zone_bytes: BTreeMap<String, u64>,
+    /// Bytes sent between different zones.
+    pub cross_zone_bytes: u64,
 }
 
 impl RunReport {
@@ -217,6 +229,10 @@ impl RunReport {
             objectives: Vec::new(),
             constraints: Vec::new(),
             metrics: Metrics::new(0),
+            cache_lookups: 0,
+            cache_hits: 0,
+            zone_bytes: BTreeMap::new(),
+            cross_zone_bytes: 0,
         }
     }
 
@@ -292,6 +308,8 @@ pub struct Simulator<'a, N: Node> {
     start: Option<StartState<N>>,
     check_every: Option<u64>,
     progress: Option<&'a (dyn Fn(&RunProgress) + Sync)>,
+    /// Objectives measured besides the system's (a scenario's `[[objectives]]`).
+    objectives: Vec<crate::model::Objective>,
 }
 
 /// Where a run is, reported every [`PROGRESS_EVENTS`] events.
@@ -327,7 +345,14 @@ impl<'a, N: Node> Simulator<'a, N> {
             start: None,
             check_every: None,
             progress: None,
+            objectives: Vec::new(),
         }
+    }
+
+    /// Also measures `objective` (reported after the system's own).
+    pub fn objective(mut self, objective: crate::model::Objective) -> Self {
+        self.objectives.push(objective);
+        self
     }
 
     /// Sets the network and node-performance model.

@@ -281,6 +281,10 @@ pub struct NetworkModel {
     pub slowdowns: Vec<Slowdown>,
     /// Scheduled partitions.
     pub partitions: Vec<Partition>,
+    /// Caches that make some handlers faster ([`crate::sim::cache`]).
+    pub caches: Vec<crate::sim::cache::CacheModel>,
+    /// Zones whose traffic is counted ([`crate::sim::zone`]).
+    pub zones: Vec<crate::sim::zone::Zone>,
 }
 
 /// A [`NetworkModel`] resolved for `n` nodes: O(1) link lookup.
@@ -345,6 +349,10 @@ impl NetworkModel {
                 node(id)?;
             }
         }
+        for c in &self.caches {
+            c.validate(n).map_err(|e| format!("cache: {e}"))?;
+        }
+        crate::sim::zone::validate(&self.zones, n)?;
         Ok(())
     }
 
@@ -430,6 +438,15 @@ impl ResolvedNetwork {
             }
         }
         (extra, factor)
+    }
+
+    /// The product of the `service_factor`s of the slowdowns on `node` at `t`.
+    pub(crate) fn service_factor(&self, node: NodeId, t: Duration) -> f64 {
+        self.slowdowns
+            .iter()
+            .filter(|s| s.target == Target::Node(node) && t >= s.from && t < s.until)
+            .map(|s| s.service_factor)
+            .product()
     }
 
     /// A handler's service time (ns) at `node` at `t`.

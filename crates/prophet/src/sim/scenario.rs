@@ -16,6 +16,9 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+mod objectives;
+pub use objectives::ObjectiveSpec;
+
 use crate::choice::PolicySpec;
 use crate::model::NodeId;
 use crate::sim::fault::{Fault, Load};
@@ -432,6 +435,15 @@ pub struct Scenario {
     /// Faults.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Caches: faster service for recently handled keys (`crate::sim::cache`).
+    #[serde(default)]
+    pub caches: Vec<crate::sim::cache::CacheSpec>,
+    /// Zones whose traffic is counted (`crate::sim::zone`).
+    #[serde(default)]
+    pub zones: Vec<crate::sim::zone::ZoneSpec>,
+    /// Objectives besides the system's.
+    #[serde(default)]
+    pub objectives: Vec<ObjectiveSpec>,
     #[serde(skip)]
     source: Source,
 }
@@ -679,6 +691,12 @@ impl Scenario {
                 until: p.until.map(|u| u.0),
                 sides: p.sides.iter().map(|s| s.0.clone()).collect(),
             });
+        }
+        for c in &self.caches {
+            model.caches.push(c.to_model(self, nodes)?);
+        }
+        if !self.zones.is_empty() {
+            model.zones = crate::sim::zone::zones_of(&self.zones, self, nodes)?;
         }
         model
             .validate(nodes)

@@ -27,9 +27,11 @@ use crate::model::{
     ChoiceRequest, Chooser, EffectSink, Effects, Envelope, Event, GlobalState, Input, MetricOp,
     Node, NodeId, Step, TimerOp, apply_effects, execute,
 };
+use crate::sim::cache::{CACHE_HIT, Caches};
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
 use crate::sim::network::ResolvedNetwork;
+use crate::sim::zone::ZoneBytes;
 use crate::sim::{RecordedRun, RunReport, SimError, Simulator, StopReason};
 
 type FastMap<K, V> = hashbrown::HashMap<K, V, FixedState>;
@@ -147,6 +149,8 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     report: RunReport,
     /// The handlers run, as explorer steps, when the caller asked for them.
     schedule: Option<Vec<Step<N>>>,
+    caches: Caches,
+    zones: ZoneBytes,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -159,10 +163,13 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         let n = system.nodes().len();
         sim.network.validate(n).map_err(SimError::Config)?;
         let net = sim.network.resolve(n);
+        let zones = ZoneBytes::new(&sim.network.zones, n);
         let measure_bytes = net.any_bandwidth()
+            || zones.active()
             || system
                 .objectives()
                 .iter()
+                .chain(&sim.objectives)
                 .map(|o| &o.metric)
                 .chain(system.constraints().iter().map(|c| &c.metric))
                 .any(|m| m == BYTES_SENT);
@@ -205,6 +212,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             link_last: fast_map(),
             report: RunReport::empty(seed),
             schedule: None,
+            caches: Caches::new(&sim.network.caches, n),
+            zones,
         };
         run.schedule_start(timers)?;
         Ok(run)
@@ -400,8 +409,19 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         self.report.trace_hash = self.trace.finish();
         let secs = self.report.sim_time.as_secs_f64();
         let summaries = self.metrics.summaries(secs);
-        self.report.objectives =
-            crate::sim::metrics::objectives(self.sim.system.objectives(), &summaries);
+        self.report.objectives = if self.sim.objectives.is_empty() {
+            crate::sim::metrics::objectives(self.sim.system.objectives(), &summaries)
+        } else {
+            let all: Vec<_> = (self.sim.system.objectives().iter())
+                .chain(&self.sim.objectives)
+                .cloned()
+                .collect();
+            crate::sim::metrics::objectives(&all, &summaries)
+        };
+        self.report.cache_lookups = self.caches.lookups;
+        self.report.cache_hits = self.caches.hits;
+        self.report.zone_bytes = self.zones.per_pair();
+        self.report.cross_zone_bytes = self.zones.crossed();
         self.report.constraints =
             crate::sim::metrics::constraints(self.sim.system.constraints(), &summaries);
         self.report.summaries = summaries;
@@ -608,6 +628,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         let rt = &mut self.nodes[id.index()];
         rt.timers.clear();
         rt.busy_until = 0;
+        self.caches.forget(id);
         self.spans.retain(|k, _| k.0 != id);
         self.feedback.forget_node(id);
         self.trace_event(4, id, &());
@@ -633,6 +654,12 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             }),
             Input::Timer(timer) => Event::Timer(id, timer.clone()),
         });
+        let cache_key = match &input {
+            Input::Message(_, msg) if self.caches.at(id) => {
+                system.nodes()[id.index()].cache_key(msg)
+            }
+            _ => None,
+        };
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
         let mut chooser = RunChooser {
@@ -656,9 +683,18 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 message,
             });
         }
-        let service = self
-            .net
-            .service_ns(id, Duration::from_nanos(self.now), &mut self.rng);
+        let t = Duration::from_nanos(self.now);
+        let cached = cache_key.map(|key| {
+            let hit = self.caches.hit_ns(id, key, &self.net, t, &mut self.rng);
+            let at_secs = self.now as f64 / 1e9;
+            self.metrics
+                .record(CACHE_HIT, at_secs, f64::from(u8::from(hit.is_some())));
+            hit
+        });
+        let service = match cached.flatten() {
+            Some(hit_ns) => hit_ns,
+            None => self.net.service_ns(id, t, &mut self.rng),
+        };
         let done = self.now + service;
         self.nodes[id.index()].busy_until = done;
         if let (Some(schedule), Some(event)) = (&mut self.schedule, recorded) {

@@ -7,6 +7,7 @@ use rand::Rng;
 
 use super::{BYTES_SENT, Ev, Run};
 use crate::model::{Node, NodeId};
+use crate::sim::zone::CROSS_ZONE_BYTES;
 
 impl<N: Node> Run<'_, '_, N> {
     /// Puts a message on the network at `at`.
@@ -20,6 +21,11 @@ impl<N: Node> Run<'_, '_, N> {
         if self.measure_bytes {
             self.metrics
                 .record(BYTES_SENT, at as f64 / 1e9, bytes as f64);
+            if let Some(crossed) = self.zones.count(src, dst, bytes) {
+                let value = if crossed { bytes as f64 } else { 0.0 };
+                self.metrics
+                    .record(CROSS_ZONE_BYTES, at as f64 / 1e9, value);
+            }
         }
         // A node's message to itself takes its link's time like any other
         // (an instant self-send could loop forever at one instant); only
