@@ -21,7 +21,7 @@ use crate::{EXIT_OK, EXIT_USAGE};
     prophet sim kv --policy kv.read_replica=random,p2c,peak-ewma --seeds 3\n  \
     prophet sim scenarios/linkerd-stuck-replica.toml --json\n  \
     prophet sim scenarios/wide-area.toml --plot plots/\n\n\
-Policies: first, fixed:<i>, random, round-robin, epsilon-greedy[:<eps>], ucb1, thompson,\n\
+Policies: first, fixed:<i>, random, round-robin, affinity, epsilon-greedy[:<eps>], ucb1, thompson,\n\
 p2c, peak-ewma, c3. A comma-separated list for one choice compares them.\n\n\
 Exit status: 0 when every invariant and constraint held, 1 when one was\n\
 violated, 2 on bad usage or a run that could not complete.")]

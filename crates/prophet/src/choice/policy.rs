@@ -119,6 +119,11 @@ pub enum PolicySpec {
     Random,
     /// 0, 1, 2, … cyclically.
     RoundRobin,
+    /// The same context always to the same candidate: rendezvous hashing
+    /// of the decision's context over the candidates' keys (a request's key
+    /// to "its" replica, so a replica's cache sees the same keys); without a
+    /// context, uniformly at random.
+    Affinity,
     /// The candidate with the least mean cost; a random one with probability ε.
     EpsilonGreedy(f64),
     /// UCB1 on costs normalised by the largest seen.
@@ -151,6 +156,7 @@ pub const POLICY_NAMES: &[&str] = &[
     "fixed:<i>",
     "random",
     "round-robin",
+    "affinity",
     "epsilon-greedy[:<eps>]",
     "ucb1",
     "thompson",
@@ -185,6 +191,7 @@ impl PolicySpec {
             ("fixed", Some(a)) => PolicySpec::Fixed(a.parse().map_err(|_| bad())?),
             ("random", None) => PolicySpec::Random,
             ("round-robin", None) => PolicySpec::RoundRobin,
+            ("affinity", None) => PolicySpec::Affinity,
             ("epsilon-greedy", None) => PolicySpec::EpsilonGreedy(0.1),
             ("epsilon-greedy", Some(a)) => match a.parse::<f64>() {
                 Ok(e) if (0.0..=1.0).contains(&e) => PolicySpec::EpsilonGreedy(e),
@@ -206,6 +213,7 @@ impl PolicySpec {
             PolicySpec::Fixed(i) => format!("fixed:{i}"),
             PolicySpec::Random => "random".into(),
             PolicySpec::RoundRobin => "round-robin".into(),
+            PolicySpec::Affinity => "affinity".into(),
             PolicySpec::EpsilonGreedy(e) => format!("epsilon-greedy:{e}"),
             PolicySpec::Ucb1 => "ucb1".into(),
             PolicySpec::Thompson => "thompson".into(),
@@ -223,6 +231,7 @@ impl PolicySpec {
             PolicySpec::Fixed(i) => return Box::new(Fixed(*i)),
             PolicySpec::Random => return Box::new(Uniform),
             PolicySpec::RoundRobin => return Box::new(RoundRobin(0)),
+            PolicySpec::Affinity => return Box::new(Affinity),
             PolicySpec::EpsilonGreedy(e) => Kind::EpsilonGreedy(*e),
             PolicySpec::Ucb1 => Kind::Ucb1,
             PolicySpec::Thompson => Kind::Thompson,
@@ -275,6 +284,26 @@ impl Policy for RoundRobin {
         let i = self.0 % view.candidates;
         self.0 = self.0.wrapping_add(1);
         i
+    }
+}
+
+struct Affinity;
+impl Policy for Affinity {
+    fn choose(&mut self, view: &ChoiceView, rng: &mut dyn RngCore) -> usize {
+        let Some(context) = view.context else {
+            return rng.random_range(0..view.candidates);
+        };
+        // Rendezvous (highest random weight): a candidate's score depends
+        // only on (context, its key), so removing one candidate moves only
+        // the contexts it had.
+        let score = |key: u64| crate::model::mix_seq(context ^ crate::model::mix_seq(key));
+        let mut best = 0;
+        for (i, &key) in view.keys.iter().enumerate() {
+            if score(key) > score(view.keys[best]) {
+                best = i;
+            }
+        }
+        best
     }
 }
 
@@ -561,6 +590,30 @@ mod tests {
             context: None,
             samples: vec![(LATENCY, cost)],
             at,
+        }
+    }
+
+    #[test]
+    fn affinity_keeps_a_context_on_one_candidate_and_moves_few_when_one_goes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut p = PolicySpec::parse("affinity").expect("known").build();
+        let pick = |p: &mut Box<dyn Policy>, rng: &mut ChaCha8Rng, n: usize, c: u64| {
+            let mut v = view(n);
+            v.context = Some(c);
+            p.choose(&v, rng)
+        };
+        let four: Vec<usize> = (0..1000).map(|c| pick(&mut p, &mut rng, 4, c)).collect();
+        let again: Vec<usize> = (0..1000).map(|c| pick(&mut p, &mut rng, 4, c)).collect();
+        assert_eq!(four, again);
+        // 1000 contexts over 4 candidates: 250 each, ±5 standard deviations.
+        for i in 0..4 {
+            let n = four.iter().filter(|&&x| x == i).count();
+            assert!((180..=320).contains(&n), "candidate {i}: {n}");
+        }
+        // Without the last candidate, only its contexts move.
+        let three: Vec<usize> = (0..1000).map(|c| pick(&mut p, &mut rng, 3, c)).collect();
+        for (a, b) in four.iter().zip(&three) {
+            assert!(a == b || *a == 3);
         }
     }
 
