@@ -316,6 +316,8 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                     "trace_hash": format!("{:016x}", r.trace_hash),
                     "violation": r.violation,
                     "objectives": r.objectives, "constraints": r.constraints,
+                    "cache_lookups": r.cache_lookups, "cache_hits": r.cache_hits,
+                    "zone_bytes": r.zone_bytes, "cross_zone_bytes": r.cross_zone_bytes,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
@@ -407,6 +409,7 @@ fn print_table(variants: &[Variant], summaries: &[SeedsReport]) {
                 run.events
             );
         }
+        print_cache_and_zones(&v.runs);
         for (name, ok) in &s.constraints_satisfied {
             outln!(
                 "    constraint {name}: held in {ok} of {} runs",
@@ -417,6 +420,28 @@ fn print_table(variants: &[Variant], summaries: &[SeedsReport]) {
     outln!(
         "(objective values in the metric's unit, seconds for latencies; ± is a 95% confidence interval over seeds)"
     );
+}
+
+/// The cache hit ratio and cross-zone bytes of a variant's runs, when the
+/// scenario has caches or zones.
+fn print_cache_and_zones(runs: &[RunReport]) {
+    let lookups: u64 = runs.iter().map(|r| r.cache_lookups).sum();
+    if lookups > 0 {
+        let hits: u64 = runs.iter().map(|r| r.cache_hits).sum();
+        outln!(
+            "    caches: {hits} hits in {lookups} lookups ({:.1}%)",
+            100.0 * hits as f64 / lookups as f64
+        );
+    }
+    if runs.iter().any(|r| !r.zone_bytes.is_empty()) {
+        let crossed: u64 = runs.iter().map(|r| r.cross_zone_bytes).sum();
+        let total: u64 = runs.iter().flat_map(|r| r.zone_bytes.values()).sum();
+        outln!(
+            "    zones: {crossed} of {total} bytes between zones ({:.1}%), over {} run(s)",
+            100.0 * crossed as f64 / total.max(1) as f64,
+            runs.len()
+        );
+    }
 }
 
 fn fmt(x: f64) -> String {

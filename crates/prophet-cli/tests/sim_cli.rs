@@ -126,6 +126,7 @@ fn shipped_scenarios_parse_and_run_briefly() {
         "scenarios/linkerd-stuck-replica.toml",
         "scenarios/wide-area.toml",
         "scenarios/slow-degrade.toml",
+        "scenarios/zoned-cache.toml",
     ] {
         let (code, out, err) = prophet(&["sim", file, "--horizon", "1s", "--seeds", "1", "--json"]);
         assert_eq!(code, 0, "{file}: {err}");
@@ -328,4 +329,50 @@ fn a_cut_short_run_says_so_in_the_table() {
         out.contains("after 2000 events, at its event limit (--max-events)"),
         "{out}"
     );
+}
+
+#[test]
+fn zoned_cache_reports_hits_and_cross_zone_bytes_per_run() {
+    let args = [
+        "sim",
+        "scenarios/zoned-cache.toml",
+        "--horizon",
+        "2s",
+        "--seeds",
+        "1",
+        "--json",
+    ];
+    let (code, out, err) = prophet(&args);
+    assert_eq!(code, 0, "{err}");
+    let v = last_json(&out);
+    for result in v["results"].as_array().expect("results") {
+        let run = &result["runs"][0];
+        let lookups = run["cache_lookups"].as_u64().expect("lookups");
+        let hits = run["cache_hits"].as_u64().expect("hits");
+        assert!(lookups > 1000 && hits > 0 && hits < lookups, "{run}");
+        let pairs = run["zone_bytes"].as_object().expect("pairs");
+        assert_eq!(pairs.len(), 9, "{run}");
+        let crossed: u64 = pairs
+            .iter()
+            .filter(|(k, _)| k.split_once("->").is_some_and(|(a, b)| a != b))
+            .map(|(_, b)| b.as_u64().expect("bytes"))
+            .sum();
+        assert_eq!(run["cross_zone_bytes"].as_u64(), Some(crossed));
+        let names: Vec<&str> = run["objectives"]
+            .as_array()
+            .expect("objectives")
+            .iter()
+            .filter_map(|o| o["name"].as_str())
+            .collect();
+        assert!(names.contains(&"cross_zone_bytes_per_sec"), "{names:?}");
+    }
+    // Same seed, same JSON (wall time aside).
+    let (_, again, _) = prophet(&args);
+    let strip = |mut v: serde_json::Value| {
+        for r in v["results"].as_array_mut().expect("results") {
+            r["wall_secs"] = serde_json::Value::Null;
+        }
+        v
+    };
+    assert_eq!(strip(last_json(&out)), strip(last_json(&again)));
 }
