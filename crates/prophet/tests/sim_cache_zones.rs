@@ -206,6 +206,16 @@ direction = "minimize"
     );
     let e = bad("[[caches]]\nnodes = [0]\ncapacity = 3\nhit = { dist = \"constant\", ms = -1 }\n");
     assert!(e.contains("caches.hit") && e.contains("≥ 0"), "{e}");
+    // The second entry's capacity is the one named.
+    let hit = "hit = { dist = \"constant\", ms = 1 }";
+    let e = bad(&format!(
+        "[[caches]]\nnodes = [0]\ncapacity = 3\n{hit}\n[[caches]]\nnodes = [1]\ncapacity = 20000000\n{hit}\n"
+    ));
+    assert!(e.contains("line 8") && e.contains("20000000 keys"), "{e}");
+    let e = bad(&format!(
+        "[[caches]]\nnodes = [0, 1]\ncapacity = 3\n{hit}\n[[caches]]\nnodes = [1]\ncapacity = 2\n{hit}\n"
+    ));
+    assert!(e.contains("node n1 has two caches"), "{e}");
     let e = bad("[[zones]]\nname = \"a\"\nnodes = [0, 1]\n[[zones]]\nname = \"b\"\nnodes = [1]\n");
     assert!(
         e.contains("`zones`") && e.contains("zone `a` and in zone `b`"),

@@ -68,9 +68,9 @@ pub struct CacheSpec {
     /// The nodes with a cache (each its own).
     pub nodes: NodeSet,
     /// Keys per node.
-    pub capacity: u64,
+    pub capacity: toml::Spanned<u64>,
     /// Service time on a hit.
-    pub hit: LatencyDist,
+    pub hit: toml::Spanned<LatencyDist>,
 }
 
 impl CacheSpec {
@@ -86,22 +86,22 @@ impl CacheSpec {
                 ),
             ));
         }
-        if !(1..=CACHE_CAPACITY_MAX as u64).contains(&self.capacity) {
-            return Err(scenario.invalid(
+        let capacity = *self.capacity.get_ref();
+        if !(1..=CACHE_CAPACITY_MAX as u64).contains(&capacity) {
+            return Err(scenario.invalid_at(
                 "caches.capacity",
-                format!(
-                    "{} keys is out of range: give 1 to {CACHE_CAPACITY_MAX}",
-                    self.capacity
-                ),
+                Some(self.capacity.span()),
+                format!("{capacity} keys is out of range: give 1 to {CACHE_CAPACITY_MAX}"),
             ));
         }
         self.hit
+            .get_ref()
             .validate()
-            .map_err(|e| scenario.invalid("caches.hit", e))?;
+            .map_err(|e| scenario.invalid_at("caches.hit", Some(self.hit.span()), e))?;
         Ok(CacheModel {
             nodes: self.nodes.0.clone(),
-            capacity: self.capacity as usize,
-            hit: self.hit.clone(),
+            capacity: capacity as usize,
+            hit: self.hit.get_ref().clone(),
         })
     }
 }
@@ -161,6 +161,24 @@ impl Lru {
     }
 }
 
+/// Checks every cache and that no node has two.
+pub fn validate_all(caches: &[CacheModel], n: usize) -> Result<(), String> {
+    let mut seen = BTreeMap::new();
+    for (i, c) in caches.iter().enumerate() {
+        c.validate(n).map_err(|e| format!("cache {}: {e}", i + 1))?;
+        for &id in &c.nodes {
+            if let Some(j) = seen.insert(id, i) {
+                return Err(format!(
+                    "node {id} has two caches (entries {} and {}): give each node one",
+                    j + 1,
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One run's caches: per node, its set and the index of its model.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Caches {
@@ -171,8 +189,7 @@ pub(crate) struct Caches {
 }
 
 impl Caches {
-    /// The caches of `models` for `n` nodes (a node listed twice gets the
-    /// last model that names it).
+    /// The caches of `models` (checked by [`validate_all`]) for `n` nodes.
     pub(crate) fn new(models: &[CacheModel], n: usize) -> Self {
         let mut per_node: Vec<Option<(Lru, usize)>> = vec![None; n];
         for (i, m) in models.iter().enumerate() {

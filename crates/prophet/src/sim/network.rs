@@ -349,9 +349,7 @@ impl NetworkModel {
                 node(id)?;
             }
         }
-        for c in &self.caches {
-            c.validate(n).map_err(|e| format!("cache: {e}"))?;
-        }
+        crate::sim::cache::validate_all(&self.caches, n)?;
         crate::sim::zone::validate(&self.zones, n)?;
         Ok(())
     }
