@@ -255,3 +255,48 @@ fn a_crash_empties_the_cache() {
     // Then 3 miss, 1 hit, 2 miss: one hit in six.
     assert_eq!((report.cache_lookups, report.cache_hits), (6, 1));
 }
+
+#[test]
+fn a_scenario_constraint_bounds_cross_zone_bytes() {
+    let text = r#"
+system = "getter"
+[[zones]]
+name = "east"
+nodes = [0]
+[[zones]]
+name = "west"
+nodes = [1]
+[[constraints]]
+name = "budget"
+metric = "cross_zone_bytes"
+aggregate = "count"
+at_most = 11
+[[constraints]]
+name = "some_traffic"
+metric = "cross_zone_bytes"
+aggregate = "max"
+at_least = 3
+"#;
+    let s = Scenario::parse("s.toml", text).expect("parses");
+    let system = system();
+    let mut sim = Simulator::new(&system).network(s.network_model(cached(), 2).expect("valid"));
+    for c in s.extra_constraints(&[]).expect("valid") {
+        sim = sim.constraint(c);
+    }
+    let report = sim.run(1).expect("runs");
+    // 12 messages counted (over the budget of 11); the largest is 3 bytes.
+    let held: Vec<(&str, bool)> = (report.constraints.iter())
+        .map(|c| (c.name.as_str(), c.satisfied))
+        .collect();
+    assert_eq!(held, [("budget", false), ("some_traffic", true)]);
+
+    let e = Scenario::parse(
+        "s.toml",
+        "system = \"getter\"\n[[constraints]]\nname = \"b\"\nmetric = \"m\"\naggregate = \"mean\"\n",
+    )
+    .expect("parses")
+    .extra_constraints(&[])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("exactly one of `at_most` and `at_least`"), "{e}");
+}

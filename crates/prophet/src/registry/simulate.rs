@@ -77,6 +77,12 @@ pub fn simulate_system<N: Node>(
         {
             sim = sim.objective(o);
         }
+        for c in s
+            .extra_constraints(system.constraints())
+            .map_err(|e| e.to_string())?
+        {
+            sim = sim.constraint(c);
+        }
     }
     if let Some(w) = workload {
         sim = sim.workload(w, load);

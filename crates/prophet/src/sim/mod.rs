@@ -310,6 +310,8 @@ pub struct Simulator<'a, N: Node> {
     progress: Option<&'a (dyn Fn(&RunProgress) + Sync)>,
     /// Objectives measured besides the system's (a scenario's `[[objectives]]`).
     objectives: Vec<crate::model::Objective>,
+    /// Constraints checked besides the system's (a scenario's `[[constraints]]`).
+    constraints: Vec<crate::model::Constraint>,
 }
 
 /// Where a run is, reported every [`PROGRESS_EVENTS`] events.
@@ -346,7 +348,14 @@ impl<'a, N: Node> Simulator<'a, N> {
             check_every: None,
             progress: None,
             objectives: Vec::new(),
+            constraints: Vec::new(),
         }
+    }
+
+    /// Also checks `constraint` (reported after the system's own).
+    pub fn constraint(mut self, constraint: crate::model::Constraint) -> Self {
+        self.constraints.push(constraint);
+        self
     }
 
     /// Also measures `objective` (reported after the system's own).

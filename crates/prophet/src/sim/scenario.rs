@@ -17,7 +17,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 mod objectives;
-pub use objectives::ObjectiveSpec;
+pub use objectives::{ConstraintSpec, ObjectiveSpec};
 
 use crate::choice::PolicySpec;
 use crate::model::NodeId;
@@ -444,6 +444,9 @@ pub struct Scenario {
     /// Objectives besides the system's.
     #[serde(default)]
     pub objectives: Vec<ObjectiveSpec>,
+    /// Constraints besides the system's.
+    #[serde(default)]
+    pub constraints: Vec<ConstraintSpec>,
     #[serde(skip)]
     source: Source,
 }

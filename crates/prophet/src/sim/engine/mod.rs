@@ -172,6 +172,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 .chain(&sim.objectives)
                 .map(|o| &o.metric)
                 .chain(system.constraints().iter().map(|c| &c.metric))
+                .chain(sim.constraints.iter().map(|c| &c.metric))
                 .any(|m| m == BYTES_SENT);
         let (state, timers) = match &sim.start {
             Some((state, timers)) => (state.clone(), timers.clone()),
@@ -422,8 +423,15 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         self.report.cache_hits = self.caches.hits;
         self.report.zone_bytes = self.zones.per_pair();
         self.report.cross_zone_bytes = self.zones.crossed();
-        self.report.constraints =
-            crate::sim::metrics::constraints(self.sim.system.constraints(), &summaries);
+        self.report.constraints = if self.sim.constraints.is_empty() {
+            crate::sim::metrics::constraints(self.sim.system.constraints(), &summaries)
+        } else {
+            let all: Vec<_> = (self.sim.system.constraints().iter())
+                .chain(&self.sim.constraints)
+                .cloned()
+                .collect();
+            crate::sim::metrics::constraints(&all, &summaries)
+        };
         self.report.summaries = summaries;
         self.report.metrics = self.metrics;
         // Give the state its pending timers back, as the explorer keeps them.
