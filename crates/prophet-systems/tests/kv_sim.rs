@@ -16,12 +16,12 @@ fn stuck_replica_hedged(policy: PolicySpec, hedge: PolicySpec, seed: u64) -> Run
     let workload = kv::workload(&config);
     let mut network = kv::network(&config);
     network.slowdowns.push(Slowdown {
-        from: Duration::from_secs(10),
-        until: Duration::from_secs(40),
-        target: Target::Node(NodeId(3)),
         extra_latency: Duration::from_secs(2),
-        latency_factor: 1.0,
-        service_factor: 1.0,
+        ..Slowdown::window(
+            Duration::from_secs(10),
+            Duration::from_secs(40),
+            Target::Node(NodeId(3)),
+        )
     });
     Simulator::new(&system)
         .network(network)

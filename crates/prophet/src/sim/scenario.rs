@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::choice::PolicySpec;
 use crate::model::NodeId;
-use crate::sim::fault::{Fault, Load};
-use crate::sim::network::{LatencyDist, LinkModel, NetworkModel, Partition, Slowdown, Target};
+use crate::sim::fault::{Fault, Load, Phase, Stream};
+use crate::sim::network::{
+    LatencyDist, LinkModel, NetworkModel, Partition, Shape, Slowdown, Target,
+};
 
 /// Why a scenario was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -184,6 +186,41 @@ pub struct LoadSpec {
     /// Closed loop: think time (default 0).
     #[serde(default)]
     pub think: Option<LatencyDist>,
+    /// Open loop: how the rate of the load over all clients changes
+    /// (`rate_per_sec` holds until the first phase).
+    #[serde(default)]
+    pub phases: Vec<PhaseSpec>,
+    /// Open loop: more load from the clients of one group each.
+    #[serde(default)]
+    pub groups: Vec<GroupLoadSpec>,
+}
+
+/// `[[load.phases]]`: from `from` on, `rate_per_sec` (ramping to
+/// `ramp_to_per_sec` by the next phase's `from`, if given).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// Start.
+    pub from: Span,
+    /// Arrivals per second from `from`.
+    pub rate_per_sec: f64,
+    /// Rate reached at the next phase's start (a ramp).
+    #[serde(default)]
+    pub ramp_to_per_sec: Option<f64>,
+}
+
+/// `[[load.groups]]`: load issued by the clients of a `[[network.groups]]` group.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupLoadSpec {
+    /// The group.
+    pub group: String,
+    /// Arrivals per second from 0 (default 0).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Changes of that rate.
+    #[serde(default)]
+    pub phases: Vec<PhaseSpec>,
 }
 
 /// `[[network.groups]]`: a named group of nodes.
@@ -255,6 +292,10 @@ pub struct ServiceSpec {
     pub nodes: NodeSet,
     /// Time per handler.
     pub time: LatencyDist,
+    /// Only handlers of messages of these kinds (e.g. `["Read"]`); absent:
+    /// every handler without a more specific entry.
+    #[serde(default)]
+    pub kinds: Vec<String>,
 }
 
 fn default_latency() -> LatencyDist {
@@ -304,10 +345,27 @@ pub struct SlowdownSpec {
     /// Or an affected link `[a, b]` (both directions).
     #[serde(default)]
     pub link: Option<[u32; 2]>,
-    /// Start.
-    pub from: Span,
-    /// End.
-    pub until: Span,
+    /// Start (default 0 with `after_restart`).
+    #[serde(default)]
+    pub from: Option<Span>,
+    /// End (default: never, with `after_restart`).
+    #[serde(default)]
+    pub until: Option<Span>,
+    /// Repeat: on for `duty` of every `period` from `from`.
+    #[serde(default)]
+    pub period: Option<Span>,
+    /// Fraction of each period that is slow, in (0, 1).
+    #[serde(default)]
+    pub duty: Option<f64>,
+    /// Fade linearly from full strength to none over the window.
+    #[serde(default)]
+    pub ramp: bool,
+    /// Instead of a fixed window: this long from each restart of the nodes.
+    #[serde(default)]
+    pub after_restart: Option<Span>,
+    /// Only messages (and their handlers) of these kinds.
+    #[serde(default)]
+    pub kinds: Vec<String>,
     /// Added delay.
     #[serde(default)]
     pub extra_latency: Option<Span>,
@@ -333,7 +391,14 @@ pub struct PartitionSpec {
     #[serde(default)]
     pub until: Option<Span>,
     /// The sides; nodes not listed form one more side.
+    #[serde(default)]
     pub sides: Vec<NodeSet>,
+    /// Or two `[[network.groups]]` cut off from each other only.
+    #[serde(default)]
+    pub between: Option<[String; 2]>,
+    /// Probability a message across the cut is lost (default 1: a full cut).
+    #[serde(default)]
+    pub loss: Option<f64>,
 }
 
 /// The kind of a `[[faults]]` entry.
@@ -538,8 +603,31 @@ impl Scenario {
         let Some(l) = &self.load else {
             return Ok(None);
         };
+        let phased = !l.phases.is_empty() || !l.groups.is_empty();
+        if phased && l.kind != LoadKind::Open {
+            return Err(self.invalid(
+                "load.phases",
+                "phases and groups schedule an open load: set kind = \"open\"",
+            ));
+        }
         Ok(Some(match l.kind {
             LoadKind::None => Load::None,
+            LoadKind::Open if phased => {
+                let mut streams = Vec::new();
+                if l.rate_per_sec.is_some() || !l.phases.is_empty() {
+                    streams.push(Stream {
+                        clients: None,
+                        phases: self.phases("load", l.rate_per_sec, &l.phases)?,
+                    });
+                }
+                for g in &l.groups {
+                    streams.push(Stream {
+                        clients: Some(self.group_nodes("load.groups.group", &g.group)?),
+                        phases: self.phases("load.groups", g.rate_per_sec, &g.phases)?,
+                    });
+                }
+                Load::Phased { streams }
+            }
             LoadKind::Open => match l.rate_per_sec {
                 Some(r) if r.is_finite() && r > 0.0 => Load::Open { rate_per_sec: r },
                 Some(r) => {
@@ -558,6 +646,127 @@ impl Scenario {
                 }
             }
         }))
+    }
+
+    /// A stream's schedule: `base` from 0 (absent: 0), then `specs`.
+    fn phases(
+        &self,
+        field: &str,
+        base: Option<f64>,
+        specs: &[PhaseSpec],
+    ) -> Result<Vec<Phase>, ScenarioError> {
+        let mut out = Vec::new();
+        let from_base = specs.first().is_none_or(|p| !p.from.0.is_zero());
+        if from_base {
+            out.push(Phase {
+                from: Duration::ZERO,
+                rate_per_sec: base.unwrap_or(0.0),
+                ramp_to_per_sec: None,
+            });
+        }
+        out.extend(specs.iter().map(|p| Phase {
+            from: p.from.0,
+            rate_per_sec: p.rate_per_sec,
+            ramp_to_per_sec: p.ramp_to_per_sec,
+        }));
+        for (i, p) in out.iter().enumerate() {
+            for r in std::iter::once(p.rate_per_sec).chain(p.ramp_to_per_sec) {
+                if !(r.is_finite() && r >= 0.0) {
+                    let which = if i == 0 && from_base {
+                        format!("{field}.rate_per_sec")
+                    } else {
+                        format!("{field}.phases.rate_per_sec")
+                    };
+                    return Err(self.invalid(
+                        &which,
+                        format!("{r} is not a rate: give arrivals per second ≥ 0"),
+                    ));
+                }
+            }
+        }
+        Stream {
+            clients: None,
+            phases: out.clone(),
+        }
+        .validate()
+        .map_err(|e| self.invalid(&format!("{field}.phases"), e))?;
+        Ok(out)
+    }
+
+    /// The nodes of the `[[network.groups]]` group `name`.
+    fn group_nodes(&self, field: &str, name: &str) -> Result<Vec<NodeId>, ScenarioError> {
+        let groups = self.network.as_ref().map_or(&[][..], |n| &n.groups[..]);
+        match groups.iter().find(|g| g.name == name) {
+            Some(g) => Ok(g.nodes.0.clone()),
+            None => {
+                let known: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+                Err(self.invalid(
+                    field,
+                    if known.is_empty() {
+                        format!("no group named `{name}`: declare it in [[network.groups]]")
+                    } else {
+                        format!(
+                            "no group named `{name}` (the groups are: {})",
+                            known.join(", ")
+                        )
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Every latency distribution of the file.
+    fn dists_mut(&mut self) -> Vec<&mut LatencyDist> {
+        let mut out = Vec::new();
+        if let Some(net) = &mut self.network {
+            if let Some(link) = &mut net.default {
+                out.push(&mut link.latency);
+            }
+            out.extend(net.group_links.iter_mut().map(|l| &mut l.latency));
+            out.extend(net.links.iter_mut().map(|l| &mut l.latency));
+            out.extend(net.service.iter_mut().map(|s| &mut s.time));
+        }
+        if let Some(think) = self.load.as_mut().and_then(|l| l.think.as_mut()) {
+            out.push(think);
+        }
+        out.extend(self.faults.iter_mut().filter_map(|f| f.down_for.as_mut()));
+        out
+    }
+
+    /// The files that `dist = "empirical"` distributions name, each once,
+    /// as written (relative to the scenario file's directory): the caller
+    /// reads them and hands each to [`Scenario::load_empirical`].
+    pub fn empirical_files(&mut self) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .dists_mut()
+            .into_iter()
+            .filter_map(|d| d.samples_file().map(str::to_string))
+            .collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// Fills the empirical distributions that name `file` with `text`'s
+    /// delays (one per line, with a unit).
+    pub fn load_empirical(&mut self, file: &str, text: &str) -> Result<(), ScenarioError> {
+        let mut result = Ok(());
+        for d in self.dists_mut() {
+            if d.samples_file() != Some(file) {
+                continue;
+            }
+            if let LatencyDist::Empirical { samples_ms, .. } = d
+                && !samples_ms.is_empty()
+            {
+                result = Err("give `samples_ms` or `file`, not both".to_string());
+                break;
+            }
+            if let Err(e) = d.load_samples(text) {
+                result = Err(e);
+                break;
+            }
+        }
+        result.map_err(|e| self.invalid("file", e))
     }
 
     /// Applies the file's network section, slowdowns and partitions to
@@ -629,7 +838,13 @@ impl Scenario {
                     .validate()
                     .map_err(|e| self.invalid("network.service", e))?;
                 for &id in &s.nodes.0 {
-                    model.service.insert(id, s.time.clone());
+                    if s.kinds.is_empty() {
+                        model.service.insert(id, s.time.clone());
+                    } else {
+                        model
+                            .kind_service
+                            .push((id, s.kinds.clone(), s.time.clone()));
+                    }
                 }
             }
         }
@@ -645,9 +860,75 @@ impl Scenario {
                 }
                 _ => return Err(self.invalid("slowdowns", "give exactly one of `nodes` or `link`")),
             };
-            if s.until.0 <= s.from.0 {
+            let (from, until) = match (s.after_restart, s.from, s.until) {
+                (None, Some(from), Some(until)) => (from.0, until.0),
+                (None, _, _) => {
+                    return Err(
+                        self.invalid("slowdowns", "give `from` and `until` (or `after_restart`)")
+                    );
+                }
+                (Some(_), from, until) => (
+                    from.map_or(Duration::ZERO, |f| f.0),
+                    until.map_or(Duration::MAX, |u| u.0),
+                ),
+            };
+            if until <= from {
                 return Err(self.invalid("slowdowns", "`until` must be after `from`"));
             }
+            if let Some(d) = s.after_restart {
+                if s.link.is_some() {
+                    return Err(self.invalid(
+                        "slowdowns.after_restart",
+                        "follows a node's restarts: give `nodes`, not `link`",
+                    ));
+                }
+                if d.0.is_zero() {
+                    return Err(self.invalid(
+                        "slowdowns.after_restart",
+                        "0s lasts no time: give a duration > 0 (e.g. \"5s\")",
+                    ));
+                }
+            }
+            let shape = match (s.period, s.duty, s.ramp) {
+                (None, None, false) => Shape::Steady,
+                (None, None, true) => Shape::Ramp,
+                (Some(_), Some(_), true) => {
+                    return Err(self.invalid(
+                        "slowdowns.ramp",
+                        "a slowdown is periodic (`period`, `duty`) or a ramp, not both",
+                    ));
+                }
+                (Some(period), Some(duty), false) => {
+                    if period.0.is_zero() {
+                        return Err(self.invalid(
+                            "slowdowns.period",
+                            "0s is not a period: give a duration > 0 (e.g. \"4s\")",
+                        ));
+                    }
+                    if !(duty > 0.0 && duty < 1.0) {
+                        return Err(self.invalid(
+                            "slowdowns.duty",
+                            format!("{duty} is outside (0, 1): give the fraction of each period that is slow (0.5: half)"),
+                        ));
+                    }
+                    Shape::Periodic {
+                        period: period.0,
+                        duty,
+                    }
+                }
+                (Some(_), None, _) => {
+                    return Err(self.invalid(
+                        "slowdowns.period",
+                        "a periodic slowdown also needs `duty`, in (0, 1)",
+                    ));
+                }
+                (None, Some(_), _) => {
+                    return Err(self.invalid(
+                        "slowdowns.duty",
+                        "a periodic slowdown also needs `period` (> 0)",
+                    ));
+                }
+            };
             for (field, factor) in [
                 ("slowdowns.latency_factor", s.latency_factor),
                 ("slowdowns.service_factor", s.service_factor),
@@ -661,23 +942,60 @@ impl Scenario {
             }
             for target in targets {
                 model.slowdowns.push(Slowdown {
-                    from: s.from.0,
-                    until: s.until.0,
+                    from,
+                    until,
                     target,
                     extra_latency: s.extra_latency.map_or(Duration::ZERO, |d| d.0),
                     latency_factor: s.latency_factor,
                     service_factor: s.service_factor,
+                    shape,
+                    after_restart: s.after_restart.map(|d| d.0),
+                    kinds: s.kinds.clone(),
                 });
             }
         }
         for p in &self.partitions {
-            for side in &p.sides {
-                check("partitions.sides", side)?;
+            let loss = p.loss.unwrap_or(1.0);
+            if !(loss > 0.0 && loss <= 1.0) {
+                return Err(self.invalid(
+                    "partitions.loss",
+                    format!(
+                        "{loss} is not a probability in (0, 1]: 1 cuts every message, 0.3 loses 30%"
+                    ),
+                ));
+            }
+            let (sides, listed_only) = match (&p.between, p.sides.is_empty()) {
+                (Some([a, b]), true) => (
+                    vec![
+                        self.group_nodes("partitions.between", a)?,
+                        self.group_nodes("partitions.between", b)?,
+                    ],
+                    true,
+                ),
+                (None, false) => {
+                    for side in &p.sides {
+                        check("partitions.sides", side)?;
+                    }
+                    (p.sides.iter().map(|s| s.0.clone()).collect(), false)
+                }
+                _ => {
+                    return Err(self.invalid(
+                        "partitions",
+                        "give exactly one of `sides` (lists of nodes) or `between` (two groups)",
+                    ));
+                }
+            };
+            if let Some(until) = p.until
+                && until.0 <= p.from.0
+            {
+                return Err(self.invalid("partitions.until", "`until` must be after `from`"));
             }
             model.partitions.push(Partition {
                 from: p.from.0,
                 until: p.until.map(|u| u.0),
-                sides: p.sides.iter().map(|s| s.0.clone()).collect(),
+                sides,
+                listed_only,
+                loss,
             });
         }
         model
@@ -835,5 +1153,188 @@ restart_after = "500ms"
         assert_eq!(s.fault_list(5).expect("valid").len(), 1);
         assert_eq!(s.policy_map()["kv.read_replica"].name(), "peak-ewma");
         assert!(matches!(s.load(), Ok(Some(Load::Open { rate_per_sec })) if rate_per_sec == 100.0));
+    }
+
+    fn refused(tail: &str) -> String {
+        let text = format!(
+            "system = \"kv\"\n[[network.groups]]\nname = \"eu\"\nnodes = [0, 1]\n\
+             [[network.groups]]\nname = \"far\"\nnodes = [2]\n{tail}"
+        );
+        let s = Scenario::parse("s.toml", &text).expect("parses");
+        match (s.network_model(NetworkModel::default(), 4), s.load()) {
+            (Err(e), _) | (_, Err(e)) => e.to_string(),
+            _ => panic!("accepted: {tail}"),
+        }
+    }
+
+    #[test]
+    fn bad_shapes_partitions_and_phases_are_refused_by_name() {
+        let slow =
+            |f: &str| format!("[[slowdowns]]\nnodes = [0]\nfrom = \"0s\"\nuntil = \"9s\"\n{f}\n");
+        for (tail, expected) in [
+            (
+                slow("period = \"2s\"\nduty = 1.5"),
+                "line 13: `slowdowns.duty`: 1.5 is outside (0, 1)",
+            ),
+            (
+                slow("period = \"0s\"\nduty = 0.5"),
+                "`slowdowns.period`: 0s is not a period: give a duration > 0",
+            ),
+            (
+                slow("period = \"2s\""),
+                "`slowdowns.period`: a periodic slowdown also needs `duty`",
+            ),
+            (
+                slow("period = \"2s\"\nduty = 0.5\nramp = true"),
+                "`slowdowns.ramp`: a slowdown is periodic (`period`, `duty`) or a ramp",
+            ),
+            (
+                "[[slowdowns]]\nlink = [0, 1]\nafter_restart = \"5s\"\n".into(),
+                "`slowdowns.after_restart`: follows a node's restarts",
+            ),
+            (
+                "[[slowdowns]]\nnodes = [0]\nextra_latency = \"1s\"\n".into(),
+                "give `from` and `until` (or `after_restart`)",
+            ),
+            (
+                "[[partitions]]\nfrom = \"1s\"\nbetween = [\"eu\", \"moon\"]\n".into(),
+                "`partitions.between`: no group named `moon` (the groups are: eu, far)",
+            ),
+            (
+                "[[partitions]]\nfrom = \"1s\"\nbetween = [\"eu\", \"far\"]\nloss = 1.5\n".into(),
+                "`partitions.loss`: 1.5 is not a probability in (0, 1]",
+            ),
+            (
+                "[[partitions]]\nfrom = \"1s\"\n".into(),
+                "give exactly one of `sides` (lists of nodes) or `between` (two groups)",
+            ),
+            (
+                "[load]\nkind = \"open\"\nrate_per_sec = 10\n[[load.phases]]\nfrom = \"5s\"\n\
+                 rate_per_sec = 10\n[[load.phases]]\nfrom = \"2s\"\nrate_per_sec = 10\n"
+                    .into(),
+                "`load.phases`: phase 2 starts at 2s, not after phase 1 (5s)",
+            ),
+            (
+                "[load]\nkind = \"open\"\n[[load.phases]]\nfrom = \"5s\"\nrate_per_sec = -3\n"
+                    .into(),
+                "`load.phases.rate_per_sec`: -3 is not a rate",
+            ),
+            (
+                "[load]\nkind = \"open\"\n[[load.phases]]\nfrom = \"5s\"\nrate_per_sec = 3\n\
+                 ramp_to_per_sec = 9\n"
+                    .into(),
+                "phase 1 ramps but is the last",
+            ),
+            (
+                "[load]\nkind = \"open\"\n[[load.groups]]\ngroup = \"mars\"\nrate_per_sec = 3\n"
+                    .into(),
+                "`load.groups.group`: no group named `mars`",
+            ),
+        ] {
+            let e = refused(&tail);
+            assert!(e.contains(expected), "{tail}\n{e}");
+        }
+        let text = "system = \"kv\"\n[network.default]\nlatency = { dist = \"pareto\", scale_ms = 1, shape = 0 }\n";
+        let s = Scenario::parse("p.toml", text).expect("parses");
+        let e = s
+            .network_model(NetworkModel::default(), 2)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pareto needs scale_ms > 0 and shape > 0"), "{e}");
+    }
+
+    #[test]
+    fn shapes_partitions_kinds_and_phases_convert() {
+        let text = r#"
+system = "kv"
+[[network.groups]]
+name = "clients-eu"
+nodes = [3, 4]
+[[network.groups]]
+name = "far"
+nodes = [0, 1]
+[[network.service]]
+nodes = [0]
+time = { dist = "constant", ms = 9 }
+kinds = ["Read"]
+[[network.service]]
+nodes = [1]
+time = { dist = "empirical", file = "reads.txt" }
+[[slowdowns]]
+nodes = [2]
+from = "2s"
+until = "30s"
+period = "4s"
+duty = 0.5
+extra_latency = "100ms"
+kinds = ["Read"]
+[[slowdowns]]
+nodes = [1]
+after_restart = "5s"
+ramp = true
+service_factor = 8
+[[partitions]]
+from = "10s"
+until = "20s"
+between = ["clients-eu", "far"]
+loss = 0.5
+[load]
+kind = "open"
+rate_per_sec = 100
+[[load.phases]]
+from = "10s"
+rate_per_sec = 900
+[[load.groups]]
+group = "clients-eu"
+phases = [{ from = "1s", rate_per_sec = 5, ramp_to_per_sec = 50 }, { from = "9s", rate_per_sec = 0 }]
+"#;
+        let mut s = Scenario::parse("shapes.toml", text).expect("parses");
+        assert_eq!(s.empirical_files(), vec!["reads.txt".to_string()]);
+        let e = s.load_empirical("reads.txt", "1ms\nslow\n").unwrap_err();
+        assert!(e.to_string().contains("reads.txt: line 2: `slow`"), "{e}");
+        s.load_empirical("reads.txt", "3ms\n1ms\n").expect("loads");
+        let net = s.network_model(NetworkModel::default(), 5).expect("valid");
+        assert_eq!(
+            net.kind_service,
+            vec![(
+                NodeId(0),
+                vec!["Read".to_string()],
+                LatencyDist::Constant { ms: 9.0 }
+            )]
+        );
+        assert_eq!(
+            net.service[&NodeId(1)],
+            LatencyDist::Empirical {
+                samples_ms: vec![1.0, 3.0],
+                file: Some("reads.txt".into())
+            }
+        );
+        assert_eq!(
+            net.slowdowns[0].shape,
+            Shape::Periodic {
+                period: Duration::from_secs(4),
+                duty: 0.5
+            }
+        );
+        assert_eq!(net.slowdowns[0].kinds, vec!["Read".to_string()]);
+        assert_eq!(net.slowdowns[1].shape, Shape::Ramp);
+        assert_eq!(net.slowdowns[1].after_restart, Some(Duration::from_secs(5)));
+        assert_eq!(net.slowdowns[1].until, Duration::MAX);
+        let p = &net.partitions[0];
+        assert!(p.listed_only && p.loss == 0.5);
+        assert_eq!(
+            p.sides,
+            vec![vec![NodeId(3), NodeId(4)], vec![NodeId(0), NodeId(1)]]
+        );
+        let Ok(Some(Load::Phased { streams })) = s.load() else {
+            panic!("a phased load: {:?}", s.load());
+        };
+        assert_eq!(streams.len(), 2);
+        assert_eq!(streams[0].clients, None);
+        assert_eq!(streams[0].phases.len(), 2);
+        assert_eq!(streams[0].rate_at(12.0), 900.0);
+        assert_eq!(streams[1].clients, Some(vec![NodeId(3), NodeId(4)]));
+        assert_eq!(streams[1].rate_at(0.5), 0.0);
+        assert_eq!(streams[1].rate_at(5.0), 27.5);
     }
 }
