@@ -210,7 +210,8 @@ impl LatencyDist {
                     "has no unit: write each delay with one (12.5ms, 0.8s, 900us)",
                 ));
             }
-            let d = crate::sim::scenario::parse_duration(line).map_err(|e| bad(&e))?;
+            let d = crate::sim::scenario::parse_duration(line)
+                .map_err(|e| format!("{file}: line {}: {e}", i + 1))?;
             if samples.len() >= EMPIRICAL_SAMPLES_MAX {
                 return Err(bad(&format!(
                     "is past the limit of {EMPIRICAL_SAMPLES_MAX} delays per file"
