@@ -46,12 +46,15 @@
 //! assert!((report.objectives[0].value.unwrap() - 0.004).abs() < 1e-5, "{:?}", report.summaries);
 //! ```
 //!
-//! Modules: [`network`] (latency, bandwidth, loss, partitions, slowdowns),
-//! [`fault`] (crashes, churn, load), [`crate::choice`] (how `choose` is resolved
+//! Modules: [`network`] (links: latency, bandwidth, loss; service times),
+//! [`dist`] (delay distributions), [`condition`] (slowdowns and partitions
+//! over time), [`fault`] (crashes, churn, load), [`crate::choice`] (how `choose` is resolved
 //! and the observation interface policies learn from), [`metrics`]
 //! (objectives, percentiles, confidence intervals), [`scenario`] (the TOML
 //! file format). This module owns no I/O, threads or async.
 
+pub mod condition;
+pub mod dist;
 mod engine;
 pub mod fault;
 pub mod metrics;
