@@ -89,9 +89,22 @@ fn load_scenario(target: &str) -> Result<Option<Scenario>, String> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {target}: {e}"))?;
-    Scenario::parse(target, &text)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    let mut scenario = Scenario::parse(target, &text).map_err(|e| e.to_string())?;
+    // Empirical distributions' files, relative to the scenario's directory.
+    let dir = path.parent().unwrap_or(Path::new(""));
+    for file in scenario.empirical_files() {
+        let full = dir.join(&file);
+        let samples = std::fs::read_to_string(&full).map_err(|e| {
+            format!(
+                "{target}: cannot read the empirical latency file {}: {e}",
+                full.display()
+            )
+        })?;
+        scenario
+            .load_empirical(&file, &samples)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(Some(scenario))
 }
 
 fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {

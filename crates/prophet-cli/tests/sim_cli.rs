@@ -120,21 +120,42 @@ fn every_node_system_simulates_with_its_default_workload() {
     }
 }
 
+/// Every file in scenarios/ parses and runs to 16 s of its horizon (past
+/// the start of each shipped fault, partition and spike), and a seed
+/// reproduces a run exactly.
 #[test]
 fn shipped_scenarios_parse_and_run_briefly() {
-    for file in [
-        "scenarios/linkerd-stuck-replica.toml",
-        "scenarios/wide-area.toml",
-        "scenarios/slow-degrade.toml",
-        "scenarios/zoned-cache.toml",
-    ] {
-        let (code, out, err) = prophet(&["sim", file, "--horizon", "1s", "--seeds", "1", "--json"]);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .expect("scenarios/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".toml"))
+        .map(|name| format!("scenarios/{name}"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    for file in &files {
+        let args = ["sim", file, "--horizon", "16s", "--seeds", "1", "--json"];
+        let (code, out, err) = prophet(&args);
         assert_eq!(code, 0, "{file}: {err}");
         let v = last_json(&out);
         assert!(
             v["results"].as_array().expect("results").len() >= 5,
             "{file}"
         );
+        if file.ends_with("load-spike.toml") {
+            // Everything but the wall-clock figures.
+            let runs = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+                v["results"]
+                    .as_array()
+                    .expect("results")
+                    .iter()
+                    .map(|r| r["runs"].clone())
+                    .collect()
+            };
+            let (_, again, _) = prophet(&args);
+            assert_eq!(runs(&last_json(&again)), runs(&v), "{file}");
+        }
     }
 }
 
@@ -258,6 +279,7 @@ fn bad_input_is_refused_naming_the_field_and_the_range() {
         std::fs::write(&file, format!("system = \"kv\"\nhorizon = \"1s\"\n{tail}")).expect("write");
         file.to_string_lossy().into_owned()
     };
+    std::fs::write(dir.join("m.txt"), "# measured\n1ms\n2,5ms\n").expect("write");
     let slow = |field: &str| {
         format!("[[slowdowns]]\nnodes = [0]\nfrom = \"0s\"\nuntil = \"1s\"\n{field}\n")
     };
@@ -269,6 +291,38 @@ fn bad_input_is_refused_naming_the_field_and_the_range() {
         (
             vec![scenario("latency.toml", &slow("latency_factor = -1"))],
             "`slowdowns.latency_factor`: -1 is not a multiplier",
+        ),
+        (
+            vec![scenario("duty.toml", &slow("period = \"2s\"\nduty = 0"))],
+            "`slowdowns.duty`: 0 is outside (0, 1): give the fraction of each period that is slow",
+        ),
+        (
+            vec![scenario(
+                "pareto.toml",
+                "[network.default]\nlatency = { dist = \"pareto\", scale_ms = 1, shape = -1 }\n",
+            )],
+            "pareto needs scale_ms > 0 and shape > 0, got 1 and -1",
+        ),
+        (
+            vec![scenario(
+                "group.toml",
+                "[[partitions]]\nfrom = \"0s\"\nbetween = [\"eu\", \"us\"]\n",
+            )],
+            "`partitions.between`: no group named `eu`: declare it in [[network.groups]]",
+        ),
+        (
+            vec![scenario(
+                "empirical.toml",
+                "[[network.service]]\nnodes = [0]\ntime = { dist = \"empirical\", file = \"m.txt\" }\n",
+            )],
+            "m.txt: line 3: unknown unit `,5ms` in `2,5ms`",
+        ),
+        (
+            vec![scenario(
+                "nofile.toml",
+                "[[network.service]]\nnodes = [0]\ntime = { dist = \"empirical\", file = \"none.txt\" }\n",
+            )],
+            "cannot read the empirical latency file",
         ),
         (
             vec![scenario("seeds.toml", "seeds = { first = 1, count = 0 }\n")],

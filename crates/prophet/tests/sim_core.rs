@@ -143,11 +143,11 @@ fn a_partition_blocks_delivery_until_it_heals() {
     // Pings every 10 ms on a 1 ms link; node 1 is cut off from 1 s to 2 s.
     let system = pinger(2, 10, 0);
     let mut net = NetworkModel::uniform(LatencyDist::Constant { ms: 1.0 });
-    net.partitions.push(Partition {
-        from: Duration::from_secs(1),
-        until: Some(Duration::from_secs(2)),
-        sides: vec![vec![NodeId(1)]],
-    });
+    net.partitions.push(Partition::new(
+        Duration::from_secs(1),
+        Some(Duration::from_secs(2)),
+        vec![vec![NodeId(1)]],
+    ));
     let sim = Simulator::new(&system)
         .network(net)
         .horizon(Duration::from_millis(3_005));
@@ -428,12 +428,12 @@ fn a_link_slows_down_on_schedule_and_recovers() {
     let system = pinger(2, 10, 0);
     let mut net = NetworkModel::uniform(LatencyDist::Constant { ms: 1.0 });
     net.slowdowns.push(Slowdown {
-        from: Duration::from_secs(1),
-        until: Duration::from_secs(2),
-        target: Target::Link(NodeId(0), NodeId(1)),
         extra_latency: Duration::from_millis(5),
-        latency_factor: 1.0,
-        service_factor: 1.0,
+        ..Slowdown::window(
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Target::Link(NodeId(0), NodeId(1)),
+        )
     });
     let sim = Simulator::new(&system)
         .network(net)

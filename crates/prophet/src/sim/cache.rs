@@ -218,6 +218,7 @@ impl Caches {
         key: u64,
         net: &ResolvedNetwork,
         t: Duration,
+        kind: Option<&str>,
         rng: &mut dyn RngCore,
     ) -> Option<u64> {
         let (lru, model) = self.per_node.get_mut(node.index())?.as_mut()?;
@@ -227,7 +228,7 @@ impl Caches {
         }
         self.hits += 1;
         let dist = &self.hit_times[*model];
-        Some((dist.sample_ns(rng) as f64 * net.service_factor(node, t)) as u64)
+        Some((dist.sample_ns(rng) as f64 * net.service_factor(node, t, kind)) as u64)
     }
 
     /// A crash empties the node's cache.

@@ -46,13 +46,16 @@
 //! assert!((report.objectives[0].value.unwrap() - 0.004).abs() < 1e-5, "{:?}", report.summaries);
 //! ```
 //!
-//! Modules: [`network`] (latency, bandwidth, loss, partitions, slowdowns),
-//! [`fault`] (crashes, churn, load), [`crate::choice`] (how `choose` is resolved
+//! Modules: [`network`] (links: latency, bandwidth, loss; service times),
+//! [`dist`] (delay distributions), [`condition`] (slowdowns and partitions
+//! over time), [`fault`] (crashes, churn, load), [`crate::choice`] (how `choose` is resolved
 //! and the observation interface policies learn from), [`metrics`]
 //! (objectives, percentiles, confidence intervals), [`scenario`] (the TOML
 //! file format). This module owns no I/O, threads or async.
 
 pub mod cache;
+pub mod condition;
+pub mod dist;
 mod engine;
 pub mod fault;
 pub mod metrics;
@@ -68,9 +71,11 @@ use serde::Serialize;
 use crate::model::{GlobalState, Node, NodeId, System, Workload};
 
 pub use engine::BYTES_SENT;
-pub use fault::{Fault, Load};
+pub use fault::{Fault, Load, Phase, Stream};
 pub use metrics::{ConstraintValue, Estimate, Metrics, ObjectiveValue, Summary};
-pub use network::{LatencyDist, LinkModel, NetworkModel, Partition, Slowdown, Target};
+pub use network::{
+    LatencyDist, LinkModel, NetworkModel, Partition, Shape, Slowdown, Target, message_kind,
+};
 // The policies live in `crate::choice`; re-exported here because the
 // simulator is where most users meet them.
 pub use crate::choice::{

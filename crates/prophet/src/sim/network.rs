@@ -2,141 +2,21 @@
 //!
 //! Owns what a message costs in time: per-link (or per-pair-of-groups)
 //! latency distributions, bandwidth, loss, duplication and reordering, node
-//! service times, slowdowns that hold between two instants, and partitions
-//! that start and heal on a schedule. It samples; it never schedules (the
-//! event loop in [`crate::sim`] does that).
+//! service times (per message kind if asked), and how the slowdowns and
+//! partitions of [`crate::sim::condition`] combine for a message at an
+//! instant. It samples; it never schedules (the event loop in
+//! [`crate::sim`] does that).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rand::{Rng, RngCore};
-use rand_distr::{Distribution, LogNormal, Normal};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::model::NodeId;
-
-/// A distribution of delays, in milliseconds. Samples are never negative.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "dist", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum LatencyDist {
-    /// Always `ms`.
-    Constant {
-        /// The delay.
-        ms: f64,
-    },
-    /// Uniform on `[min_ms, max_ms]`.
-    Uniform {
-        /// Lower end.
-        min_ms: f64,
-        /// Upper end.
-        max_ms: f64,
-    },
-    /// Normal with the given mean and standard deviation, cut at 0.
-    Normal {
-        /// Mean.
-        mean_ms: f64,
-        /// Standard deviation.
-        sd_ms: f64,
-    },
-    /// Log-normal with the given median; `sigma` is the standard deviation of
-    /// the logarithm (0.5 gives a moderately long tail).
-    LogNormal {
-        /// Median (`exp(mu)`).
-        median_ms: f64,
-        /// Shape.
-        sigma: f64,
-    },
-    /// One of the given samples, uniformly (e.g. measured round trips / 2).
-    Empirical {
-        /// The samples.
-        samples_ms: Vec<f64>,
-    },
-}
-
-impl Default for LatencyDist {
-    fn default() -> Self {
-        LatencyDist::Constant { ms: 0.0 }
-    }
-}
-
-impl LatencyDist {
-    /// A constant delay.
-    pub fn constant(d: Duration) -> Self {
-        LatencyDist::Constant {
-            ms: d.as_secs_f64() * 1e3,
-        }
-    }
-
-    /// Checks the parameters; the error says what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
-        let ok = |x: f64| x.is_finite() && x >= 0.0;
-        match self {
-            LatencyDist::Constant { ms } if !ok(*ms) => Err(format!("ms = {ms} must be ≥ 0")),
-            LatencyDist::Uniform { min_ms, max_ms } if !(ok(*min_ms) && min_ms <= max_ms) => Err(
-                format!("need 0 ≤ min_ms ≤ max_ms, got {min_ms} and {max_ms}"),
-            ),
-            LatencyDist::Normal { mean_ms, sd_ms } if !(ok(*mean_ms) && ok(*sd_ms)) => Err(
-                format!("mean_ms and sd_ms must be ≥ 0, got {mean_ms} and {sd_ms}"),
-            ),
-            LatencyDist::LogNormal { median_ms, sigma }
-                if !(ok(*sigma) && median_ms.is_finite() && *median_ms > 0.0) =>
-            {
-                Err(format!(
-                    "need median_ms > 0 and sigma ≥ 0, got {median_ms} and {sigma}"
-                ))
-            }
-            LatencyDist::Empirical { samples_ms }
-                if samples_ms.is_empty() || !samples_ms.iter().all(|&s| ok(s)) =>
-            {
-                Err("samples_ms must be a non-empty list of delays ≥ 0".to_string())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether every sample is 0 (lets the simulator skip sampling).
-    pub fn is_zero(&self) -> bool {
-        matches!(self, LatencyDist::Constant { ms } if *ms == 0.0)
-    }
-
-    /// One sample, in nanoseconds.
-    pub fn sample_ns(&self, rng: &mut dyn RngCore) -> u64 {
-        let ms = match self {
-            LatencyDist::Constant { ms } => *ms,
-            LatencyDist::Uniform { min_ms, max_ms } => {
-                if max_ms > min_ms {
-                    rng.random_range(*min_ms..=*max_ms)
-                } else {
-                    *min_ms
-                }
-            }
-            LatencyDist::Normal { mean_ms, sd_ms } => Normal::new(*mean_ms, *sd_ms)
-                .map(|d| d.sample(rng))
-                .unwrap_or(*mean_ms),
-            LatencyDist::LogNormal { median_ms, sigma } => LogNormal::new(median_ms.ln(), *sigma)
-                .map(|d| d.sample(rng))
-                .unwrap_or(*median_ms),
-            LatencyDist::Empirical { samples_ms } => {
-                samples_ms[rng.random_range(0..samples_ms.len())]
-            }
-        };
-        (ms.max(0.0) * 1e6) as u64
-    }
-
-    /// The distribution's mean in milliseconds (for the normal, of the
-    /// uncut distribution).
-    pub fn mean_ms(&self) -> f64 {
-        match self {
-            LatencyDist::Constant { ms } => *ms,
-            LatencyDist::Uniform { min_ms, max_ms } => (min_ms + max_ms) / 2.0,
-            LatencyDist::Normal { mean_ms, .. } => *mean_ms,
-            LatencyDist::LogNormal { median_ms, sigma } => median_ms * (sigma * sigma / 2.0).exp(),
-            LatencyDist::Empirical { samples_ms } => {
-                samples_ms.iter().sum::<f64>() / samples_ms.len().max(1) as f64
-            }
-        }
-    }
-}
+use crate::sim::condition::scaled;
+pub use crate::sim::condition::{Partition, Shape, Slowdown, Target, message_kind};
+pub use crate::sim::dist::{EMPIRICAL_SAMPLES_MAX, LatencyDist};
 
 /// What a (directed) link does to the messages on it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -208,60 +88,6 @@ impl LinkModel {
     }
 }
 
-/// What a slowdown applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Target {
-    /// Every message arriving at the node, and the node's handlers.
-    Node(NodeId),
-    /// Both directions of the link between two nodes.
-    Link(NodeId, NodeId),
-}
-
-/// A condition that holds from `from` until `until`: a node or link slows down.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Slowdown {
-    /// Start (inclusive).
-    pub from: Duration,
-    /// End (exclusive).
-    pub until: Duration,
-    /// Node or link.
-    pub target: Target,
-    /// Added to every affected message's delay (a stuck replica that answers
-    /// after 2 s: `Node(r)` with 2 s here).
-    pub extra_latency: Duration,
-    /// Multiplies sampled link latency (1 = unchanged).
-    pub latency_factor: f64,
-    /// Multiplies the node's handler service time (1 = unchanged).
-    pub service_factor: f64,
-}
-
-/// Nodes split into sides that cannot talk to each other, from `from` until
-/// `until` (healed then; `None`: never heals). Nodes in no listed side form
-/// one more side together.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Partition {
-    /// Start (inclusive).
-    pub from: Duration,
-    /// Heal time (exclusive).
-    pub until: Option<Duration>,
-    /// The sides.
-    pub sides: Vec<Vec<NodeId>>,
-}
-
-impl Partition {
-    fn side(&self, node: NodeId) -> usize {
-        self.sides
-            .iter()
-            .position(|side| side.contains(&node))
-            .unwrap_or(self.sides.len())
-    }
-
-    /// Whether the partition separates `a` and `b` at time `t`.
-    pub fn blocks(&self, a: NodeId, b: NodeId, t: Duration) -> bool {
-        t >= self.from && self.until.is_none_or(|u| t < u) && self.side(a) != self.side(b)
-    }
-}
-
 /// The whole performance model of a simulated deployment.
 #[derive(Clone, Debug, Default)]
 pub struct NetworkModel {
@@ -277,6 +103,9 @@ pub struct NetworkModel {
     pub service: BTreeMap<NodeId, LatencyDist>,
     /// Service time for nodes without their own.
     pub default_service: LatencyDist,
+    /// Service time of handlers of messages of some kinds at a node (e.g.
+    /// slow reads, fast writes), before `service`: (node, kinds, time).
+    pub kind_service: Vec<(NodeId, Vec<String>, LatencyDist)>,
     /// Time-bounded slowdowns.
     pub slowdowns: Vec<Slowdown>,
     /// Scheduled partitions.
@@ -295,8 +124,14 @@ pub(crate) struct ResolvedNetwork {
     /// `n × n` indices into `models` (`src * n + dst`).
     index: Vec<u32>,
     service: Vec<LatencyDist>,
+    kind_service: Vec<(NodeId, Vec<String>, LatencyDist)>,
     pub(crate) slowdowns: Vec<Slowdown>,
     pub(crate) partitions: Vec<Partition>,
+    /// Each node's last restart (for `after_restart` slowdowns).
+    restarted: Vec<Option<Duration>>,
+    /// Whether some slowdown or service time depends on a message's kind
+    /// (then the engine names every message's kind).
+    pub(crate) by_kind: bool,
 }
 
 impl NetworkModel {
@@ -335,7 +170,13 @@ impl NetworkModel {
                 .map_err(|e| format!("service time of {id}: {e}"))?;
         }
         self.default_service.validate()?;
+        for (id, _, d) in &self.kind_service {
+            node(*id)?;
+            d.validate()
+                .map_err(|e| format!("service time of {id}: {e}"))?;
+        }
         for s in &self.slowdowns {
+            s.validate()?;
             match s.target {
                 Target::Node(a) => node(a)?,
                 Target::Link(a, b) => {
@@ -345,6 +186,12 @@ impl NetworkModel {
             }
         }
         for p in &self.partitions {
+            if !(0.0..=1.0).contains(&p.loss) || p.loss == 0.0 {
+                return Err(format!(
+                    "partition loss = {} must be a probability in (0, 1]",
+                    p.loss
+                ));
+            }
             for &id in p.sides.iter().flatten() {
                 node(id)?;
             }
@@ -396,8 +243,12 @@ impl NetworkModel {
             models,
             index,
             service,
+            kind_service: self.kind_service.clone(),
             slowdowns: self.slowdowns.clone(),
             partitions: self.partitions.clone(),
+            restarted: vec![None; n],
+            by_kind: !self.kind_service.is_empty()
+                || self.slowdowns.iter().any(|s| !s.kinds.is_empty()),
         }
     }
 }
@@ -418,102 +269,90 @@ impl ResolvedNetwork {
         self.partitions.iter().any(|p| p.blocks(a, b, t))
     }
 
-    /// Extra delay (ns) and latency factor for a message `src → dst` at `t`.
-    pub(crate) fn slowdown(&self, src: NodeId, dst: NodeId, t: Duration) -> (u64, f64) {
+    /// The chance that lossy partitions drop a message `a → b` sent at `t`.
+    pub(crate) fn partition_loss(&self, a: NodeId, b: NodeId, t: Duration) -> f64 {
+        let kept: f64 = self
+            .partitions
+            .iter()
+            .filter(|p| p.loss < 1.0 && p.separates(a, b, t))
+            .map(|p| 1.0 - p.loss)
+            .product();
+        1.0 - kept
+    }
+
+    /// Records that `node` restarted at `t` (starts its `after_restart` slowdowns).
+    pub(crate) fn restarted(&mut self, node: NodeId, t: Duration) {
+        self.restarted[node.index()] = Some(t);
+    }
+
+    /// Extra delay (ns), latency factor, and the end (ns; 0: none) of the
+    /// slowdowns that hold for a message `src → dst` of `kind` sent at `t`:
+    /// a message sent after that end must not wait behind this one.
+    pub(crate) fn slowdown(
+        &self,
+        src: NodeId,
+        dst: NodeId,
+        t: Duration,
+        kind: Option<&str>,
+    ) -> (u64, f64, u64) {
         let mut extra = 0u64;
         let mut factor = 1.0;
+        let mut end = 0u64;
         for s in &self.slowdowns {
-            if t < s.from || t >= s.until {
-                continue;
-            }
             let hit = match s.target {
                 Target::Node(n) => n == dst,
                 Target::Link(a, b) => (a == src && b == dst) || (a == dst && b == src),
             };
-            if hit {
-                extra += s.extra_latency.as_nanos() as u64;
-                factor *= s.latency_factor;
+            if !hit || !s.applies_to(kind) {
+                continue;
+            }
+            let restarted = match s.target {
+                Target::Node(n) => self.restarted[n.index()],
+                Target::Link(..) => None,
+            };
+            if let Some((w, until)) = s.strength(t, restarted) {
+                extra += (s.extra_latency.as_nanos() as f64 * w) as u64;
+                factor *= scaled(s.latency_factor, w);
+                end = end.max(u64::try_from(until.as_nanos()).unwrap_or(u64::MAX));
             }
         }
-        (extra, factor)
+        (extra, factor, end)
     }
 
-    /// The product of the `service_factor`s of the slowdowns on `node` at `t`.
-    pub(crate) fn service_factor(&self, node: NodeId, t: Duration) -> f64 {
-        self.slowdowns
-            .iter()
-            .filter(|s| s.target == Target::Node(node) && t >= s.from && t < s.until)
-            .map(|s| s.service_factor)
-            .product()
-    }
-
-    /// A handler's service time (ns) at `node` at `t`.
-    pub(crate) fn service_ns(&self, node: NodeId, t: Duration, rng: &mut dyn RngCore) -> u64 {
-        let dist = &self.service[node.index()];
+    /// A handler's service time (ns) at `node` at `t`, for an input of
+    /// `kind` (`None`: a timer or start).
+    pub(crate) fn service_ns(
+        &self,
+        node: NodeId,
+        t: Duration,
+        kind: Option<&str>,
+        rng: &mut dyn RngCore,
+    ) -> u64 {
+        let dist = kind
+            .and_then(|k| {
+                self.kind_service
+                    .iter()
+                    .find(|(n, kinds, _)| *n == node && kinds.iter().any(|x| x == k))
+            })
+            .map_or(&self.service[node.index()], |(_, _, d)| d);
         if dist.is_zero() {
             return 0;
         }
+        (dist.sample_ns(rng) as f64 * self.service_factor(node, t, kind)) as u64
+    }
+
+    /// The product of the `service_factor`s of the slowdowns on `node` at
+    /// `t` that apply to an input of `kind`, each scaled by its strength.
+    pub(crate) fn service_factor(&self, node: NodeId, t: Duration, kind: Option<&str>) -> f64 {
         let mut factor = 1.0;
         for s in &self.slowdowns {
-            if s.target == Target::Node(node) && t >= s.from && t < s.until {
-                factor *= s.service_factor;
+            if s.target != Target::Node(node) || !s.applies_to(kind) {
+                continue;
+            }
+            if let Some((w, _)) = s.strength(t, self.restarted[node.index()]) {
+                factor *= scaled(s.service_factor, w);
             }
         }
-        (dist.sample_ns(rng) as f64 * factor) as u64
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    #[test]
-    fn sample_means_match_the_distributions() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        for dist in [
-            LatencyDist::Uniform {
-                min_ms: 2.0,
-                max_ms: 6.0,
-            },
-            LatencyDist::Normal {
-                mean_ms: 10.0,
-                sd_ms: 2.0,
-            },
-            LatencyDist::LogNormal {
-                median_ms: 5.0,
-                sigma: 0.5,
-            },
-            LatencyDist::Empirical {
-                samples_ms: vec![1.0, 2.0, 9.0],
-            },
-        ] {
-            let n = 20_000;
-            let mean: f64 = (0..n)
-                .map(|_| dist.sample_ns(&mut rng) as f64 / 1e6)
-                .sum::<f64>()
-                / n as f64;
-            // 20 000 samples: the standard error is under 0.5% of these means; allow 3%.
-            let expected = dist.mean_ms();
-            assert!(
-                (mean - expected).abs() < 0.03 * expected,
-                "{dist:?}: mean {mean} vs {expected}"
-            );
-        }
-    }
-
-    #[test]
-    fn partitions_block_across_sides_until_healed() {
-        let p = Partition {
-            from: Duration::from_secs(1),
-            until: Some(Duration::from_secs(2)),
-            sides: vec![vec![NodeId(0)]],
-        };
-        let t = Duration::from_millis(1500);
-        assert!(p.blocks(NodeId(0), NodeId(1), t));
-        assert!(!p.blocks(NodeId(1), NodeId(2), t));
-        assert!(!p.blocks(NodeId(0), NodeId(1), Duration::from_secs(2)));
-        assert!(!p.blocks(NodeId(0), NodeId(1), Duration::from_millis(999)));
+        factor
     }
 }

@@ -21,8 +21,10 @@ pub use objectives::{ConstraintSpec, ObjectiveSpec};
 
 use crate::choice::PolicySpec;
 use crate::model::NodeId;
-use crate::sim::fault::{Fault, Load};
-use crate::sim::network::{LatencyDist, LinkModel, NetworkModel, Partition, Slowdown, Target};
+use crate::sim::fault::{Fault, Load, Phase, Stream};
+use crate::sim::network::{
+    LatencyDist, LinkModel, NetworkModel, Partition, Shape, Slowdown, Target,
+};
 
 /// Why a scenario was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -187,6 +189,41 @@ pub struct LoadSpec {
     /// Closed loop: think time (default 0).
     #[serde(default)]
     pub think: Option<LatencyDist>,
+    /// Open loop: how the rate of the load over all clients changes
+    /// (`rate_per_sec` holds until the first phase).
+    #[serde(default)]
+    pub phases: Vec<PhaseSpec>,
+    /// Open loop: more load from the clients of one group each.
+    #[serde(default)]
+    pub groups: Vec<GroupLoadSpec>,
+}
+
+/// `[[load.phases]]`: from `from` on, `rate_per_sec` (ramping to
+/// `ramp_to_per_sec` by the next phase's `from`, if given).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// Start.
+    pub from: Span,
+    /// Arrivals per second from `from`.
+    pub rate_per_sec: f64,
+    /// Rate reached at the next phase's start (a ramp).
+    #[serde(default)]
+    pub ramp_to_per_sec: Option<f64>,
+}
+
+/// `[[load.groups]]`: load issued by the clients of a `[[network.groups]]` group.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupLoadSpec {
+    /// The group.
+    pub group: String,
+    /// Arrivals per second from 0 (default 0).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Changes of that rate.
+    #[serde(default)]
+    pub phases: Vec<PhaseSpec>,
 }
 
 /// `[[network.groups]]`: a named group of nodes.
@@ -258,6 +295,10 @@ pub struct ServiceSpec {
     pub nodes: NodeSet,
     /// Time per handler.
     pub time: LatencyDist,
+    /// Only handlers of messages of these kinds (e.g. `["Read"]`); absent:
+    /// every handler without a more specific entry.
+    #[serde(default)]
+    pub kinds: Vec<String>,
 }
 
 fn default_latency() -> LatencyDist {
@@ -307,10 +348,27 @@ pub struct SlowdownSpec {
     /// Or an affected link `[a, b]` (both directions).
     #[serde(default)]
     pub link: Option<[u32; 2]>,
-    /// Start.
-    pub from: Span,
-    /// End.
-    pub until: Span,
+    /// Start (default 0 with `after_restart`).
+    #[serde(default)]
+    pub from: Option<Span>,
+    /// End (default: never, with `after_restart`).
+    #[serde(default)]
+    pub until: Option<Span>,
+    /// Repeat: on for `duty` of every `period` from `from`.
+    #[serde(default)]
+    pub period: Option<Span>,
+    /// Fraction of each period that is slow, in (0, 1).
+    #[serde(default)]
+    pub duty: Option<f64>,
+    /// Fade linearly from full strength to none over the window.
+    #[serde(default)]
+    pub ramp: bool,
+    /// Instead of a fixed window: this long from each restart of the nodes.
+    #[serde(default)]
+    pub after_restart: Option<Span>,
+    /// Only messages (and their handlers) of these kinds.
+    #[serde(default)]
+    pub kinds: Vec<String>,
     /// Added delay.
     #[serde(default)]
     pub extra_latency: Option<Span>,
@@ -336,7 +394,14 @@ pub struct PartitionSpec {
     #[serde(default)]
     pub until: Option<Span>,
     /// The sides; nodes not listed form one more side.
+    #[serde(default)]
     pub sides: Vec<NodeSet>,
+    /// Or two `[[network.groups]]` cut off from each other only.
+    #[serde(default)]
+    pub between: Option<[String; 2]>,
+    /// Probability a message across the cut is lost (default 1: a full cut).
+    #[serde(default)]
+    pub loss: Option<f64>,
 }
 
 /// The kind of a `[[faults]]` entry.
@@ -553,8 +618,31 @@ impl Scenario {
         let Some(l) = &self.load else {
             return Ok(None);
         };
+        let phased = !l.phases.is_empty() || !l.groups.is_empty();
+        if phased && l.kind != LoadKind::Open {
+            return Err(self.invalid(
+                "load.phases",
+                "phases and groups schedule an open load: set kind = \"open\"",
+            ));
+        }
         Ok(Some(match l.kind {
             LoadKind::None => Load::None,
+            LoadKind::Open if phased => {
+                let mut streams = Vec::new();
+                if l.rate_per_sec.is_some() || !l.phases.is_empty() {
+                    streams.push(Stream {
+                        clients: None,
+                        phases: self.phases("load", l.rate_per_sec, &l.phases)?,
+                    });
+                }
+                for g in &l.groups {
+                    streams.push(Stream {
+                        clients: Some(self.group_nodes("load.groups.group", &g.group)?),
+                        phases: self.phases("load.groups", g.rate_per_sec, &g.phases)?,
+                    });
+                }
+                Load::Phased { streams }
+            }
             LoadKind::Open => match l.rate_per_sec {
                 Some(r) if r.is_finite() && r > 0.0 => Load::Open { rate_per_sec: r },
                 Some(r) => {
@@ -573,6 +661,127 @@ impl Scenario {
                 }
             }
         }))
+    }
+
+    /// A stream's schedule: `base` from 0 (absent: 0), then `specs`.
+    fn phases(
+        &self,
+        field: &str,
+        base: Option<f64>,
+        specs: &[PhaseSpec],
+    ) -> Result<Vec<Phase>, ScenarioError> {
+        let mut out = Vec::new();
+        let from_base = specs.first().is_none_or(|p| !p.from.0.is_zero());
+        if from_base {
+            out.push(Phase {
+                from: Duration::ZERO,
+                rate_per_sec: base.unwrap_or(0.0),
+                ramp_to_per_sec: None,
+            });
+        }
+        out.extend(specs.iter().map(|p| Phase {
+            from: p.from.0,
+            rate_per_sec: p.rate_per_sec,
+            ramp_to_per_sec: p.ramp_to_per_sec,
+        }));
+        for (i, p) in out.iter().enumerate() {
+            for r in std::iter::once(p.rate_per_sec).chain(p.ramp_to_per_sec) {
+                if !(r.is_finite() && r >= 0.0) {
+                    let which = if i == 0 && from_base {
+                        format!("{field}.rate_per_sec")
+                    } else {
+                        format!("{field}.phases.rate_per_sec")
+                    };
+                    return Err(self.invalid(
+                        &which,
+                        format!("{r} is not a rate: give arrivals per second ≥ 0"),
+                    ));
+                }
+            }
+        }
+        Stream {
+            clients: None,
+            phases: out.clone(),
+        }
+        .validate()
+        .map_err(|e| self.invalid(&format!("{field}.phases"), e))?;
+        Ok(out)
+    }
+
+    /// The nodes of the `[[network.groups]]` group `name`.
+    fn group_nodes(&self, field: &str, name: &str) -> Result<Vec<NodeId>, ScenarioError> {
+        let groups = self.network.as_ref().map_or(&[][..], |n| &n.groups[..]);
+        match groups.iter().find(|g| g.name == name) {
+            Some(g) => Ok(g.nodes.0.clone()),
+            None => {
+                let known: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+                Err(self.invalid(
+                    field,
+                    if known.is_empty() {
+                        format!("no group named `{name}`: declare it in [[network.groups]]")
+                    } else {
+                        format!(
+                            "no group named `{name}` (the groups are: {})",
+                            known.join(", ")
+                        )
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Every latency distribution of the file.
+    fn dists_mut(&mut self) -> Vec<&mut LatencyDist> {
+        let mut out = Vec::new();
+        if let Some(net) = &mut self.network {
+            if let Some(link) = &mut net.default {
+                out.push(&mut link.latency);
+            }
+            out.extend(net.group_links.iter_mut().map(|l| &mut l.latency));
+            out.extend(net.links.iter_mut().map(|l| &mut l.latency));
+            out.extend(net.service.iter_mut().map(|s| &mut s.time));
+        }
+        if let Some(think) = self.load.as_mut().and_then(|l| l.think.as_mut()) {
+            out.push(think);
+        }
+        out.extend(self.faults.iter_mut().filter_map(|f| f.down_for.as_mut()));
+        out
+    }
+
+    /// The files that `dist = "empirical"` distributions name, each once,
+    /// as written (relative to the scenario file's directory): the caller
+    /// reads them and hands each to [`Scenario::load_empirical`].
+    pub fn empirical_files(&mut self) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .dists_mut()
+            .into_iter()
+            .filter_map(|d| d.samples_file().map(str::to_string))
+            .collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// Fills the empirical distributions that name `file` with `text`'s
+    /// delays (one per line, with a unit).
+    pub fn load_empirical(&mut self, file: &str, text: &str) -> Result<(), ScenarioError> {
+        let mut result = Ok(());
+        for d in self.dists_mut() {
+            if d.samples_file() != Some(file) {
+                continue;
+            }
+            if let LatencyDist::Empirical { samples_ms, .. } = d
+                && !samples_ms.is_empty()
+            {
+                result = Err("give `samples_ms` or `file`, not both".to_string());
+                break;
+            }
+            if let Err(e) = d.load_samples(text) {
+                result = Err(e);
+                break;
+            }
+        }
+        result.map_err(|e| self.invalid("file", e))
     }
 
     /// Applies the file's network section, slowdowns and partitions to
@@ -644,7 +853,13 @@ impl Scenario {
                     .validate()
                     .map_err(|e| self.invalid("network.service", e))?;
                 for &id in &s.nodes.0 {
-                    model.service.insert(id, s.time.clone());
+                    if s.kinds.is_empty() {
+                        model.service.insert(id, s.time.clone());
+                    } else {
+                        model
+                            .kind_service
+                            .push((id, s.kinds.clone(), s.time.clone()));
+                    }
                 }
             }
         }
@@ -660,9 +875,75 @@ impl Scenario {
                 }
                 _ => return Err(self.invalid("slowdowns", "give exactly one of `nodes` or `link`")),
             };
-            if s.until.0 <= s.from.0 {
+            let (from, until) = match (s.after_restart, s.from, s.until) {
+                (None, Some(from), Some(until)) => (from.0, until.0),
+                (None, _, _) => {
+                    return Err(
+                        self.invalid("slowdowns", "give `from` and `until` (or `after_restart`)")
+                    );
+                }
+                (Some(_), from, until) => (
+                    from.map_or(Duration::ZERO, |f| f.0),
+                    until.map_or(Duration::MAX, |u| u.0),
+                ),
+            };
+            if until <= from {
                 return Err(self.invalid("slowdowns", "`until` must be after `from`"));
             }
+            if let Some(d) = s.after_restart {
+                if s.link.is_some() {
+                    return Err(self.invalid(
+                        "slowdowns.after_restart",
+                        "follows a node's restarts: give `nodes`, not `link`",
+                    ));
+                }
+                if d.0.is_zero() {
+                    return Err(self.invalid(
+                        "slowdowns.after_restart",
+                        "0s lasts no time: give a duration > 0 (e.g. \"5s\")",
+                    ));
+                }
+            }
+            let shape = match (s.period, s.duty, s.ramp) {
+                (None, None, false) => Shape::Steady,
+                (None, None, true) => Shape::Ramp,
+                (Some(_), Some(_), true) => {
+                    return Err(self.invalid(
+                        "slowdowns.ramp",
+                        "a slowdown is periodic (`period`, `duty`) or a ramp, not both",
+                    ));
+                }
+                (Some(period), Some(duty), false) => {
+                    if period.0.is_zero() {
+                        return Err(self.invalid(
+                            "slowdowns.period",
+                            "0s is not a period: give a duration > 0 (e.g. \"4s\")",
+                        ));
+                    }
+                    if !(duty > 0.0 && duty < 1.0) {
+                        return Err(self.invalid(
+                            "slowdowns.duty",
+                            format!("{duty} is outside (0, 1): give the fraction of each period that is slow (0.5: half)"),
+                        ));
+                    }
+                    Shape::Periodic {
+                        period: period.0,
+                        duty,
+                    }
+                }
+                (Some(_), None, _) => {
+                    return Err(self.invalid(
+                        "slowdowns.period",
+                        "a periodic slowdown also needs `duty`, in (0, 1)",
+                    ));
+                }
+                (None, Some(_), _) => {
+                    return Err(self.invalid(
+                        "slowdowns.duty",
+                        "a periodic slowdown also needs `period` (> 0)",
+                    ));
+                }
+            };
             for (field, factor) in [
                 ("slowdowns.latency_factor", s.latency_factor),
                 ("slowdowns.service_factor", s.service_factor),
@@ -676,23 +957,60 @@ impl Scenario {
             }
             for target in targets {
                 model.slowdowns.push(Slowdown {
-                    from: s.from.0,
-                    until: s.until.0,
+                    from,
+                    until,
                     target,
                     extra_latency: s.extra_latency.map_or(Duration::ZERO, |d| d.0),
                     latency_factor: s.latency_factor,
                     service_factor: s.service_factor,
+                    shape,
+                    after_restart: s.after_restart.map(|d| d.0),
+                    kinds: s.kinds.clone(),
                 });
             }
         }
         for p in &self.partitions {
-            for side in &p.sides {
-                check("partitions.sides", side)?;
+            let loss = p.loss.unwrap_or(1.0);
+            if !(loss > 0.0 && loss <= 1.0) {
+                return Err(self.invalid(
+                    "partitions.loss",
+                    format!(
+                        "{loss} is not a probability in (0, 1]: 1 cuts every message, 0.3 loses 30%"
+                    ),
+                ));
+            }
+            let (sides, listed_only) = match (&p.between, p.sides.is_empty()) {
+                (Some([a, b]), true) => (
+                    vec![
+                        self.group_nodes("partitions.between", a)?,
+                        self.group_nodes("partitions.between", b)?,
+                    ],
+                    true,
+                ),
+                (None, false) => {
+                    for side in &p.sides {
+                        check("partitions.sides", side)?;
+                    }
+                    (p.sides.iter().map(|s| s.0.clone()).collect(), false)
+                }
+                _ => {
+                    return Err(self.invalid(
+                        "partitions",
+                        "give exactly one of `sides` (lists of nodes) or `between` (two groups)",
+                    ));
+                }
+            };
+            if let Some(until) = p.until
+                && until.0 <= p.from.0
+            {
+                return Err(self.invalid("partitions.until", "`until` must be after `from`"));
             }
             model.partitions.push(Partition {
                 from: p.from.0,
                 until: p.until.map(|u| u.0),
-                sides: p.sides.iter().map(|s| s.0.clone()).collect(),
+                sides,
+                listed_only,
+                loss,
             });
         }
         for c in &self.caches {
@@ -768,93 +1086,4 @@ impl Scenario {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_name_line_and_field() {
-        let text = "system = \"kv\"\n\n[load]\nkind = \"open\"\nrate_per_sec = \"fast\"\n";
-        let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
-        assert!(e.contains("line 5") && e.contains("rate_per_sec"), "{e}");
-        let text = "system = \"kv\"\nhorizon = \"10 parsecs\"\n";
-        let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("horizon"), "{e}");
-        let text = "system = \"kv\"\n\n[policies]\n\"kv.read_replica\" = \"fastest\"\n";
-        let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
-        assert!(
-            e.contains("line 4") && e.contains("unknown policy `fastest`"),
-            "{e}"
-        );
-        let text = "system = \"kv\"\nhorizn = \"10s\"\n";
-        let e = Scenario::parse("s.toml", text).unwrap_err().to_string();
-        assert!(
-            e.contains("line 2") && e.contains("unknown field `horizn`"),
-            "{e}"
-        );
-        let text = "system = \"kv\"\n[[slowdowns]]\nnodes = [1]\nfrom = \"1s\"\nuntil = \"2s\"\n\
-                    [[slowdowns]]\nnodes = [30]\nfrom = \"1s\"\nuntil = \"2s\"\n";
-        let s = Scenario::parse("s.toml", text).expect("parses");
-        let e = s
-            .network_model(NetworkModel::default(), 4)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("line 7")
-                && e.contains("slowdowns.nodes")
-                && e.contains("node 30 does not exist"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn a_full_scenario_converts() {
-        let text = r#"
-system = "kv"
-horizon = "30s"
-seeds = { first = 5, count = 3 }
-policies = { "kv.read_replica" = "peak-ewma" }
-[params]
-replicas = 3
-[load]
-kind = "open"
-rate_per_sec = 100
-[network.default]
-latency = { dist = "log-normal", median_ms = 1.0, sigma = 0.5 }
-[[network.groups]]
-name = "eu"
-nodes = "0..2"
-[[network.group_links]]
-between = ["eu", "eu"]
-latency = { dist = "constant", ms = 0.5 }
-loss = 0.01
-[[network.service]]
-nodes = [0, 1, 2]
-time = { dist = "uniform", min_ms = 1, max_ms = 3 }
-[[slowdowns]]
-nodes = 2
-from = "10s"
-until = "20s"
-extra_latency = "2s"
-[[partitions]]
-from = "1s"
-until = "2s"
-sides = [[0], [1, 2]]
-[[faults]]
-kind = "crash"
-nodes = [1]
-at = "5s"
-restart_after = "500ms"
-"#;
-        let s = Scenario::parse("full.toml", text).expect("parses");
-        assert_eq!(s.seed_list(), vec![5, 6, 7]);
-        assert_eq!(s.horizon(), Duration::from_secs(30));
-        assert_eq!(s.param_pairs(), vec!["replicas=3".to_string()]);
-        let net = s.network_model(NetworkModel::default(), 5).expect("valid");
-        assert_eq!(net.groups.len(), 2);
-        assert_eq!(net.slowdowns.len(), 1);
-        assert_eq!(net.partitions[0].sides.len(), 2);
-        assert_eq!(s.fault_list(5).expect("valid").len(), 1);
-        assert_eq!(s.policy_map()["kv.read_replica"].name(), "peak-ewma");
-        assert!(matches!(s.load(), Ok(Some(Load::Open { rate_per_sec })) if rate_per_sec == 100.0));
-    }
-}
+mod tests;

@@ -30,7 +30,7 @@ use crate::model::{
 use crate::sim::cache::{CACHE_HIT, Caches};
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
-use crate::sim::network::ResolvedNetwork;
+use crate::sim::network::{ResolvedNetwork, message_kind};
 use crate::sim::zone::ZoneBytes;
 use crate::sim::{RecordedRun, RunReport, SimError, Simulator, StopReason};
 
@@ -52,7 +52,8 @@ enum Ev<N: Node> {
         timer: N::Timer,
         generation: u64,
     },
-    Arrival,
+    /// An open-loop arrival (of stream `.0` under a phased load).
+    Arrival(usize),
     Issue(NodeId),
     Crash(NodeId),
     Restart(NodeId),
@@ -142,10 +143,14 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     effects: Effects<N>,
     timer_generation: u64,
     arrivals: u64,
+    /// Arrivals so far per stream of a phased load (round-robin position).
+    stream_arrivals: Vec<u64>,
     trace: foldhash::fast::FoldHasher,
     measure_bytes: bool,
     link_free: FastMap<(NodeId, NodeId), u64>,
-    link_last: FastMap<(NodeId, NodeId), u64>,
+    /// Per link: the last arrival time, and the send time from which it no
+    /// longer holds later messages back (the end of a slowdown it was in).
+    link_last: FastMap<(NodeId, NodeId), (u64, u64)>,
     report: RunReport,
     /// The handlers run, as explorer steps, when the caller asked for them.
     schedule: Option<Vec<Step<N>>>,
@@ -207,6 +212,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             effects: Effects::default(),
             timer_generation: 0,
             arrivals: 0,
+            stream_arrivals: Vec::new(),
             trace: FixedState::with_seed(0).build_hasher(),
             measure_bytes,
             link_free: fast_map(),
@@ -275,8 +281,29 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                     }
                     if !clients.is_empty() {
                         let first = self.exp_ns(*rate_per_sec);
-                        self.push(first, Ev::Arrival);
+                        self.push(first, Ev::Arrival(0));
                     }
+                }
+                Load::Phased { streams } => {
+                    for (i, stream) in streams.iter().enumerate() {
+                        stream.validate().map_err(SimError::Config)?;
+                        if let Some(bad) = stream
+                            .clients
+                            .iter()
+                            .flatten()
+                            .find(|c| !clients.contains(c))
+                        {
+                            return Err(SimError::Config(format!(
+                                "load stream {i}: node {bad} is not one of the workload's clients ({clients:?})"
+                            )));
+                        }
+                        if !clients.is_empty()
+                            && let Some(at) = stream.next_arrival(0, &mut self.rng)
+                        {
+                            self.push(at, Ev::Arrival(i));
+                        }
+                    }
+                    self.stream_arrivals = vec![0; streams.len()];
                 }
                 Load::Closed { outstanding, .. } => {
                     for &c in &clients {
@@ -553,7 +580,31 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
     /// Events that are not a node's input.
     fn handle_other(&mut self, ev: Ev<N>) -> Result<(), SimError> {
         match ev {
-            Ev::Arrival => {
+            Ev::Arrival(i) if matches!(self.sim.load, Load::Phased { .. }) => {
+                let (Some(workload), Load::Phased { streams }) =
+                    (self.sim.workload, &self.sim.load)
+                else {
+                    return Ok(());
+                };
+                let stream = &streams[i];
+                let k = self.stream_arrivals[i];
+                self.stream_arrivals[i] += 1;
+                let client = match &stream.clients {
+                    Some(clients) if !clients.is_empty() => {
+                        clients[(k % clients.len() as u64) as usize]
+                    }
+                    _ => {
+                        let clients = workload.clients();
+                        clients[(k % clients.len() as u64) as usize]
+                    }
+                };
+                self.issue_request(workload, client);
+                if let Some(at) = stream.next_arrival(self.now, &mut self.rng) {
+                    self.push(at, Ev::Arrival(i));
+                }
+                Ok(())
+            }
+            Ev::Arrival(_) => {
                 let Some(workload) = self.sim.workload else {
                     return Ok(());
                 };
@@ -562,7 +613,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 self.issue_request(workload, client);
                 if let Load::Open { rate_per_sec } = self.sim.load {
                     let at = self.now + self.exp_ns(rate_per_sec);
-                    self.push(at, Ev::Arrival);
+                    self.push(at, Ev::Arrival(0));
                 }
                 Ok(())
             }
@@ -582,6 +633,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 if !slot.up {
                     slot.up = true;
                     self.report.restarts += 1;
+                    self.net.restarted(node, Duration::from_nanos(self.now));
                     self.trace_event(5, node, &());
                     self.push(self.now, Ev::Start(node));
                 }
@@ -662,6 +714,10 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             }),
             Input::Timer(timer) => Event::Timer(id, timer.clone()),
         });
+        let kind = match &input {
+            Input::Message(_, msg) if self.net.by_kind => Some(message_kind(msg)),
+            _ => None,
+        };
         let cache_key = match &input {
             Input::Message(_, msg) if self.caches.at(id) => {
                 system.nodes()[id.index()].cache_key(msg)
@@ -693,7 +749,9 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         }
         let t = Duration::from_nanos(self.now);
         let cached = cache_key.map(|key| {
-            let hit = self.caches.hit_ns(id, key, &self.net, t, &mut self.rng);
+            let hit = self
+                .caches
+                .hit_ns(id, key, &self.net, t, kind.as_deref(), &mut self.rng);
             let at_secs = self.now as f64 / 1e9;
             self.metrics
                 .record(CACHE_HIT, at_secs, f64::from(u8::from(hit.is_some())));
@@ -701,7 +759,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         });
         let service = match cached.flatten() {
             Some(hit_ns) => hit_ns,
-            None => self.net.service_ns(id, t, &mut self.rng),
+            None => self.net.service_ns(id, t, kind.as_deref(), &mut self.rng),
         };
         let done = self.now + service;
         self.nodes[id.index()].busy_until = done;

@@ -7,6 +7,7 @@ use rand::Rng;
 
 use super::{BYTES_SENT, Ev, Run};
 use crate::model::{Node, NodeId};
+use crate::sim::network::message_kind;
 use crate::sim::zone::CROSS_ZONE_BYTES;
 
 impl<N: Node> Run<'_, '_, N> {
@@ -35,6 +36,15 @@ impl<N: Node> Run<'_, '_, N> {
             self.report.messages_dropped += 1;
             return;
         }
+        if src != dst {
+            let cut = self.net.partition_loss(src, dst, t);
+            if cut > 0.0 && self.rng.random_bool(cut) {
+                self.report.messages_dropped += 1;
+                return;
+            }
+        }
+        let kind = self.net.by_kind.then(|| message_kind(&msg));
+        let kind = kind.as_deref();
         let link = self.net.link(src, dst);
         let (loss, dup, reorder) = (link.loss, link.duplicate, link.reorder);
         if loss > 0.0 && self.rng.random_bool(loss) {
@@ -49,18 +59,28 @@ impl<N: Node> Run<'_, '_, N> {
             start += tx;
             *free = start;
         }
-        let arrive = start + self.delay_ns(src, dst, t);
+        let (delay, window_end) = self.delay_ns(src, dst, t, kind);
+        let arrive = start + delay;
         let ordered = reorder <= 0.0 || !self.rng.random_bool(reorder);
         let arrive = if ordered {
-            let last = self.link_last.entry((src, dst)).or_insert(0);
-            let a = arrive.max(*last);
-            *last = a;
-            a
+            // Per-link FIFO, except behind a message a slowdown delayed once
+            // that slowdown is over: a message sent after the window must
+            // not inherit the window's delay.
+            let (last, stale_at) = self.link_last.entry((src, dst)).or_insert((0, u64::MAX));
+            let before = if at >= *stale_at { 0 } else { *last };
+            let own_stale_at = if window_end > 0 { window_end } else { u64::MAX };
+            *stale_at = if before > arrive {
+                (*stale_at).min(own_stale_at)
+            } else {
+                own_stale_at
+            };
+            *last = arrive.max(before);
+            *last
         } else {
             arrive
         };
         if dup > 0.0 && self.rng.random_bool(dup) {
-            let again = start + self.delay_ns(src, dst, t);
+            let again = start + self.delay_ns(src, dst, t, kind).0;
             self.push(
                 again,
                 Ev::Deliver {
@@ -73,9 +93,16 @@ impl<N: Node> Run<'_, '_, N> {
         self.push(arrive, Ev::Deliver { src, dst, msg });
     }
 
-    fn delay_ns(&mut self, src: NodeId, dst: NodeId, t: Duration) -> u64 {
+    /// A message's delay (ns) and the end (ns; 0: none) of the slowdowns in it.
+    fn delay_ns(
+        &mut self,
+        src: NodeId,
+        dst: NodeId,
+        t: Duration,
+        kind: Option<&str>,
+    ) -> (u64, u64) {
         let sampled = self.net.link(src, dst).latency.sample_ns(&mut self.rng);
-        let (extra, factor) = self.net.slowdown(src, dst, t);
-        (sampled as f64 * factor) as u64 + extra
+        let (extra, factor, end) = self.net.slowdown(src, dst, t, kind);
+        ((sampled as f64 * factor) as u64 + extra, end)
     }
 }
