@@ -764,6 +764,11 @@ pub fn system_with(config: &Config) -> System<KvNode> {
             READ_LATENCY,
             Aggregate::P999,
         ))
+        .objective(Objective::maximize(
+            "reads_within_1s",
+            READ_LATENCY,
+            Aggregate::fraction_within(Duration::from_secs(1)),
+        ))
         .objective(Objective::minimize(
             "write_latency_p99",
             WRITE_LATENCY,

@@ -60,6 +60,18 @@ fn stuck_replica_hurts_random_more_than_peak_ewma() {
     assert!(e >= 0.995, "peak-ewma: {e} of reads within 1 s");
     assert!(random_reads.quantile(0.999) > 1.5);
     assert!(ewma_reads.quantile(0.999) < 0.5);
+    // The declared objective `reads_within_1s` is that fraction, counted
+    // exactly: every read sample is kept here, so count them by hand.
+    for (report, reads) in [(&random, random_reads), (&ewma, ewma_reads)] {
+        assert_eq!(reads.samples().len() as u64, reads.count());
+        let within = reads.samples().iter().filter(|s| s.1 <= 1.0).count();
+        let exact = within as f64 / reads.count() as f64;
+        assert_eq!(report.objective("reads_within_1s"), Some(exact));
+    }
+    let seeds = prophet::sim::SeedsReport::from_runs(&[random.clone(), ewma.clone()]);
+    let estimate = seeds.objectives["reads_within_1s"];
+    assert_eq!(estimate.n, 2);
+    assert!(estimate.ci95 > 0.0 && estimate.min <= 0.97 && estimate.max >= 0.995);
 }
 
 #[test]

@@ -193,7 +193,11 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             now: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
             policies: PolicyTable::new(sim.default_policy.clone(), sim.policies.clone()),
-            metrics: Metrics::new(sim.sample_cap),
+            metrics: {
+                let mut metrics = Metrics::new(sim.sample_cap);
+                metrics.count_thresholds_of(system.objectives(), system.constraints());
+                metrics
+            },
             spans: fast_map(),
             feedback: FeedbackTracker::new(),
             effects: Effects::default(),
@@ -400,10 +404,16 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         self.report.trace_hash = self.trace.finish();
         let secs = self.report.sim_time.as_secs_f64();
         let summaries = self.metrics.summaries(secs);
-        self.report.objectives =
-            crate::sim::metrics::objectives(self.sim.system.objectives(), &summaries);
-        self.report.constraints =
-            crate::sim::metrics::constraints(self.sim.system.constraints(), &summaries);
+        self.report.objectives = crate::sim::metrics::objectives(
+            self.sim.system.objectives(),
+            &self.metrics,
+            &summaries,
+        );
+        self.report.constraints = crate::sim::metrics::constraints(
+            self.sim.system.constraints(),
+            &self.metrics,
+            &summaries,
+        );
         self.report.summaries = summaries;
         self.report.metrics = self.metrics;
         // Give the state its pending timers back, as the explorer keeps them.
