@@ -504,10 +504,11 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 self.run_handler(node, Input::Start)
             }
             Ev::Deliver { src, dst, msg } => {
-                if !self.state.nodes[dst.index()].up
-                    || (src != dst && self.net.blocked(src, dst, Duration::from_nanos(self.now)))
+                let up = self.state.nodes[dst.index()].up;
+                if !up || (src != dst && self.net.blocked(src, dst, Duration::from_nanos(self.now)))
                 {
                     self.report.messages_dropped += 1;
+                    self.record_drop(src, dst, &msg, !up);
                     return Ok(());
                 }
                 self.trace_event(1, dst, &(src, &msg));
@@ -600,6 +601,26 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             }
             // A node's input or wake-up goes through `handle`.
             input => self.handle(input),
+        }
+    }
+
+    /// Records a message the run dropped, when recording: as the explorer's
+    /// delivery to a down node (which discards it) or as its loss.
+    pub(super) fn record_drop(&mut self, src: NodeId, dst: NodeId, msg: &N::Msg, to_down: bool) {
+        if let Some(schedule) = &mut self.schedule {
+            let envelope = Envelope {
+                src,
+                dst,
+                msg: msg.clone(),
+            };
+            schedule.push(Step {
+                event: if to_down {
+                    Event::Deliver(envelope)
+                } else {
+                    Event::Lose(envelope)
+                },
+                choices: Vec::new(),
+            });
         }
     }
 
