@@ -464,6 +464,12 @@ impl<'a, N: Node> Simulator<'a, N> {
         traced.run_recorded(seed)
     }
 
+    /// Whether a workload hands requests to the clients (which no explorer
+    /// step does).
+    pub fn injects_requests(&self) -> bool {
+        self.workload.is_some() && !matches!(self.load, Load::None)
+    }
+
     /// Runs `seeds` one after the other, calling `progress` after each.
     pub fn run_seeds(
         &self,
