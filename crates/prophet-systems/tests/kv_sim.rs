@@ -345,15 +345,18 @@ fn outage_timeout_fraction(seed: u64) -> f64 {
 /// sent to the crashed replica never reported one, so UCB1 kept the
 /// replica's pre-crash mean (a few ms) while its exploration bonus grew, and
 /// sent it almost every read: 93.0% of the reads issued during the outage
-/// timed out (seed 1; the issue saw 88% with another setup). Now each
-/// timeout costs the replica 1 s, and UCB1 leaves it once the first
-/// timeouts come back, 1 s into the 5 s outage: 20.1% time out, about the
-/// first second's worth. The test demands at most 30%.
+/// timed out (seed 1; the issue saw 88% with another setup). Each timeout
+/// now costs the replica 1 s, and UCB1 leaves it once the first timeouts
+/// come back, 1 s into the 5 s outage: 20.1% timed out with that alone,
+/// about the first second's worth. UCB1 also counts the decisions still
+/// waiting for an outcome as pulls, so it stops piling reads on the
+/// silent replica before then: 1.7% (1.7–1.9% over seeds 1–3; random
+/// selection: 8.8–9.3%). The test demands at most 5%.
 #[test]
 fn ucb1_leaves_a_crashed_replica_once_its_reads_time_out() {
     let fraction = outage_timeout_fraction(1);
     assert!(
-        fraction <= 0.30,
+        fraction <= 0.05,
         "{fraction} of the outage's reads timed out"
     );
 }
