@@ -122,10 +122,11 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
     bar.finish_and_clear();
     match outcome {
         Err(error) => usage(&error),
-        Ok(CheckOutcome::Replay(trace)) => {
+        Ok(CheckOutcome::Replay { trace, violated }) => {
             if args.json {
                 let value = serde_json::json!({
                     "system": entry.name(), "params": params.to_map(), "replay": trace,
+                    "violated": violated,
                 });
                 outln!("{value}");
             } else {
@@ -135,6 +136,9 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
                     entry.name(),
                     params
                 );
+                for property in &violated {
+                    outln!("the last state violates invariant \"{property}\"");
+                }
             }
             ExitCode::from(EXIT_OK)
         }

@@ -60,7 +60,7 @@ fn objective_names(entry: &Entry) -> Vec<String> {
         .into_iter()
         .map(|o| {
             format!(
-                "{} ({:?} {:?} of {})",
+                "{} ({:?} {} of {})",
                 o.name, o.direction, o.aggregate, o.metric
             )
             .to_lowercase()

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use prophet::registry::{DEFAULT_HORIZON, Purpose, Registry, SimRequest};
+use prophet::registry::{DEFAULT_HORIZON, Purpose, Registry, SimCounterexample, SimRequest};
 use prophet::sim::scenario::Scenario;
 use prophet::sim::{Limits, PolicySpec, RunReport, SeedsReport, StopReason};
 
@@ -291,6 +291,40 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
         .flat_map(|v| v.runs.iter().map(move |r| (v.label.clone(), r)))
         .filter(|(_, r)| r.violation.is_some())
         .collect();
+    // The first violations (those printed) as checker traces: each seed is
+    // rerun with its steps recorded.
+    let counterexamples: Vec<Result<SimCounterexample, String>> = violations
+        .iter()
+        .take(VIOLATIONS_SHOWN)
+        .map(|(label, run)| {
+            let variant = variants.iter().find(|v| v.label == *label);
+            let mut unused = |_: &RunReport| {};
+            let request = SimRequest {
+                scenario: scenario.as_ref(),
+                policies: variant.map(|v| v.policies.clone()).unwrap_or_default(),
+                default_policy: default_policy.clone(),
+                limits,
+                seeds: vec![run.seed],
+                check_every: (args.check_every > 0).then_some(args.check_every),
+                progress: &mut unused,
+                run_progress: None,
+            };
+            entry.sim_counterexample(&params, &request, run.seed)
+        })
+        .collect();
+    let replay_command = |cx: &SimCounterexample| {
+        format!(
+            "{} check {}{} --replay {}",
+            crate::program_name(),
+            entry.name(),
+            params
+                .to_map()
+                .iter()
+                .map(|(k, v)| format!(" -p {k}={v}"))
+                .collect::<String>(),
+            cx.trace.encoded()
+        )
+    };
     let violated = !violations.is_empty()
         || summaries.iter().any(|s| {
             s.constraints_satisfied
@@ -324,26 +358,44 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 "events": s.events,
                 "sim_secs": s.sim_secs,
                 "wall_secs": s.wall_secs,
-                "runs": v.runs.iter().map(|r| serde_json::json!({
-                    "seed": r.seed, "stop": r.stop, "events": r.events,
-                    "trace_hash": format!("{:016x}", r.trace_hash),
-                    "violation": r.violation,
-                    "objectives": r.objectives, "constraints": r.constraints,
-                    "cache_lookups": r.cache_lookups, "cache_hits": r.cache_hits,
-                    "zone_bytes": r.zone_bytes, "cross_zone_bytes": r.cross_zone_bytes,
-                })).collect::<Vec<_>>(),
+                "runs": v.runs.iter().map(|r| {
+                    let mut run = serde_json::json!({
+                        "seed": r.seed, "stop": r.stop, "events": r.events,
+                        "trace_hash": format!("{:016x}", r.trace_hash),
+                        "violation": r.violation,
+                        "objectives": r.objectives, "constraints": r.constraints,
+                        "cache_lookups": r.cache_lookups, "cache_hits": r.cache_hits,
+                        "zone_bytes": r.zone_bytes, "cross_zone_bytes": r.cross_zone_bytes,
+                    });
+                    let shown = violations
+                        .iter()
+                        .take(VIOLATIONS_SHOWN)
+                        .position(|(label, shown)| *label == v.label && shown.seed == r.seed);
+                    if let Some(i) = shown {
+                        run["counterexample"] = match &counterexamples[i] {
+                            Ok(cx) => serde_json::json!({
+                                "property": cx.property, "at_ns": cx.at_ns,
+                                "events": cx.events, "trace": cx.trace,
+                                "kept_in_flight": cx.kept_in_flight,
+                                "replay": replay_command(cx),
+                            }),
+                            Err(why) => serde_json::json!({ "error": why }),
+                        };
+                    }
+                    run
+                }).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
         outln!("{value}");
     } else {
         print_table(&variants, &summaries);
-        if violations.len() > 5 {
+        if violations.len() > VIOLATIONS_SHOWN {
             outln!(
                 "{} runs violated an invariant; the first five:",
                 violations.len()
             );
         }
-        for (label, run) in violations.iter().take(5) {
+        for ((label, run), cx) in violations.iter().zip(&counterexamples) {
             if let Some(v) = &run.violation {
                 outln!(
                     "VIOLATION of invariant \"{}\" with {label}, seed {}, at t={:?} (event {}); rerun with --seed {} --seeds 1",
@@ -354,10 +406,32 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                     run.seed
                 );
             }
+            match cx {
+                Ok(cx) if cx.trace.len() <= TRACE_STEPS_PRINTED => outln!(
+                    "counterexample ({} steps, ending where \"{}\" fails):\n{}",
+                    cx.trace.len(),
+                    cx.property,
+                    cx.trace
+                ),
+                Ok(cx) => outln!(
+                    "counterexample: {} steps, ending where \"{}\" fails (--json has them all)",
+                    cx.trace.len(),
+                    cx.property
+                ),
+                Err(why) => outln!("no checker trace: {why}"),
+            }
+            if let Ok(cx) = cx {
+                outln!("replay with: {}", replay_command(cx));
+            }
         }
     }
     Ok(ExitCode::from(if violated { 1 } else { EXIT_OK }))
 }
+
+/// Violations printed (and traced) at most.
+const VIOLATIONS_SHOWN: usize = 5;
+/// Longest counterexample printed step by step (longer ones: in --json).
+const TRACE_STEPS_PRINTED: usize = 60;
 
 fn label_of(policies: &BTreeMap<String, PolicySpec>) -> String {
     if policies.is_empty() {

@@ -6,7 +6,10 @@
 //!   1e-4, where the 99th and 99.9th percentiles are a decade apart instead
 //!   of a hair's width at the top of a CDF;
 //! - `over-time-<metric>.svg`: the p99 per simulated second, on a log axis
-//!   (a 2 s stall and a 10 ms baseline both stay readable).
+//!   (a 2 s stall and a 10 ms baseline both stay readable);
+//! - `within-<objective>.svg`, for each objective that is a fraction of
+//!   samples under a threshold (e.g. reads within 1 s): that fraction per
+//!   simulated second, from 0 to 1.
 //!
 //! With several seeds each series is the median over the seeds, with a band
 //! from the lowest to the highest seed. Twelve colours, each with its own
@@ -85,8 +88,9 @@ fn swap(series: Series) -> Series {
     }
 }
 
-/// Writes the three plots for the first objective's metric; `runs` holds
-/// each variant's label and its runs (one per seed). Returns the files.
+/// Writes the three plots for the first objective's metric, and one per
+/// fraction-under-a-threshold objective; `runs` holds each variant's label
+/// and its runs (one per seed). Returns the files.
 pub fn write_plots(dir: &Path, runs: &[(String, Vec<&RunReport>)]) -> Result<Vec<PathBuf>, String> {
     let Some(metric) = runs
         .first()
@@ -169,7 +173,78 @@ pub fn write_plots(dir: &Path, runs: &[(String, Vec<&RunReport>)]) -> Result<Vec
         Axis::Linear(t0, t1.max(t0 + 1.0)),
         Axis::Log(y0, y1),
     )?;
-    Ok(vec![cdf_file, tail_file, time_file])
+    let mut files = vec![cdf_file, tail_file, time_file];
+    files.extend(write_fraction_plots(dir, runs, &note)?);
+    Ok(files)
+}
+
+/// One plot per objective that is a fraction under a threshold: the
+/// fraction per simulated second.
+fn write_fraction_plots(
+    dir: &Path,
+    runs: &[(String, Vec<&RunReport>)],
+    note: &str,
+) -> Result<Vec<PathBuf>, String> {
+    let declared: Vec<(String, String, f64)> = runs
+        .first()
+        .and_then(|(_, r)| r.first())
+        .map(|r| {
+            r.objectives
+                .iter()
+                .filter_map(|o| {
+                    let t = o.aggregate.threshold()?;
+                    Some((o.name.clone(), o.metric.clone(), t))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut files = Vec::new();
+    for (name, metric, threshold) in declared {
+        let mut series = Vec::new();
+        for (label, reports) in runs {
+            let per_second: Vec<Vec<(f64, f64)>> = reports
+                .iter()
+                .filter_map(|r| r.metrics.get(&metric))
+                .map(|m| fraction_per_second(m.samples(), threshold))
+                .collect();
+            if !per_second.is_empty() {
+                series.push(over_seeds(label, &aligned(per_second)));
+            }
+        }
+        let (t0, t1) = extent(&series, |p| p.0);
+        let safe: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let file = dir.join(format!("within-{safe}.svg"));
+        Plot {
+            file: &file,
+            title: &format!("{name}: fraction of {metric} ≤ {threshold} per second ({note})"),
+            x_label: "simulated time (s)",
+            y_label: &format!("fraction of {metric} ≤ {threshold}"),
+        }
+        .draw(
+            &series,
+            Axis::Linear(t0, t1.max(t0 + 1.0)),
+            Axis::Linear(0.0, 1.0),
+        )?;
+        files.push(file);
+    }
+    Ok(files)
+}
+
+/// Per simulated second, the fraction of samples at most `threshold`.
+fn fraction_per_second(samples: &[(f32, f32)], threshold: f64) -> Vec<(f64, f64)> {
+    let mut buckets: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+    for &(t, v) in samples {
+        let (under, all) = buckets.entry(t.max(0.0) as u64).or_default();
+        *under += u64::from(f64::from(v) <= threshold);
+        *all += 1;
+    }
+    buckets
+        .into_iter()
+        .map(|(second, (under, all))| (second as f64 + 0.5, under as f64 / all as f64))
+        .collect()
 }
 
 /// Per-second series of several seeds restricted to the seconds all have.
@@ -367,5 +442,14 @@ mod tests {
             (vec![(1.0, 1.0), (2.0, 10.0)], vec![(1.0, 3.0), (2.0, 30.0)])
         );
         assert!(over_seeds("one", &[vec![(1.0, 1.0)]]).band.is_none());
+    }
+
+    #[test]
+    fn fraction_per_second_counts_samples_at_most_the_threshold() {
+        let samples = [(0.1, 0.5), (0.9, 1.0), (0.95, 1.5), (2.2, 3.0), (2.5, 0.2)];
+        assert_eq!(
+            fraction_per_second(&samples, 1.0),
+            [(0.5, 2.0 / 3.0), (2.5, 0.5)]
+        );
     }
 }

@@ -45,6 +45,10 @@ fn sim_kv_compares_policies_and_prints_json() {
     let p99 = &results[0]["objectives"]["read_latency_p99"];
     assert_eq!(p99["n"], 2);
     assert!(p99["mean"].as_f64().expect("a number") > 0.0);
+    // A fraction under a threshold is an objective like the others.
+    let within = &results[0]["objectives"]["reads_within_1s"];
+    assert_eq!(within["n"], 2);
+    assert!(within["mean"].as_f64().expect("a number") > 0.99);
     // Same seed, same run: the two invocations agree on the trace hashes.
     let (_, again, _) = prophet(&args);
     let hashes = |v: &serde_json::Value| -> Vec<String> {
@@ -163,7 +167,7 @@ fn shipped_scenarios_parse_and_run_briefly() {
 fn check_kv_finds_the_volatile_store_and_client_counter_bugs() {
     let (code, out, _) = prophet(&["check", "kv", "--json"]);
     assert_eq!(code, 0);
-    assert_eq!(last_json(&out)["unique_states"], 732_045);
+    assert_eq!(last_json(&out)["unique_states"], 502_104);
     let (code, out, _) = prophet(&["check", "kv", "--param", "variant=volatile-store", "--json"]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -205,6 +209,73 @@ fn sim_reports_an_invariant_violation_with_its_seed() {
             && out.contains("seed 0"),
         "{out}"
     );
+    // Driven by a workload: its requests are no checker steps, and it says so.
+    assert!(
+        out.contains("no checker trace: the run is driven by a workload"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A violation found by `prophet sim` comes with the checker's trace, and
+/// `prophet check --replay` (the command it prints) ends in a state that
+/// breaks the same invariant.
+#[test]
+fn a_simulated_violation_prints_a_trace_the_checker_replays() {
+    let args = [
+        "sim",
+        "paxos",
+        "--param",
+        "variant=ignore-accepted",
+        "--seeds",
+        "20",
+    ];
+    let (code, text, err) = prophet(&args);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        text.contains("counterexample (") && text.contains("replay with: prophet check paxos"),
+        "{text}"
+    );
+    let (_, out, _) = prophet(&[&args[..], &["--json"]].concat());
+    let v = last_json(&out);
+    let run = v["results"][0]["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| !r["violation"].is_null())
+        .expect("a violating run");
+    let cx = &run["counterexample"];
+    let property = cx["property"].as_str().expect("a property");
+    assert_eq!(run["violation"]["property"], property);
+    let replay = cx["replay"].as_str().expect("the replay command");
+    let words: Vec<&str> = replay.split(' ').skip(1).collect();
+    assert_eq!(words[..2], ["check", "paxos"]);
+    let (code, out, err) = prophet(&[&words[..], &["--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let replayed = last_json(&out);
+    assert_eq!(replayed["replay"]["steps"], cx["trace"]["steps"]);
+    assert_eq!(replayed["violated"], serde_json::json!([property]));
+}
+
+#[test]
+fn the_kv_timeout_is_a_parameter_of_the_command_line_and_the_scenario() {
+    let (code, _, err) = prophet(&["sim", "kv", "-p", "timeout_ms=0"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("timeout_ms") && err.contains("1 to 3600000"),
+        "{err}"
+    );
+    let dir = std::env::temp_dir().join(format!("prophet-sim-timeout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("timeout.toml");
+    std::fs::write(
+        &file,
+        "system = \"kv\"\nhorizon = \"1s\"\n[params]\ntimeout_ms = 1000\n",
+    )
+    .expect("write");
+    let (code, out, err) = prophet(&["sim", file.to_str().expect("utf-8 path"), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(last_json(&out)["params"]["timeout_ms"], "1000");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -239,6 +310,14 @@ fn plot_writes_cdf_tail_and_over_time_with_bands_and_twelve_colours() {
         read("tail-kv-read-latency.svg"),
         read("over-time-kv-read-latency.svg"),
     );
+    // The declared fraction under a threshold gets its own plot.
+    let within = read("within-reads-within-1s.svg");
+    assert!(
+        within.contains("fraction of kv.read_latency ≤ 1"),
+        "{}",
+        &within[..300]
+    );
+    assert!(within.contains("kv.read_replica=fixed:3"));
     assert!(
         tail.contains("fraction &gt; x (log scale)") || tail.contains("fraction > x (log scale)")
     );

@@ -543,7 +543,8 @@ impl Collector for Collect {
 pub const RATE_WINDOW_S_MIN: f64 = 0.5;
 
 /// The value of `aggregate` over `samples`; `elapsed_s` is the time the
-/// samples were gathered over (for rates). Quantiles and extremes use the
+/// samples were gathered over (for rates). Quantiles, extremes and the
+/// fraction under a threshold use the
 /// recent window; count, mean and rate use every sample.
 pub fn aggregate(
     samples: &Samples,
@@ -562,6 +563,11 @@ pub fn aggregate(
         A::P99 => quantile(&window, 0.99),
         A::P999 => quantile(&window, 0.999),
         A::Max => window.last().copied(),
+        A::FractionAtMost(_) => {
+            let threshold = aggregate.threshold().unwrap_or_default();
+            let under = window.partition_point(|&v| v <= threshold);
+            (!window.is_empty()).then(|| under as f64 / window.len() as f64)
+        }
     }
 }
 
@@ -577,6 +583,20 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fraction_under_a_threshold_of_the_window() {
+        use prophet::model::Aggregate;
+        let window: VecDeque<f64> = [2.0, 1.0005, 1.0, 0.5].into();
+        let samples = Samples {
+            count: 4,
+            sum: window.iter().sum(),
+            window,
+        };
+        let within = Aggregate::fraction_at_most(1.0);
+        assert_eq!(aggregate(&samples, within, 1.0), Some(0.5));
+        assert_eq!(aggregate(&Samples::default(), within, 1.0), None);
+    }
 
     #[test]
     fn render_lists_links_nodes_samples_and_choices() {

@@ -16,8 +16,11 @@
 //! sequence number (`Ctx::choose_with`), and its outcome reported under it
 //! (`Ctx::outcome`): a replica choice when that replica answers (so a
 //! policy learns the replica's response time), the hedge delay when the
-//! read completes or times out (with a `kv.timeouts` sample). The sequence
-//! number is in the client's state already: attribution adds no state.
+//! read completes. A read that times out is the outcome of all three
+//! decisions, at the timeout's cost and with a `kv.timeouts` sample: a
+//! crashed replica costs the policy that picked it (see [`Config::timeout`],
+//! the `timeout_ms` parameter). The sequence number is in the client's
+//! state already: attribution adds no state.
 //!
 //! Requests enter through [`KvWorkload`] (the [`Workload`] seam) in the
 //! simulator and the live runtime; for the explorer, each client issues
@@ -287,7 +290,8 @@ pub struct Config {
     pub clients: usize,
     /// Requests each client issues to itself at start (0 when a workload drives it).
     pub boot_requests: u32,
-    /// Request timeout.
+    /// Request timeout: also what a timed-out read costs the decisions
+    /// behind it.
     pub timeout: Duration,
     /// Implementation variant.
     pub variant: Variant,
@@ -416,15 +420,19 @@ impl Node for KvNode {
                 ctx.cancel_timer(KvTimer::Hedge(seq));
                 ctx.end_span(REQUEST_LATENCY, seq);
                 match pending {
-                    Pending::Read {
-                        primary, backup, ..
-                    } => {
+                    Pending::Read { .. } => {
                         ctx.end_span(READ_LATENCY, seq);
-                        ctx.outcome(seq, &[HEDGE], &[(TIMEOUTS, 1.0)]);
-                        client.late.insert((seq, primary));
-                        if let Some(b) = backup {
-                            client.late.insert((seq, b));
-                        }
+                        // A read that times out is an outcome of every
+                        // decision behind it, at the timeout's cost (the
+                        // executor measures the time since each decision):
+                        // a replica that never answers must cost its
+                        // chooser, or a learning policy keeps picking it.
+                        // Its reply, if it ever comes, finds nothing open.
+                        ctx.outcome(
+                            seq,
+                            &[READ_REPLICA, HEDGE_REPLICA, HEDGE],
+                            &[(TIMEOUTS, 1.0)],
+                        );
                     }
                     Pending::Write { .. } => ctx.end_span(WRITE_LATENCY, seq),
                 }
@@ -735,8 +743,9 @@ pub fn system_with(config: &Config) -> System<KvNode> {
         // keeps acknowledged writes, a client's that its restart does not
         // reuse values; each seeded bug needs only one. A client's crash is
         // what costs: its leftover messages meet its second incarnation's
-        // (5,940 states with replica crashes only, 732,045 with clients too,
-        // at the checker's default size).
+        // (502,104 states at the checker's default size; 5,940 with replica
+        // crashes only, measured while a timed-out read still waited for its
+        // replicas' late replies, which cost 732,045 with clients).
         .crashes(1, every_node)
         // The per-writer order last-writer-wins relies on: a writer's next
         // value (`n = writes + 1`) is above every value it produced before,
@@ -789,6 +798,11 @@ pub fn system_with(config: &Config) -> System<KvNode> {
             "read_latency_p999",
             READ_LATENCY,
             Aggregate::P999,
+        ))
+        .objective(Objective::maximize(
+            "reads_within_1s",
+            READ_LATENCY,
+            Aggregate::fraction_within(Duration::from_secs(1)),
         ))
         .objective(Objective::minimize(
             "write_latency_p99",
@@ -851,6 +865,7 @@ impl Kv {
     pub fn config(params: &prophet::registry::Params) -> (Config, KvWorkload) {
         let mut config = Config::new(params.int("replicas"), params.int("clients"));
         config.boot_requests = u32::try_from(params.int("requests")).unwrap_or(u32::MAX);
+        config.timeout = Duration::from_millis(params.int("timeout_ms") as u64);
         config.variant = Variant::parse(params.text("variant"))
             .expect("the description lists exactly the variants");
         let mut workload = workload(&config);
@@ -905,6 +920,13 @@ impl prophet::registry::Protocol for Kv {
             0,
             100,
             "10",
+        ))
+        .param(ParamSpec::int(
+            "timeout_ms",
+            "a client gives up on a request after this many milliseconds; a timed-out read costs its replica choice this much",
+            1,
+            3_600_000,
+            "5000",
         ))
         .variant(Variant::Correct.name(), "replicas store writes, and clients reserve their write counter, in durable state")
         .variant(
@@ -967,8 +989,9 @@ mod tests {
         assert!(report.complete, "{report:?}");
         assert!(report.violations.is_empty(), "{:?}", report.violations);
         // Exact count: pins down the protocol and the explorer together
-        // (5940 while only replicas could crash).
-        assert_eq!(report.unique_states, 732_045);
+        // (5940 while only replicas could crash; 732,045 while a timed-out
+        // read kept waiting for its replicas' late replies).
+        assert_eq!(report.unique_states, 502_104);
     }
 
     #[test]
@@ -1094,6 +1117,61 @@ mod tests {
         // The bug the variant seeds: the same values again, which the
         // replicas order no higher than the old ones.
         assert_eq!(next, before);
+    }
+
+    #[test]
+    fn a_timed_out_read_is_an_outcome_of_its_replica_choice_at_the_timeout() {
+        use prophet::choice::{FeedbackTracker, LATENCY};
+        use prophet::model::{Effects, FirstChoice, Input, execute};
+        let mut config = Config::new(2, 1);
+        config.timeout = Duration::from_millis(750);
+        let system = system_with(&config);
+        let id = NodeId(2);
+        let mut state = system.nodes()[2].init(id, None);
+        let mut tracker = FeedbackTracker::new();
+        let mut run = |input: Input<KvNode>, at: Duration| {
+            let mut effects = Effects::default();
+            execute(
+                &system,
+                id,
+                &mut state,
+                input,
+                &mut effects,
+                &mut FirstChoice,
+            );
+            tracker.handler_ran(id, &effects, at, at)
+        };
+        let read = KvMsg::Request {
+            seq: 7,
+            op: Op::Read(1),
+        };
+        let t0 = Duration::from_secs(3);
+        assert!(run(Input::Message(id, read), t0).is_empty());
+        // Replica 0 never answers; the client's timer fires 750 ms later.
+        let outcomes = run(Input::Timer(KvTimer::Timeout(7)), t0 + config.timeout);
+        let names: Vec<_> = outcomes.iter().map(|o| o.name).collect();
+        assert_eq!(names, [READ_REPLICA, HEDGE]);
+        let replica = &outcomes[0];
+        assert_eq!(replica.key, prophet::model::candidate_key(&NodeId(0)));
+        assert_eq!(replica.samples, vec![(LATENCY, 0.75), (TIMEOUTS, 1.0)]);
+        assert_eq!(replica.cost(), 0.75);
+        assert_eq!(tracker.open_decisions(), 0);
+    }
+
+    #[test]
+    fn the_timeout_is_a_parameter_with_a_range() {
+        use prophet::registry::{Entry, Purpose};
+        let entry = Entry::nodes(Kv);
+        let parse = |pairs: &[&str]| {
+            let pairs: Vec<String> = pairs.iter().map(|p| p.to_string()).collect();
+            entry.params(Purpose::Sim, &pairs)
+        };
+        let params = parse(&["timeout_ms=1000"]).expect("in range");
+        assert_eq!(Kv::config(&params).0.timeout, Duration::from_secs(1));
+        assert!(parse(&["timeout_ms=0"]).is_err());
+        assert!(parse(&["timeout_ms=3600001"]).is_err());
+        let default = parse(&[]).expect("defaults");
+        assert_eq!(Kv::config(&default).0.timeout, Duration::from_secs(5));
     }
 
     #[test]

@@ -455,11 +455,17 @@ impl Policy for Learning {
             Kind::Ucb1 => match untried {
                 Some(i) => i,
                 None => {
+                    // Pulls include decisions still waiting for their
+                    // outcome: counting only outcomes, an arm whose outcomes
+                    // stop coming (a crashed replica, until its timeouts
+                    // come back) gains bonus with every other arm's outcome
+                    // and takes nearly every decision.
+                    let pulls = |a: &ArmStats| (a.n + a.outstanding).max(1);
                     let scale = arms.iter().map(|a| a.mean).fold(1e-9, f64::max);
-                    let total: u64 = arms.iter().map(|a| a.n.max(1)).sum();
+                    let total: u64 = arms.iter().map(pulls).sum();
                     let ln = (total as f64).ln();
                     argmin(arms.iter().map(|a| {
-                        let m = a.n.max(1) as f64;
+                        let m = pulls(a) as f64;
                         a.mean / scale - (2.0 * ln / m).sqrt()
                     }))
                 }
@@ -648,6 +654,25 @@ mod tests {
             }
             assert!(late_hits >= 80, "{spec:?}: {late_hits}");
         }
+    }
+
+    #[test]
+    fn ucb1_spreads_decisions_whose_outcomes_are_late() {
+        // Four arms seen once each at the same cost, then 100 decisions
+        // with no outcome yet: counting only outcomes, UCB1 gave all 100 to
+        // arm 0 (equal scores, first wins); counting the waiting decisions
+        // as pulls, each arm gets 25.
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut p = PolicySpec::Ucb1.build();
+        for round in 0..4 {
+            let i = p.choose(&view(4), &mut rng);
+            p.observe(&outcome(KEYS[i], 0.010, Duration::from_millis(round)));
+        }
+        let mut picks = [0; 4];
+        for _ in 0..100 {
+            picks[p.choose(&view(4), &mut rng)] += 1;
+        }
+        assert_eq!(picks, [25; 4]);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub use core::{Expectation, Model, Property, StepError};
 pub use execute::{EffectError, EffectSink, Input, apply_effects, execute};
 pub use network::{Delivery, Envelope, InFlight, NetworkSemantics};
 pub use node::{Data, Node, NodeId};
-pub use objective::{Aggregate, Constraint, Direction, Objective};
+pub use objective::{AGGREGATE_SCALE, Aggregate, Constraint, Direction, Objective};
 pub use rename::Rename;
 pub use state::{Event, GlobalState, NodeSlot, Step};
 pub use system::{DeterminismCheck, System};

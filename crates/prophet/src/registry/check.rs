@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::explore::{Explorer, Progress, Report, Strategy, Trace};
-use crate::model::Model;
+use crate::model::{Expectation, Model};
 
 /// How to check a system: strategy, bounds, and what to do with progress.
 #[derive(Clone, Copy)]
@@ -54,8 +54,15 @@ impl Default for CheckOptions<'_> {
 pub enum CheckOutcome {
     /// The exploration's report.
     Report(Report),
-    /// The trace of a replayed path.
-    Replay(Trace),
+    /// The trace of a replayed path, and the `always` properties that fail
+    /// in its last state (a counterexample's, from the checker or from a
+    /// simulation, ends in one).
+    Replay {
+        /// The trace.
+        trace: Trace,
+        /// The `always` properties its last state breaks.
+        violated: Vec<String>,
+    },
 }
 
 /// Checks `model` as `options` say.
@@ -86,7 +93,20 @@ pub fn check_model<M: Model>(
         explorer = explorer.on_progress(progress);
     }
     match options.replay {
-        Some((init, path)) => explorer.replay(init, path).map(CheckOutcome::Replay),
+        Some((init, path)) => {
+            let trace = explorer.replay(init, path)?;
+            let violated = match explorer.state_at(init, path) {
+                Some(last) => model
+                    .properties()
+                    .into_iter()
+                    .filter(|p| p.expectation == Expectation::Always && !p.holds(model, &last))
+                    .map(|p| p.name)
+                    .collect(),
+                // The trace ends in a failing step (a panic): no last state.
+                None => Vec::new(),
+            };
+            Ok(CheckOutcome::Replay { trace, violated })
+        }
         None => Ok(CheckOutcome::Report(explorer.run())),
     }
 }

@@ -10,7 +10,8 @@ use crate::model::{GlobalState, InFlight, Model, Node, NodeSlot, Objective, Syst
 use crate::registry::params::names_or_none;
 use crate::registry::{
     CheckOptions, CheckOutcome, Description, ModelProtocol, ParamSpec, Params, Protocol, Purpose,
-    RegistryError, SimRequest, build_system, check_model, simulate_system,
+    RegistryError, SimCounterexample, SimRequest, build_system, check_model, sim_counterexample,
+    simulate_system,
 };
 use crate::sim::RunReport;
 
@@ -30,6 +31,12 @@ trait Executable: Send + Sync {
     fn check(&self, params: &Params, options: &CheckOptions<'_>) -> Result<CheckOutcome, String>;
     fn simulate(&self, params: &Params, req: &mut SimRequest<'_>)
     -> Result<Vec<RunReport>, String>;
+    fn sim_counterexample(
+        &self,
+        params: &Params,
+        req: &SimRequest<'_>,
+        seed: u64,
+    ) -> Result<SimCounterexample, String>;
     fn node_count(&self, params: &Params) -> Option<usize>;
     fn inspect(&self, params: &Params, states: &[Vec<u8>]) -> Result<Vec<PropertyStatus>, String>;
     fn objectives(&self, params: &Params) -> Vec<Objective>;
@@ -58,6 +65,18 @@ impl<P: Protocol> Executable for NodeProtocol<P> {
         let workload = self.protocol.workload(params);
         let defaults = self.protocol.sim_defaults(params, &req.limits);
         simulate_system(&system, workload.as_deref(), defaults, req)
+    }
+
+    fn sim_counterexample(
+        &self,
+        params: &Params,
+        req: &SimRequest<'_>,
+        seed: u64,
+    ) -> Result<SimCounterexample, String> {
+        let system = build_system(&*self.protocol, &self.description, params);
+        let workload = self.protocol.workload(params);
+        let defaults = self.protocol.sim_defaults(params, &req.limits);
+        sim_counterexample(&system, workload.as_deref(), defaults, req, seed)
     }
 
     fn node_count(&self, params: &Params) -> Option<usize> {
@@ -134,6 +153,15 @@ impl<M: ModelProtocol> Executable for PlainModel<M> {
     }
 
     fn simulate(&self, _: &Params, _: &mut SimRequest<'_>) -> Result<Vec<RunReport>, String> {
+        Err(PLAIN_MODEL.to_string())
+    }
+
+    fn sim_counterexample(
+        &self,
+        _: &Params,
+        _: &SimRequest<'_>,
+        _: u64,
+    ) -> Result<SimCounterexample, String> {
         Err(PLAIN_MODEL.to_string())
     }
 
@@ -295,6 +323,19 @@ impl Entry {
             .check_choices(req.policies.keys().map(String::as_str))
             .map_err(|e| e.to_string())?;
         self.executable.simulate(params, req)
+    }
+
+    /// Reruns `seed` of the simulation `req` describes and returns its
+    /// first invariant violation as a checker trace (see
+    /// [`sim_counterexample`]); `req.seeds` and its progress are not used.
+    pub fn sim_counterexample(
+        &self,
+        params: &Params,
+        req: &SimRequest<'_>,
+        seed: u64,
+    ) -> Result<SimCounterexample, String> {
+        self.supports(Purpose::Sim).map_err(|e| e.to_string())?;
+        self.executable.sim_counterexample(params, req, seed)
     }
 
     /// How many nodes the system has with `params` (`None`: a plain model).

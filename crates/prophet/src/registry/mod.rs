@@ -48,12 +48,16 @@
 //! ```
 
 mod check;
+mod counterexample;
 mod describe;
 mod entry;
 mod params;
 mod simulate;
 
 pub use check::{CheckOptions, CheckOutcome, check_model};
+pub use counterexample::{
+    SimCounterexample, TRACE_STEPS_MAX, checker_path, counterexample, sim_counterexample,
+};
 pub use describe::{ChoiceSpec, Description, ModelProtocol, Protocol, VariantSpec, build_system};
 pub use entry::{Entry, PropertyStatus, Registry, inspect_states};
 pub use params::{ParamKind, ParamSpec, Params, Purpose};

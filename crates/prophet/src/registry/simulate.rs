@@ -50,6 +50,21 @@ pub fn simulate_system<N: Node>(
     defaults: SimDefaults,
     req: &mut SimRequest<'_>,
 ) -> Result<Vec<RunReport>, String> {
+    let mut sim = simulator(system, workload, defaults, req)?;
+    if let Some(progress) = req.run_progress {
+        sim = sim.on_progress(progress);
+    }
+    sim.run_seeds(req.seeds.iter().copied(), &mut *req.progress)
+        .map_err(|e| e.to_string())
+}
+
+/// The simulator `req` describes over `defaults` (without progress).
+pub(crate) fn simulator<'s, N: Node>(
+    system: &'s System<N>,
+    workload: Option<&'s dyn Workload<N>>,
+    defaults: SimDefaults,
+    req: &SimRequest<'_>,
+) -> Result<Simulator<'s, N>, String> {
     let n = system.nodes().len();
     let (network, load, faults) = match req.scenario {
         Some(s) => {
@@ -99,9 +114,5 @@ pub fn simulate_system<N: Node>(
     if let Some(every) = req.check_every {
         sim = sim.check_invariants(every);
     }
-    if let Some(progress) = req.run_progress {
-        sim = sim.on_progress(progress);
-    }
-    sim.run_seeds(req.seeds.iter().copied(), &mut *req.progress)
-        .map_err(|e| e.to_string())
+    Ok(sim)
 }

@@ -11,11 +11,15 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Aggregate, Constraint, Direction, Objective};
+use crate::model::{AGGREGATE_SCALE, Aggregate, Constraint, Direction, Objective};
 
 /// Histogram units per metric unit: values are stored in millionths (µs for
-/// a latency in seconds).
-const SCALE: f64 = 1e6;
+/// a latency in seconds), the unit of a `FractionAtMost` threshold.
+const SCALE: f64 = AGGREGATE_SCALE;
+
+/// Thresholds (millionths) counted exactly per metric; a system declares a
+/// handful, and each costs a comparison per sample.
+pub const THRESHOLDS_MAX: usize = 16;
 
 /// Samples of one metric.
 #[derive(Clone, Debug)]
@@ -27,10 +31,13 @@ pub struct Series {
     /// `(time s, value)` samples kept for plots, at most `cap`.
     samples: Vec<(f32, f32)>,
     cap: usize,
+    /// `(threshold, samples at most it)` for each declared threshold: the
+    /// histogram's buckets would blur a sample 0.1% above a threshold into it.
+    at_most: Vec<(u64, u64)>,
 }
 
 impl Series {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, thresholds: &[u64]) -> Self {
         Series {
             // Up to 10^6 metric units (11.6 days of latency) at 3 significant digits.
             hist: Histogram::new_with_bounds(1, 1_000_000_000_000, 3).expect("valid bounds"),
@@ -39,6 +46,7 @@ impl Series {
             max: f64::NEG_INFINITY,
             samples: Vec::new(),
             cap,
+            at_most: thresholds.iter().map(|&t| (t, 0)).collect(),
         }
     }
 
@@ -48,6 +56,9 @@ impl Series {
         self.max = self.max.max(value);
         let scaled = (value.max(0.0) * SCALE).round() as u64;
         self.hist.saturating_record(scaled);
+        for (threshold, count) in &mut self.at_most {
+            *count += u64::from(scaled <= *threshold);
+        }
         if self.samples.len() < self.cap {
             self.samples.push((at_secs as f32, value as f32));
         }
@@ -65,6 +76,19 @@ impl Series {
         }
         let bound = (value.max(0.0) * SCALE).round() as u64;
         self.hist.count_between(0, bound) as f64 / self.hist.len() as f64
+    }
+
+    /// Fraction of samples at most `millionths` of the unit: exact when the
+    /// threshold was declared before the samples came
+    /// ([`Metrics::count_at_most`]), else from the histogram (within its 0.1%).
+    pub fn fraction_at_most_millionths(&self, millionths: u64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        match self.at_most.iter().find(|(t, _)| *t == millionths) {
+            Some(&(_, under)) => under as f64 / self.count as f64,
+            None => self.hist.count_between(0, millionths) as f64 / self.hist.len() as f64,
+        }
     }
 
     /// The value at quantile `q` (0..=1).
@@ -129,9 +153,10 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The aggregate `a`.
-    pub fn get(&self, a: Aggregate) -> f64 {
-        match a {
+    /// The aggregate `a`; `None` for a fraction under a threshold, which
+    /// needs the samples ([`Metrics::aggregate`]).
+    pub fn get(&self, a: Aggregate) -> Option<f64> {
+        Some(match a {
             Aggregate::Mean => self.mean,
             Aggregate::P50 => self.p50,
             Aggregate::P99 => self.p99,
@@ -139,7 +164,8 @@ impl Summary {
             Aggregate::Max => self.max,
             Aggregate::Rate => self.rate,
             Aggregate::Count => self.count as f64,
-        }
+            Aggregate::FractionAtMost(_) => return None,
+        })
     }
 }
 
@@ -149,6 +175,8 @@ pub struct Metrics {
     series: BTreeMap<String, Series>,
     spans: std::collections::BTreeSet<String>,
     cap: usize,
+    /// Thresholds counted exactly, by metric.
+    thresholds: BTreeMap<String, Vec<u64>>,
 }
 
 impl Metrics {
@@ -158,6 +186,47 @@ impl Metrics {
             series: BTreeMap::new(),
             spans: Default::default(),
             cap,
+            thresholds: BTreeMap::new(),
+        }
+    }
+
+    /// Counts exactly the samples of `metric` at most `millionths` of its
+    /// unit (at most [`THRESHOLDS_MAX`] per metric; beyond, the fraction
+    /// comes from the histogram). Call before the first sample.
+    pub fn count_at_most(&mut self, metric: &str, millionths: u64) {
+        debug_assert!(!self.series.contains_key(metric), "declared after samples");
+        let declared = self.thresholds.entry(metric.to_string()).or_default();
+        if declared.len() < THRESHOLDS_MAX && !declared.contains(&millionths) {
+            declared.push(millionths);
+        }
+    }
+
+    /// Counts exactly every threshold `declared` objectives and constraints use.
+    pub fn count_thresholds_of(&mut self, objectives: &[Objective], constraints: &[Constraint]) {
+        let aggregates = objectives
+            .iter()
+            .map(|o| (&o.metric, o.aggregate))
+            .chain(constraints.iter().map(|c| (&c.metric, c.aggregate)));
+        for (metric, aggregate) in aggregates {
+            if let Aggregate::FractionAtMost(millionths) = aggregate {
+                self.count_at_most(metric, millionths);
+            }
+        }
+    }
+
+    /// The value of `aggregate` of `metric`, given the run's summaries;
+    /// `None` when the metric had no samples.
+    pub fn aggregate(
+        &self,
+        summaries: &BTreeMap<String, Summary>,
+        metric: &str,
+        aggregate: Aggregate,
+    ) -> Option<f64> {
+        match aggregate {
+            Aggregate::FractionAtMost(millionths) => self
+                .get(metric)
+                .map(|s| s.fraction_at_most_millionths(millionths)),
+            other => summaries.get(metric).and_then(|s| s.get(other)),
         }
     }
 
@@ -176,8 +245,9 @@ impl Metrics {
 
     fn series_mut(&mut self, metric: &str) -> &mut Series {
         if !self.series.contains_key(metric) {
-            self.series
-                .insert(metric.to_string(), Series::new(self.cap));
+            let thresholds = self.thresholds.get(metric).map_or(&[][..], Vec::as_slice);
+            let series = Series::new(self.cap, thresholds);
+            self.series.insert(metric.to_string(), series);
         }
         self.series.get_mut(metric).expect("inserted above")
     }
@@ -224,9 +294,10 @@ pub struct ConstraintValue {
     pub satisfied: bool,
 }
 
-/// Computes objectives from summaries.
+/// Computes objectives from a run's metrics and their summaries.
 pub fn objectives(
     declared: &[Objective],
+    metrics: &Metrics,
     summaries: &BTreeMap<String, Summary>,
 ) -> Vec<ObjectiveValue> {
     declared
@@ -236,20 +307,21 @@ pub fn objectives(
             metric: o.metric.clone(),
             aggregate: o.aggregate,
             direction: o.direction,
-            value: summaries.get(&o.metric).map(|s| s.get(o.aggregate)),
+            value: metrics.aggregate(summaries, &o.metric, o.aggregate),
         })
         .collect()
 }
 
-/// Computes constraints from summaries.
+/// Computes constraints from a run's metrics and their summaries.
 pub fn constraints(
     declared: &[Constraint],
+    metrics: &Metrics,
     summaries: &BTreeMap<String, Summary>,
 ) -> Vec<ConstraintValue> {
     declared
         .iter()
         .map(|c| {
-            let value = summaries.get(&c.metric).map(|s| s.get(c.aggregate));
+            let value = metrics.aggregate(summaries, &c.metric, c.aggregate);
             ConstraintValue {
                 name: c.name.clone(),
                 value,
@@ -326,6 +398,45 @@ mod tests {
         let f = m.get("lat").unwrap().fraction_at_most(0.25);
         assert!((f - 0.25).abs() < 0.002, "{f}");
         assert_eq!(m.get("lat").unwrap().samples().len(), 10);
+    }
+
+    #[test]
+    fn fraction_under_a_threshold_is_exact_on_declared_thresholds() {
+        let within_1s = Objective::maximize(
+            "within_1s",
+            "lat",
+            Aggregate::fraction_within(std::time::Duration::from_secs(1)),
+        );
+        let mut m = Metrics::new(10);
+        m.count_thresholds_of(std::slice::from_ref(&within_1s), &[]);
+        // 1.0005 s shares a histogram bucket with 1 s (3 significant
+        // digits): only the exact count leaves it out.
+        for secs in [0.2, 0.999_999, 1.0, 1.000_5, 1.001, 3.0, 0.5, 0.7] {
+            m.span("lat", 0.0, secs);
+        }
+        let summaries = m.summaries(1.0);
+        let values = objectives(std::slice::from_ref(&within_1s), &m, &summaries);
+        assert_eq!(values[0].value, Some(5.0 / 8.0));
+        let lat = m.get("lat").unwrap();
+        assert_eq!(lat.fraction_at_most_millionths(1_000_000), 0.625);
+        // An undeclared threshold comes from the histogram (here exact too).
+        assert_eq!(lat.fraction_at_most_millionths(100_000), 0.0);
+        assert_eq!(lat.fraction_at_most_millionths(5_000_000), 1.0);
+        // No samples: no value, as for every aggregate.
+        let none = objectives(
+            &[Objective::maximize(
+                "x",
+                "other",
+                Aggregate::fraction_at_most(1.0),
+            )],
+            &m,
+            &summaries,
+        );
+        assert_eq!(none[0].value, None);
+        // Across seeds it is an estimate like any other objective.
+        let e = Estimate::from_values(&[0.625, 0.875]).unwrap();
+        assert_eq!(e.mean, 0.75);
+        assert!((e.ci95 - 12.706 * 0.125).abs() < 1e-9, "{}", e.ci95);
     }
 
     #[test]

@@ -88,7 +88,9 @@ pub struct RecordedRun<N: Node> {
     pub report: RunReport,
     /// The final global state (messages in flight not included).
     pub state: GlobalState<N>,
-    /// Every handler run and crash, as explorer steps, in order.
+    /// Every handler run, crash and dropped message, as explorer steps, in
+    /// order (a message dropped at a down node as its delivery there, one
+    /// lost or cut off by a partition as its loss).
     pub schedule: Vec<crate::model::Step<N>>,
 }
 
@@ -332,6 +334,11 @@ pub struct RunProgress {
     pub events: u64,
 }
 
+/// Events a [`Simulator::run_traced`] rerun processes at most: the steps it
+/// records (a clone of each message handled) stay within memory, and a
+/// violation later than this has no trace.
+pub const TRACE_EVENTS_MAX: u64 = 1_000_000;
+
 /// How often (in events) a run reports progress.
 pub const PROGRESS_EVENTS: u64 = 1 << 16;
 
@@ -455,8 +462,9 @@ impl<'a, N: Node> Simulator<'a, N> {
         engine::Run::new(self, seed)?.run()
     }
 
-    /// Runs one seed and also returns every handler run (and crash) as an
-    /// explorer [`Step`](crate::model::Step), in the order they happened:
+    /// Runs one seed and also returns every handler run (and crash, and
+    /// dropped message) as an explorer [`Step`](crate::model::Step), in the
+    /// order they happened:
     /// from the system's boot state (a boot is `Event::Restart` of a running
     /// node, which runs `on_start`), the explorer's `next_state` over these
     /// steps reaches the same node states. Requests a workload injects are
@@ -464,6 +472,43 @@ impl<'a, N: Node> Simulator<'a, N> {
     /// explorer cannot replay.
     pub fn run_recorded(&self, seed: u64) -> Result<RecordedRun<N>, SimError> {
         engine::Run::new(self, seed)?.record().run_recorded()
+    }
+
+    /// Reruns `seed` to obtain the steps behind a violation: recording
+    /// every handler run, crash and dropped message, and checking the
+    /// `always` properties after every event, so the run stops at the first
+    /// event that breaks one (runs are functions of their seed, and checking
+    /// draws nothing from the generator). The rerun has no wall-clock
+    /// budget and stops after at most [`TRACE_EVENTS_MAX`] events, which
+    /// bounds the schedule it keeps.
+    pub fn run_traced(&self, seed: u64) -> Result<RecordedRun<N>, SimError> {
+        let traced = Simulator {
+            system: self.system,
+            network: self.network.clone(),
+            faults: self.faults.clone(),
+            workload: self.workload,
+            load: self.load.clone(),
+            policies: self.policies.clone(),
+            default_policy: self.default_policy.clone(),
+            limits: Limits {
+                max_events: self.limits.max_events.min(TRACE_EVENTS_MAX),
+                wall_budget: None,
+                ..self.limits
+            },
+            sample_cap: self.sample_cap,
+            start: self.start.clone(),
+            check_every: Some(1),
+            progress: None,
+            objectives: self.objectives.clone(),
+            constraints: self.constraints.clone(),
+        };
+        traced.run_recorded(seed)
+    }
+
+    /// Whether a workload hands requests to the clients (which no explorer
+    /// step does).
+    pub fn injects_requests(&self) -> bool {
+        self.workload.is_some() && !matches!(self.load, Load::None)
     }
 
     /// Runs `seeds` one after the other, calling `progress` after each.

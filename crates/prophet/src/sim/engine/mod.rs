@@ -206,7 +206,11 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             now: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
             policies: PolicyTable::new(sim.default_policy.clone(), sim.policies.clone()),
-            metrics: Metrics::new(sim.sample_cap),
+            metrics: {
+                let mut metrics = Metrics::new(sim.sample_cap);
+                metrics.count_thresholds_of(system.objectives(), system.constraints());
+                metrics
+            },
             spans: fast_map(),
             feedback: FeedbackTracker::new(),
             effects: Effects::default(),
@@ -438,26 +442,30 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         let secs = self.report.sim_time.as_secs_f64();
         let summaries = self.metrics.summaries(secs);
         self.report.objectives = if self.sim.objectives.is_empty() {
-            crate::sim::metrics::objectives(self.sim.system.objectives(), &summaries)
+            crate::sim::metrics::objectives(self.sim.system.objectives(), &self.metrics, &summaries)
         } else {
             let all: Vec<_> = (self.sim.system.objectives().iter())
                 .chain(&self.sim.objectives)
                 .cloned()
                 .collect();
-            crate::sim::metrics::objectives(&all, &summaries)
+            crate::sim::metrics::objectives(&all, &self.metrics, &summaries)
         };
         self.report.cache_lookups = self.caches.lookups;
         self.report.cache_hits = self.caches.hits;
         self.report.zone_bytes = self.zones.per_pair();
         self.report.cross_zone_bytes = self.zones.crossed();
         self.report.constraints = if self.sim.constraints.is_empty() {
-            crate::sim::metrics::constraints(self.sim.system.constraints(), &summaries)
+            crate::sim::metrics::constraints(
+                self.sim.system.constraints(),
+                &self.metrics,
+                &summaries,
+            )
         } else {
             let all: Vec<_> = (self.sim.system.constraints().iter())
                 .chain(&self.sim.constraints)
                 .cloned()
                 .collect();
-            crate::sim::metrics::constraints(&all, &summaries)
+            crate::sim::metrics::constraints(&all, &self.metrics, &summaries)
         };
         self.report.summaries = summaries;
         self.report.metrics = self.metrics;
@@ -549,10 +557,11 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 self.run_handler(node, Input::Start)
             }
             Ev::Deliver { src, dst, msg } => {
-                if !self.state.nodes[dst.index()].up
-                    || (src != dst && self.net.blocked(src, dst, Duration::from_nanos(self.now)))
+                let up = self.state.nodes[dst.index()].up;
+                if !up || (src != dst && self.net.blocked(src, dst, Duration::from_nanos(self.now)))
                 {
                     self.report.messages_dropped += 1;
+                    self.record_drop(src, dst, &msg, !up);
                     return Ok(());
                 }
                 self.trace_event(1, dst, &(src, &msg));
@@ -670,6 +679,26 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             }
             // A node's input or wake-up goes through `handle`.
             input => self.handle(input),
+        }
+    }
+
+    /// Records a message the run dropped, when recording: as the explorer's
+    /// delivery to a down node (which discards it) or as its loss.
+    pub(super) fn record_drop(&mut self, src: NodeId, dst: NodeId, msg: &N::Msg, to_down: bool) {
+        if let Some(schedule) = &mut self.schedule {
+            let envelope = Envelope {
+                src,
+                dst,
+                msg: msg.clone(),
+            };
+            schedule.push(Step {
+                event: if to_down {
+                    Event::Deliver(envelope)
+                } else {
+                    Event::Lose(envelope)
+                },
+                choices: Vec::new(),
+            });
         }
     }
 

@@ -34,6 +34,7 @@ impl<N: Node> Run<'_, '_, N> {
         let t = Duration::from_nanos(at);
         if src != dst && self.net.blocked(src, dst, t) {
             self.report.messages_dropped += 1;
+            self.record_drop(src, dst, &msg, false);
             return;
         }
         if src != dst {
@@ -49,6 +50,7 @@ impl<N: Node> Run<'_, '_, N> {
         let (loss, dup, reorder) = (link.loss, link.duplicate, link.reorder);
         if loss > 0.0 && self.rng.random_bool(loss) {
             self.report.messages_dropped += 1;
+            self.record_drop(src, dst, &msg, false);
             return;
         }
         let mut start = at;
