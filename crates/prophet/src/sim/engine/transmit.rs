@@ -45,7 +45,7 @@ impl<N: Node> Run<'_, '_, N> {
         }
         let arrive = start + self.delay_ns(src, dst, t);
         let ordered = reorder <= 0.0 || !self.rng.random_bool(reorder);
-        let arrive = if ordered {
+        let arrive = if ordered && !self.fifo_by_construction {
             let last = self.link_last.entry((src, dst)).or_insert(0);
             let a = arrive.max(*last);
             *last = a;
