@@ -7,14 +7,19 @@
 //! cargo run --release -p prophet-bench -- transport --json
 //! ```
 
+mod alloc_count;
 mod explore_cmp;
 mod sim_cmp;
+mod sim_concurrent;
 mod sr_two_phase;
 mod transport;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOC: alloc_count::Counting = alloc_count::Counting;
 
 #[derive(Parser)]
 #[command(about = "Side-by-side comparisons of Prophet with peer projects")]
@@ -45,12 +50,22 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
-    /// Simulator figures: ping-pong vs turmoil, events/s, RandTree under
-    /// churn and the 11-replica stuck-replica scenario per policy (JSON lines).
+    /// Simulator figures: ping-pong and the concurrent workload vs
+    /// turmoil, events/s, RandTree under churn at 100 to 10,000 nodes and
+    /// the 11-replica stuck-replica scenario per policy (JSON lines).
     Sim {
         /// Print only JSON lines (the only output format).
         #[arg(long)]
         json: bool,
+        /// Run only these parts (comma-separated; default: all).
+        #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(sim_cmp::PARTS))]
+        only: Vec<String>,
+        /// Paired rounds of the concurrent workload, and runs per RandTree size.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        rounds: u32,
+        /// RandTree sizes (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+        randtree_nodes: Vec<usize>,
     },
     /// Live transport: two runtime nodes on loopback against a plain tokio
     /// TCP echo with the same framing (pipelined messages/s, round-trip
@@ -110,7 +125,16 @@ fn main() -> ExitCode {
             idiomatic,
             repeat,
         ),
-        Cmd::Sim { json: _ } => sim_cmp::run(),
+        Cmd::Sim {
+            json: _,
+            only,
+            rounds,
+            randtree_nodes,
+        } => sim_cmp::run(&sim_cmp::SimBench {
+            only,
+            rounds: rounds as usize,
+            randtree_nodes,
+        }),
         Cmd::Transport {
             json: _,
             messages,

@@ -5,6 +5,13 @@
 //!   (N hosts in pairs, a client pings its server R times over UDP-like
 //!   messages with 1 ms latency), messages per wall second and the ratio,
 //!   measured in the same run.
+//! - `concurrent`: every host keeps `window` requests outstanding to its
+//!   peers (turmoil's good case), N = 10 and 100 against turmoil and 1,000
+//!   Prophet alone: the Prophet/turmoil speed ratio (median of paired
+//!   rounds, alternating which goes first),
+//!   Prophet's ns per delivered message (median) against the 65 ns goal, and
+//!   a heap push + pop + handler call per message measured in the same
+//!   rounds ([`sim_concurrent::heap_baseline`]).
 //! - `events`: events per second on a message-heavy workload (tokens
 //!   hopping between 100 nodes).
 //! - `kv-stuck-replica`: the Linkerd scenario per policy: fraction of reads
@@ -12,8 +19,13 @@
 //!   `kv-overload-speed`: the same scenario with every read on one replica
 //!   (its queue grows all run), simulated seconds per wall second against
 //!   the balanced (random) run's.
-//! - `randtree-churn`: simulated seconds per wall second for a 100-node
-//!   RandTree (degree 4) under churn (2 crashes/s, each down 1 s).
+//! - `randtree-churn`: RandTree (degree 4) with 100, 1,000 and 10,000 nodes
+//!   under churn (nodes/50 crashes/s, i.e. each node about once per 50 s,
+//!   each down 1 s; 2/s at 100 nodes), on one core: simulated seconds per
+//!   wall second (median of runs) and bytes per node, the peak of live heap
+//!   bytes from building the system to the end of the run (the system, the
+//!   simulation's state, its queue and metrics) over the node count,
+//!   counted by the bench's allocator ([`crate::alloc_count`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -29,14 +41,106 @@ use serde_json::json;
 /// The Linkerd scenario file, as shipped.
 const STUCK_REPLICA: &str = include_str!("../../../scenarios/linkerd-stuck-replica.toml");
 
-/// Runs every measurement, printing one JSON object per line.
-pub fn run() -> Result<(), String> {
-    for (hosts, round_trips) in [(2usize, 50_000u64), (10, 20_000), (50, 4_000)] {
-        pingpong(hosts, round_trips)?;
+/// The parts of `prophet-bench sim`, in the order they run.
+pub const PARTS: &[&str] = &["pingpong", "concurrent", "events", "randtree", "kv"];
+
+/// Which parts to run and how often.
+pub struct SimBench {
+    /// Parts to run (every part when empty).
+    pub only: Vec<String>,
+    /// Rounds of the concurrent workload (RandTree runs at most 3 per size).
+    pub rounds: usize,
+    /// RandTree sizes.
+    pub randtree_nodes: Vec<usize>,
+}
+
+/// Runs the selected measurements, printing one JSON object per line.
+pub fn run(bench: &SimBench) -> Result<(), String> {
+    crate::alloc_count::enable();
+    let wanted = |part: &str| bench.only.is_empty() || bench.only.iter().any(|p| p == part);
+    if wanted("pingpong") {
+        for (hosts, round_trips) in [(2usize, 50_000u64), (10, 20_000), (50, 4_000)] {
+            pingpong(hosts, round_trips)?;
+        }
     }
-    events()?;
-    randtree_churn()?;
-    kv_stuck_replica()?;
+    if wanted("concurrent") {
+        // turmoil 0.7 managed about 60,000 messages/s at 100 hosts and did
+        // not finish 1,000 hosts in 5 minutes: that size runs Prophet only.
+        for (hosts, messages, peer) in [
+            (10usize, 400_000u64, true),
+            (100, 200_000, true),
+            (1000, 400_000, false),
+        ] {
+            concurrent(hosts, 8, messages, bench.rounds, peer)?;
+        }
+    }
+    if wanted("events") {
+        events()?;
+    }
+    if wanted("randtree") {
+        for &nodes in &bench.randtree_nodes {
+            randtree_churn(nodes, bench.rounds.min(3))?;
+        }
+    }
+    if wanted("kv") {
+        kv_stuck_replica()?;
+    }
+    Ok(())
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The concurrent workload at one size: `rounds` paired runs (Prophet
+/// alone without `with_turmoil`).
+fn concurrent(
+    hosts: usize,
+    window: u64,
+    messages: u64,
+    rounds: usize,
+    with_turmoil: bool,
+) -> Result<(), String> {
+    use crate::sim_concurrent as c;
+    let requests = c::requests_per_host(hosts, messages);
+    let (mut ratios, mut prophet_ns, mut baseline_ns) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut prophet_rates, mut turmoil_rates) = (Vec::new(), Vec::new());
+    let mut delivered = 0;
+    for round in 0..rounds.max(1) {
+        let (p, t) = if !with_turmoil {
+            (c::prophet(hosts, window, requests)?, None)
+        } else if round % 2 == 0 {
+            let p = c::prophet(hosts, window, requests)?;
+            (p, Some(c::turmoil(hosts, window, requests)?))
+        } else {
+            let t = c::turmoil(hosts, window, requests)?;
+            (c::prophet(hosts, window, requests)?, Some(t))
+        };
+        delivered = p.0;
+        let p_rate = p.0 as f64 / p.1;
+        prophet_rates.push(p_rate);
+        if let Some(t) = t {
+            let t_rate = t.0 as f64 / t.1;
+            turmoil_rates.push(t_rate);
+            ratios.push(p_rate / t_rate);
+        }
+        prophet_ns.push(p.1 * 1e9 / p.0 as f64);
+        baseline_ns.push(c::heap_baseline(hosts * window as usize, p.0));
+    }
+    let ns = median(prophet_ns);
+    let base = median(baseline_ns);
+    println!(
+        "{}",
+        json!({"bench": "sim", "measure": "concurrent", "hosts": hosts, "window": window,
+               "messages": delivered, "rounds": rounds,
+               "prophet_messages_per_sec": median(prophet_rates),
+               "turmoil_messages_per_sec": with_turmoil.then(|| median(turmoil_rates)),
+               "prophet_over_turmoil": with_turmoil.then(|| median(ratios)), "ratio_goal": 10.0,
+               "prophet_ns_per_message": ns, "ns_goal": 65.0,
+               "baseline_heap_push_pop_call_ns": base,
+               "prophet_over_baseline": ns / base})
+    );
     Ok(())
 }
 
@@ -201,34 +305,50 @@ fn events() -> Result<(), String> {
     Ok(())
 }
 
-fn randtree_churn() -> Result<(), String> {
-    let nodes = 100;
+fn randtree_churn(nodes: usize, runs: usize) -> Result<(), String> {
     let horizon = Duration::from_secs(600);
-    let system =
-        prophet_systems::randtree::system(nodes, 4, prophet_systems::randtree::Variant::Correct);
-    let report = Simulator::new(&system)
-        .network(NetworkModel::uniform(LatencyDist::LogNormal {
-            median_ms: 10.0,
-            sigma: 0.5,
-        }))
-        .fault(prophet::sim::Fault::Churn {
-            nodes: (1..nodes).map(NodeId::from).collect(),
-            rate_per_sec: 2.0,
-            down_for: LatencyDist::Constant { ms: 1000.0 },
-            from: Duration::ZERO,
-            until: horizon,
-        })
-        .policy("randtree.forward_join", PolicySpec::Random)
-        .horizon(horizon)
-        .run(1)
-        .map_err(|e| e.to_string())?;
-    let wall = report.wall.as_secs_f64();
+    let rate_per_sec = nodes as f64 / 50.0;
+    let (mut speeds, mut walls) = (Vec::new(), Vec::new());
+    let mut first = None;
+    for _ in 0..runs.max(1) {
+        let base = crate::alloc_count::reset_peak();
+        let system = prophet_systems::randtree::system(
+            nodes,
+            4,
+            prophet_systems::randtree::Variant::Correct,
+        );
+        let report = Simulator::new(&system)
+            .network(NetworkModel::uniform(LatencyDist::LogNormal {
+                median_ms: 10.0,
+                sigma: 0.5,
+            }))
+            .fault(prophet::sim::Fault::Churn {
+                nodes: (1..nodes).map(NodeId::from).collect(),
+                rate_per_sec,
+                down_for: LatencyDist::Constant { ms: 1000.0 },
+                from: Duration::ZERO,
+                until: horizon,
+            })
+            .policy("randtree.forward_join", PolicySpec::Random)
+            .horizon(horizon)
+            .run(1)
+            .map_err(|e| e.to_string())?;
+        let peak_bytes = crate::alloc_count::peak().saturating_sub(base);
+        drop(system);
+        let wall = report.wall.as_secs_f64();
+        speeds.push(report.sim_time.as_secs_f64() / wall);
+        walls.push(wall);
+        first.get_or_insert((report, peak_bytes));
+    }
+    let (report, peak_bytes) = first.ok_or("no run")?;
     println!(
         "{}",
-        json!({"bench": "sim", "measure": "randtree-churn", "nodes": nodes,
-               "churn": "2 crashes/s, 1 s down", "sim_s": report.sim_time.as_secs_f64(),
-               "events": report.events, "crashes": report.crashes, "wall_s": wall,
-               "sim_s_per_wall_s": report.sim_time.as_secs_f64() / wall,
+        json!({"bench": "sim", "measure": "randtree-churn", "nodes": nodes, "runs": runs,
+               "churn_crashes_per_sec": rate_per_sec, "down_s": 1.0,
+               "sim_s": report.sim_time.as_secs_f64(),
+               "events": report.events, "crashes": report.crashes, "wall_s": median(walls),
+               "sim_s_per_wall_s": median(speeds),
+               "peak_heap_bytes": peak_bytes, "bytes_per_node": peak_bytes as f64 / nodes as f64,
                "join_latency_p99_s": report.objectives.first().and_then(|o| o.value)})
     );
     Ok(())

@@ -9,6 +9,7 @@
 //! exactly; [`RunReport::trace_hash`] fingerprints the whole event trace.
 
 mod check;
+mod churn;
 mod transmit;
 
 use std::cmp::Ordering;
@@ -124,7 +125,7 @@ impl Chooser for RunChooser<'_> {
     }
 }
 
-type SpanKey = (NodeId, &'static str, u64);
+type SpanKey = (&'static str, u64);
 
 /// One run's mutable state.
 pub(crate) struct Run<'s, 'a, N: Node> {
@@ -138,9 +139,18 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     rng: ChaCha8Rng,
     policies: PolicyTable,
     metrics: Metrics,
-    spans: FastMap<SpanKey, u64>,
+    /// Per node, its open spans' start times: a crash forgets one node's
+    /// (a single map was scanned whole at every crash, O(open spans)).
+    spans: Vec<FastMap<SpanKey, u64>>,
     feedback: FeedbackTracker,
-    effects: Effects<N>,
+    /// The handler's effect buffers, reused; boxed so that lending them to
+    /// a handler moves a pointer, not five vectors.
+    effects: Option<Box<Effects<N>>>,
+    /// Per fault, for a churn fault: its nodes that are up.
+    churn: Vec<Option<churn::UpSet>>,
+    /// Whether any node has a service time (else handlers take no time
+    /// and the model is not consulted per handler).
+    any_service: bool,
     timer_generation: u64,
     arrivals: u64,
     /// Arrivals so far per stream of a phased load (round-robin position).
@@ -151,6 +161,15 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     /// Per link: the last arrival time, and the send time from which it no
     /// longer holds later messages back (the end of a slowdown it was in).
     link_last: FastMap<(NodeId, NodeId), (u64, u64)>,
+    /// Whether every link already delivers in send order, so `link_last`
+    /// is never consulted: each link's latency is constant and nothing
+    /// delays it for a while (no slowdowns), and a node's sends leave in
+    /// time order (no service times: they leave at the handler's instant,
+    /// which never decreases; a bandwidth queue keeps that order). Then the
+    /// FIFO clamp never moves an arrival, and skipping it saves a hash
+    /// lookup per message (a map of every used link: a million entries
+    /// with 1,000 hosts all talking to each other).
+    fifo_by_construction: bool,
     report: RunReport,
     /// The handlers run, as explorer steps, when the caller asked for them.
     schedule: Option<Vec<Step<N>>>,
@@ -211,9 +230,19 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 metrics.count_thresholds_of(system.objectives(), system.constraints());
                 metrics
             },
-            spans: fast_map(),
+            spans: (0..n).map(|_| fast_map()).collect(),
             feedback: FeedbackTracker::new(),
-            effects: Effects::default(),
+            effects: Some(Box::default()),
+            churn: Vec::new(),
+            // Cache hits have service times of their own.
+            any_service: !sim.network.default_service.is_zero()
+                || sim.network.service.values().any(|d| !d.is_zero())
+                || sim
+                    .network
+                    .kind_service
+                    .iter()
+                    .any(|(_, _, d)| !d.is_zero())
+                || !sim.network.caches.is_empty(),
             timer_generation: 0,
             arrivals: 0,
             stream_arrivals: Vec::new(),
@@ -221,11 +250,24 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             measure_bytes,
             link_free: fast_map(),
             link_last: fast_map(),
+            fifo_by_construction: false,
             report: RunReport::empty(seed),
             schedule: None,
             caches: Caches::new(&sim.network.caches, n),
             zones,
         };
+        run.fifo_by_construction =
+            !run.any_service && run.net.slowdowns.is_empty() && run.net.all_latencies_constant();
+        run.churn = sim
+            .faults
+            .iter()
+            .map(|fault| match fault {
+                Fault::Churn { nodes, .. } => Some(churn::UpSet::new(nodes, |node| {
+                    run.state.nodes.get(node.index()).is_some_and(|s| s.up)
+                })),
+                Fault::Crash { .. } => None,
+            })
+            .collect();
         run.schedule_start(timers)?;
         Ok(run)
     }
@@ -641,6 +683,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 let slot = &mut self.state.nodes[node.index()];
                 if !slot.up {
                     slot.up = true;
+                    self.churn_set(node, true);
                     self.report.restarts += 1;
                     self.net.restarted(node, Duration::from_nanos(self.now));
                     self.trace_event(5, node, &());
@@ -662,13 +705,10 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 if self.now >= ns(*until) {
                     return Ok(());
                 }
-                let up: Vec<NodeId> = nodes
-                    .iter()
-                    .copied()
-                    .filter(|n| self.state.nodes[n.index()].up)
-                    .collect();
-                if !up.is_empty() {
-                    let victim = up[self.rng.random_range(0..up.len())];
+                let up = self.churn[i].as_ref().expect("built for every churn fault");
+                if up.len() > 0 {
+                    let victim = up.nth(self.rng.random_range(0..up.len()));
+                    debug_assert!(nodes.contains(&victim));
                     self.crash(victim);
                     let down = down_for.sample_ns(&mut self.rng);
                     self.push(self.now + down, Ev::Restart(victim));
@@ -712,13 +752,14 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         let durable = node.durable(&slot.state);
         slot.state = node.init(id, Some(durable));
         slot.up = false;
+        self.churn_set(id, false);
         self.state.crashes += 1;
         self.report.crashes += 1;
         let rt = &mut self.nodes[id.index()];
         rt.timers.clear();
         rt.busy_until = 0;
         self.caches.forget(id);
-        self.spans.retain(|k, _| k.0 != id);
+        self.spans[id.index()] = fast_map();
         self.feedback.forget_node(id);
         self.trace_event(4, id, &());
         if let Some(schedule) = &mut self.schedule {
@@ -726,6 +767,13 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 event: Event::Crash(id),
                 choices: Vec::new(),
             });
+        }
+    }
+
+    /// Tells the churn faults that `node` went up or down.
+    fn churn_set(&mut self, node: NodeId, up: bool) {
+        for set in self.churn.iter_mut().flatten() {
+            set.set(node, up);
         }
     }
 
@@ -753,7 +801,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             }
             _ => None,
         };
-        let mut effects = std::mem::take(&mut self.effects);
+        let mut effects = self.effects.take().unwrap_or_default();
         effects.clear();
         let mut chooser = RunChooser {
             policies: &mut self.policies,
@@ -788,7 +836,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         });
         let service = match cached.flatten() {
             Some(hit_ns) => hit_ns,
-            None => self.net.service_ns(id, t, kind.as_deref(), &mut self.rng),
+            None if self.any_service => self.net.service_ns(id, t, kind.as_deref(), &mut self.rng),
+            None => 0,
         };
         let done = self.now + service;
         self.nodes[id.index()].busy_until = done;
@@ -810,7 +859,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 done,
             },
         );
-        self.effects = effects;
+        self.effects = Some(effects);
         applied.map_err(|e| SimError::Panic {
             node: id,
             at: Duration::from_nanos(self.now),
@@ -835,10 +884,10 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             match *op {
                 MetricOp::Record { metric, value } => self.metrics.record(metric, at_secs, value),
                 MetricOp::Begin { metric, key } => {
-                    self.spans.insert((id, metric, key), self.now);
+                    self.spans[id.index()].insert((metric, key), self.now);
                 }
                 MetricOp::End { metric, key } => {
-                    let Some(begun) = self.spans.remove(&(id, metric, key)) else {
+                    let Some(begun) = self.spans[id.index()].remove(&(metric, key)) else {
                         continue;
                     };
                     let secs = done.saturating_sub(begun) as f64 / 1e9;

@@ -64,7 +64,7 @@ impl<N: Node> Run<'_, '_, N> {
         let (delay, window_end) = self.delay_ns(src, dst, t, kind);
         let arrive = start + delay;
         let ordered = reorder <= 0.0 || !self.rng.random_bool(reorder);
-        let arrive = if ordered {
+        let arrive = if ordered && !self.fifo_by_construction {
             // Per-link FIFO, except behind a message a slowdown delayed once
             // that slowdown is over: a message sent after the window must
             // not inherit the window's delay.
