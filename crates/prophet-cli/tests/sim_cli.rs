@@ -167,7 +167,7 @@ fn shipped_scenarios_parse_and_run_briefly() {
 fn check_kv_finds_the_volatile_store_and_client_counter_bugs() {
     let (code, out, _) = prophet(&["check", "kv", "--json"]);
     assert_eq!(code, 0);
-    assert_eq!(last_json(&out)["unique_states"], 502_104);
+    assert_eq!(last_json(&out)["unique_states"], 795_388);
     let (code, out, _) = prophet(&["check", "kv", "--param", "variant=volatile-store", "--json"]);
     assert_eq!(code, 1);
     assert_eq!(
