@@ -155,15 +155,8 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
                 outln!("{report}");
                 for trace in report.violations.iter().filter_map(|f| f.trace.as_ref()) {
                     outln!(
-                        "replay with: {} check {}{} --replay {}",
-                        crate::program_name(),
-                        entry.name(),
-                        params
-                            .to_map()
-                            .iter()
-                            .map(|(k, v)| format!(" -p {k}={v}"))
-                            .collect::<String>(),
-                        trace.encoded()
+                        "replay with: {}",
+                        crate::replay_command(entry.name(), &params, &trace.encoded())
                     );
                 }
             }

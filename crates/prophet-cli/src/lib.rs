@@ -117,6 +117,20 @@ fn program_name() -> String {
         .unwrap_or_else(|| "prophet".into())
 }
 
+/// The command that replays an encoded trace with the checker:
+/// `prophet check SYSTEM -p k=v … --replay TRACE`.
+fn replay_command(system: &str, params: &prophet::registry::Params, encoded: &str) -> String {
+    let pairs: String = params
+        .to_map()
+        .iter()
+        .map(|(k, v)| format!(" -p {k}={v}"))
+        .collect();
+    format!(
+        "{} check {system}{pairs} --replay {encoded}",
+        program_name()
+    )
+}
+
 /// Runs the command line on the process's arguments with the systems of
 /// `registry`, and returns the exit status (0 when every property held, 1
 /// when one was violated, 2 on bad usage).

@@ -312,19 +312,8 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
             entry.sim_counterexample(&params, &request, run.seed)
         })
         .collect();
-    let replay_command = |cx: &SimCounterexample| {
-        format!(
-            "{} check {}{} --replay {}",
-            crate::program_name(),
-            entry.name(),
-            params
-                .to_map()
-                .iter()
-                .map(|(k, v)| format!(" -p {k}={v}"))
-                .collect::<String>(),
-            cx.trace.encoded()
-        )
-    };
+    let replay_command =
+        |cx: &SimCounterexample| crate::replay_command(entry.name(), &params, &cx.trace.encoded());
     let violated = !violations.is_empty()
         || summaries.iter().any(|s| {
             s.constraints_satisfied
