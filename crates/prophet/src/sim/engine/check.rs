@@ -22,7 +22,8 @@ impl<N: Node> Run<'_, '_, N> {
         }
         let mut network = InFlight::new(system.semantics().delivery);
         let waiting = self.nodes.iter().flat_map(|rt| rt.waiting.iter());
-        for ev in self.queue.iter().map(|s| &s.ev).chain(waiting) {
+        let queued = (self.queue.iter()).filter_map(|s| self.events[s.slot as usize].as_ref());
+        for ev in queued.chain(waiting) {
             if let Ev::Deliver { src, dst, msg } = ev {
                 network.send(Envelope {
                     src: *src,

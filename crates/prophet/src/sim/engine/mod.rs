@@ -75,24 +75,29 @@ impl<N: Node> Ev<N> {
     }
 }
 
-struct Scheduled<N: Node> {
+/// A heap entry: when, the tie-breaking sequence number, and the slot of
+/// [`Run::events`] that holds the event. The heap moves 24-byte entries
+/// whatever the message's size (whole events made its sifts the loop's
+/// largest cost).
+#[derive(Clone, Copy)]
+struct Scheduled {
     at: u64,
     seq: u64,
-    ev: Ev<N>,
+    slot: u32,
 }
 
-impl<N: Node> PartialEq for Scheduled<N> {
+impl PartialEq for Scheduled {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
-impl<N: Node> Eq for Scheduled<N> {}
-impl<N: Node> PartialOrd for Scheduled<N> {
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<N: Node> Ord for Scheduled<N> {
+impl Ord for Scheduled {
     // Reversed: BinaryHeap is a max-heap and we pop the earliest.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.seq).cmp(&(self.at, self.seq))
@@ -133,7 +138,11 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     net: ResolvedNetwork,
     state: GlobalState<N>,
     nodes: Vec<NodeRt<N>>,
-    queue: BinaryHeap<Scheduled<N>>,
+    queue: BinaryHeap<Scheduled>,
+    /// The scheduled events, by the slot their heap entry names.
+    events: Vec<Option<Ev<N>>>,
+    /// Slots of `events` free for reuse.
+    free: Vec<u32>,
     seq: u64,
     now: u64,
     rng: ChaCha8Rng,
@@ -221,6 +230,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 })
                 .collect(),
             queue: BinaryHeap::new(),
+            events: Vec::new(),
+            free: Vec::new(),
             seq: 0,
             now: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -275,10 +286,22 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
     fn push(&mut self, at: u64, ev: Ev<N>) {
         self.seq += 1;
         self.report.scheduled += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.events[slot as usize] = Some(ev);
+                slot
+            }
+            None => {
+                let slot =
+                    u32::try_from(self.events.len()).expect("fewer than 2^32 pending events");
+                self.events.push(Some(ev));
+                slot
+            }
+        };
         self.queue.push(Scheduled {
             at,
             seq: self.seq,
-            ev,
+            slot,
         });
     }
 
@@ -466,7 +489,11 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                     events: self.report.events,
                 });
             }
-            self.handle(next.ev)?;
+            let ev = self.events[next.slot as usize]
+                .take()
+                .expect("a scheduled slot holds its event");
+            self.free.push(next.slot);
+            self.handle(ev)?;
             if let Some(every) = self.sim.check_every
                 && self.report.events.is_multiple_of(every.max(1))
                 && self.check_invariants()

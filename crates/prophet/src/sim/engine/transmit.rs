@@ -104,6 +104,11 @@ impl<N: Node> Run<'_, '_, N> {
         kind: Option<&str>,
     ) -> (u64, u64) {
         let sampled = self.net.link(src, dst).latency.sample_ns(&mut self.rng);
+        if self.net.slowdowns.is_empty() {
+            // What the general case gives with no slowdown (factor 1.0
+            // leaves the f64 unchanged), without the call.
+            return ((sampled as f64) as u64, 0);
+        }
         let (extra, factor, end) = self.net.slowdown(src, dst, t, kind);
         ((sampled as f64 * factor) as u64 + extra, end)
     }
