@@ -281,18 +281,22 @@ impl ResolvedNetwork {
             .any(|m| m.bandwidth_bytes_per_sec.is_some())
     }
 
+    /// Whether a full cut separates `a` and `b` at `t`.
     pub(crate) fn blocked(&self, a: NodeId, b: NodeId, t: Duration) -> bool {
         self.partitions.iter().any(|p| p.blocks(a, b, t))
     }
 
-    /// The chance that lossy partitions drop a message `a → b` sent at `t`.
+    /// The chance that the partitions in force at `t` drop a message
+    /// `a → b`: exactly 1 behind a full cut, else what the lossy cuts that
+    /// separate `a` and `b` drop together.
     pub(crate) fn partition_loss(&self, a: NodeId, b: NodeId, t: Duration) -> f64 {
-        let kept: f64 = self
-            .partitions
-            .iter()
-            .filter(|p| p.loss < 1.0 && p.separates(a, b, t))
-            .map(|p| 1.0 - p.loss)
-            .product();
+        let mut kept = 1.0;
+        for p in self.partitions.iter().filter(|p| p.separates(a, b, t)) {
+            if p.loss >= 1.0 {
+                return 1.0;
+            }
+            kept *= 1.0 - p.loss;
+        }
         1.0 - kept
     }
 

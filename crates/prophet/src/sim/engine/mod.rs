@@ -510,32 +510,23 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         self.report.trace_hash = self.trace.finish();
         let secs = self.report.sim_time.as_secs_f64();
         let summaries = self.metrics.summaries(secs);
-        self.report.objectives = if self.sim.objectives.is_empty() {
-            crate::sim::metrics::objectives(self.sim.system.objectives(), &self.metrics, &summaries)
-        } else {
-            let all: Vec<_> = (self.sim.system.objectives().iter())
-                .chain(&self.sim.objectives)
-                .cloned()
-                .collect();
-            crate::sim::metrics::objectives(&all, &self.metrics, &summaries)
-        };
+        // The system's objectives and constraints, then the scenario's.
+        let objectives: Vec<_> = (self.sim.system.objectives().iter())
+            .chain(&self.sim.objectives)
+            .cloned()
+            .collect();
+        let constraints: Vec<_> = (self.sim.system.constraints().iter())
+            .chain(&self.sim.constraints)
+            .cloned()
+            .collect();
+        self.report.objectives =
+            crate::sim::metrics::objectives(&objectives, &self.metrics, &summaries);
+        self.report.constraints =
+            crate::sim::metrics::constraints(&constraints, &self.metrics, &summaries);
         self.report.cache_lookups = self.caches.lookups;
         self.report.cache_hits = self.caches.hits;
         self.report.zone_bytes = self.zones.per_pair();
         self.report.cross_zone_bytes = self.zones.crossed();
-        self.report.constraints = if self.sim.constraints.is_empty() {
-            crate::sim::metrics::constraints(
-                self.sim.system.constraints(),
-                &self.metrics,
-                &summaries,
-            )
-        } else {
-            let all: Vec<_> = (self.sim.system.constraints().iter())
-                .chain(&self.sim.constraints)
-                .cloned()
-                .collect();
-            crate::sim::metrics::constraints(&all, &self.metrics, &summaries)
-        };
         self.report.summaries = summaries;
         self.report.metrics = self.metrics;
         // Give the state its pending timers back, as the explorer keeps them.

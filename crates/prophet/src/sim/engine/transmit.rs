@@ -32,15 +32,12 @@ impl<N: Node> Run<'_, '_, N> {
         // (an instant self-send could loop forever at one instant); only
         // partitions, which separate nodes, never block it.
         let t = Duration::from_nanos(at);
-        if src != dst && self.net.blocked(src, dst, t) {
-            self.report.messages_dropped += 1;
-            self.record_drop(src, dst, &msg, false);
-            return;
-        }
         if src != dst {
+            // A full cut drops without a draw, as it always has.
             let cut = self.net.partition_loss(src, dst, t);
-            if cut > 0.0 && self.rng.random_bool(cut) {
+            if cut >= 1.0 || (cut > 0.0 && self.rng.random_bool(cut)) {
                 self.report.messages_dropped += 1;
+                self.record_drop(src, dst, &msg, false);
                 return;
             }
         }
