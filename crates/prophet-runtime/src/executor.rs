@@ -145,6 +145,8 @@ struct Running<N: Node> {
     spans: FastMap<(&'static str, u64), Instant>,
     /// Decisions waiting for their outcome (the simulator's tracker).
     feedback: FeedbackTracker,
+    /// Decisions made so far: the next one's number in the decision log.
+    decisions_made: u64,
     started: Instant,
     /// Per destination: its link (made on first send) and what handlers
     /// sent on it during this wake-up, sent together when the burst ends.
@@ -288,6 +290,7 @@ impl<N: Node> NodeTask<N> {
             timer_generation: 0,
             spans: FastMap::default(),
             feedback: FeedbackTracker::new(),
+            decisions_made: 0,
             started: Instant::now(),
             links: (0..node_count).map(|_| Outbox::default()).collect(),
             dirty_links: Vec::new(),
@@ -567,6 +570,8 @@ impl<N: Node> Running<N> {
     #[inline(never)]
     fn observe(&mut self, finished: Option<Instant>) {
         let id = self.task.id;
+        let first_decision = self.decisions_made;
+        self.decisions_made += self.effects.decisions.len() as u64;
         for decision in &self.effects.decisions {
             self.task
                 .metrics
@@ -584,7 +589,9 @@ impl<N: Node> Running<N> {
         // Outcomes are paired with decisions by the handle the protocol
         // gave, exactly as in the simulator.
         let at = now.duration_since(self.started);
-        for outcome in self.feedback.handler_ran(id, &self.effects, at, at) {
+        for outcome in self
+            .feedback
+            .handler_ran(id, &self.effects, first_decision, at, at) {
             self.task.chooser.observe(&outcome);
         }
         for op in self.effects.metrics.drain(..) {

@@ -1159,7 +1159,7 @@ mod tests {
                 &mut effects,
                 &mut FirstChoice,
             );
-            tracker.handler_ran(id, &effects, at, at)
+            tracker.handler_ran(id, &effects, 0, at, at)
         };
         let read = KvMsg::Request {
             seq: 7,
@@ -1200,7 +1200,7 @@ mod tests {
         let mut run = |input: Input<KvNode>, at: Duration| {
             let mut effects = Effects::default();
             execute(&system, id, &mut state, input, &mut effects, &mut Hedging);
-            let outcomes = tracker.handler_ran(id, &effects, at, at);
+            let outcomes = tracker.handler_ran(id, &effects, 0, at, at);
             (outcomes, tracker.open_decisions())
         };
         let read = KvMsg::Request {

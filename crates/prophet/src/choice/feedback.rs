@@ -17,6 +17,8 @@ pub const OPEN_DECISIONS_MAX: usize = 65_536;
 /// A decision waiting for its outcome.
 #[derive(Clone, Copy, Debug)]
 struct Open {
+    /// The decision's number in its run.
+    id: u64,
     name: &'static str,
     key: u64,
     context: Option<u64>,
@@ -38,16 +40,18 @@ impl FeedbackTracker {
     }
 
     /// Takes note of one handler run at `node`: its decisions (made at
-    /// `began`) and the outcomes it reported (observed at `ended`). Returns
-    /// the outcomes, in the order the handler reported them.
+    /// `began`, numbered from `first_decision` in call order) and the
+    /// outcomes it reported (observed at `ended`). Returns the outcomes, in
+    /// the order the handler reported them.
     pub fn handler_ran<N: Node + ?Sized>(
         &mut self,
         node: NodeId,
         effects: &Effects<N>,
+        first_decision: u64,
         began: Duration,
         ended: Duration,
     ) -> Vec<Outcome> {
-        for d in &effects.decisions {
+        for (d, id) in effects.decisions.iter().zip(first_decision..) {
             let Some(handle) = d.attribution.handle else {
                 continue;
             };
@@ -57,6 +61,7 @@ impl FeedbackTracker {
             }
             self.count += 1;
             self.open.entry((node, handle)).or_default().push(Open {
+                id,
                 name: d.name,
                 key: d.key,
                 context: d.attribution.context,
@@ -100,6 +105,7 @@ impl FeedbackTracker {
                 _ => None,
             }));
             outcomes.push(Outcome {
+                decision: decision.id,
                 node,
                 name: decision.name,
                 key: decision.key,
@@ -177,14 +183,15 @@ mod tests {
         let ms = Duration::from_millis;
         assert!(
             tracker
-                .handler_ran(NodeId(3), &decided, ms(10), ms(10))
+                .handler_ran(NodeId(3), &decided, 5, ms(10), ms(10))
                 .is_empty()
         );
         assert_eq!(tracker.open_decisions(), 2);
         let answered = run(|ctx| ctx.outcome(9, &["read_replica", "hedge"], &[("bytes", 64.0)]));
-        let outcomes = tracker.handler_ran(NodeId(3), &answered, ms(25), ms(25));
+        let outcomes = tracker.handler_ran(NodeId(3), &answered, 7, ms(25), ms(25));
         assert_eq!(outcomes.len(), 2);
         assert_eq!(outcomes[0].name, "read_replica");
+        assert_eq!((outcomes[0].decision, outcomes[1].decision), (5, 6));
         assert_eq!(outcomes[0].key, crate::model::candidate_key(&NodeId(0)));
         assert_eq!(outcomes[0].context, Some(42));
         assert_eq!(outcomes[1].samples, vec![(LATENCY, 0.015), ("bytes", 64.0)]);
@@ -192,12 +199,12 @@ mod tests {
         // A late duplicate finds nothing open; another node's handle is its own.
         assert!(
             tracker
-                .handler_ran(NodeId(3), &answered, ms(30), ms(30))
+                .handler_ran(NodeId(3), &answered, 7, ms(30), ms(30))
                 .is_empty()
         );
         assert!(
             tracker
-                .handler_ran(NodeId(2), &answered, ms(30), ms(30))
+                .handler_ran(NodeId(2), &answered, 7, ms(30), ms(30))
                 .is_empty()
         );
     }
@@ -209,11 +216,11 @@ mod tests {
             ctx.choose_with("a", &[1u8, 2], Attribution::handle(1));
             ctx.choose_with("b", &[1u8, 2], Attribution::handle(2));
         });
-        tracker.handler_ran(NodeId(3), &decided, Duration::ZERO, Duration::ZERO);
+        tracker.handler_ran(NodeId(3), &decided, 0, Duration::ZERO, Duration::ZERO);
         let unused = run(|ctx| ctx.no_outcome(1, &["a"]));
         assert!(
             tracker
-                .handler_ran(NodeId(3), &unused, Duration::ZERO, Duration::ZERO)
+                .handler_ran(NodeId(3), &unused, 2, Duration::ZERO, Duration::ZERO)
                 .is_empty()
         );
         assert_eq!(tracker.open_decisions(), 1);

@@ -7,10 +7,15 @@
 //! module knows the model (node ids) and nothing of any executor: the
 //! simulator and the runtime import it, never the other way round.
 
+pub mod evaluate;
 pub mod feedback;
+pub mod log;
 pub mod policy;
 
 pub use feedback::{FeedbackTracker, OPEN_DECISIONS_MAX};
+pub use log::{
+    ChoiceSummary, DecisionRecord, Explanation, LogLine, LogSummary, OutcomeRecord, Prediction,
+};
 pub use policy::{
     COST, ChoiceView, LATENCY, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
 };

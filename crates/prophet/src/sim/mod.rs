@@ -60,6 +60,7 @@ mod engine;
 pub mod fault;
 pub mod metrics;
 pub mod network;
+pub mod observe;
 pub mod scenario;
 pub mod zone;
 
@@ -73,6 +74,7 @@ use crate::model::{GlobalState, Node, NodeId, System, Workload};
 pub use engine::BYTES_SENT;
 pub use fault::{Fault, Load, Phase, Stream};
 pub use metrics::{ConstraintValue, Estimate, Metrics, ObjectiveValue, Summary};
+pub use observe::{MessageSeen, Observation, Observer};
 pub use network::{
     LatencyDist, LinkModel, NetworkModel, Partition, Shape, Slowdown, Target, message_kind,
 };
@@ -315,6 +317,8 @@ pub struct Simulator<'a, N: Node> {
     start: Option<StartState<N>>,
     check_every: Option<u64>,
     progress: Option<&'a (dyn Fn(&RunProgress) + Sync)>,
+    /// Where each run's observations go ([`observe`]).
+    observer: Option<Observer<'a>>,
     /// Objectives measured besides the system's (a scenario's `[[objectives]]`).
     objectives: Vec<crate::model::Objective>,
     /// Constraints checked besides the system's (a scenario's `[[constraints]]`).
@@ -359,6 +363,7 @@ impl<'a, N: Node> Simulator<'a, N> {
             start: None,
             check_every: None,
             progress: None,
+            observer: None,
             objectives: Vec::new(),
             constraints: Vec::new(),
         }
@@ -433,6 +438,14 @@ impl<'a, N: Node> Simulator<'a, N> {
         self
     }
 
+    /// Shows `observer` every decision (explained by its policy), outcome
+    /// and message arrival of every run, as it happens ([`observe`]): what
+    /// decision logs and the online performance model are fed from.
+    pub fn observe(mut self, observer: Observer<'a>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Plot samples kept per metric (histograms keep every sample).
     pub fn sample_cap(mut self, cap: usize) -> Self {
         self.sample_cap = cap;
@@ -499,6 +512,7 @@ impl<'a, N: Node> Simulator<'a, N> {
             start: self.start.clone(),
             check_every: Some(1),
             progress: None,
+            observer: None,
             objectives: self.objectives.clone(),
             constraints: self.constraints.clone(),
         };

@@ -24,7 +24,7 @@ impl<N: Node> Run<'_, '_, N> {
         let waiting = self.nodes.iter().flat_map(|rt| rt.waiting.iter());
         let queued = (self.queue.iter()).filter_map(|s| self.events[s.slot as usize].as_ref());
         for ev in queued.chain(waiting) {
-            if let Ev::Deliver { src, dst, msg } = ev {
+            if let Ev::Deliver { src, dst, msg, .. } = ev {
                 network.send(Envelope {
                     src: *src,
                     dst: *dst,

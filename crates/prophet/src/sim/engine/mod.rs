@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
-use crate::choice::{ChoiceView, FeedbackTracker, PolicyTable};
+use crate::choice::{ChoiceView, DecisionRecord, Explanation, FeedbackTracker, PolicyTable};
 use crate::model::{
     ChoiceRequest, Chooser, EffectSink, Effects, Envelope, Event, GlobalState, Input, MetricOp,
     Node, NodeId, Step, TimerOp, apply_effects, execute,
@@ -31,6 +31,7 @@ use crate::model::{
 use crate::sim::cache::{CACHE_HIT, Caches};
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
+use crate::sim::observe::{MessageSeen, Observation, Observer, SERVICE_NS_MAX};
 use crate::sim::network::{ResolvedNetwork, message_kind};
 use crate::sim::zone::ZoneBytes;
 use crate::sim::{RecordedRun, RunReport, SimError, Simulator, StopReason};
@@ -47,6 +48,9 @@ enum Ev<N: Node> {
         src: NodeId,
         dst: NodeId,
         msg: N::Msg,
+        /// The envelope's header: when it left, and what its sender
+        /// piggybacked (what an observer sees; the run never reads it).
+        header: Header,
     },
     Timer {
         node: NodeId,
@@ -73,6 +77,15 @@ impl<N: Node> Ev<N> {
             _ => None,
         }
     }
+}
+
+/// What a message's envelope carries besides the message: its send time
+/// and the sender's service time and queue length when it left.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Header {
+    pub(super) sent: u64,
+    pub(super) service_ns: u32,
+    pub(super) queue: u32,
 }
 
 /// A heap entry: when, the tie-breaking sequence number, and the slot of
@@ -121,12 +134,51 @@ struct RunChooser<'r> {
     policies: &'r mut PolicyTable,
     rng: &'r mut ChaCha8Rng,
     now: u64,
+    /// Set when the run is observed: each decision is explained and shown.
+    tap: Option<DecisionTap<'r>>,
+}
+
+/// Where an observed run's decisions go.
+struct DecisionTap<'r> {
+    observer: Observer<'r>,
+    explanation: &'r mut Explanation,
+    seed: u64,
+    /// The next decision's number in the run.
+    next: u64,
 }
 
 impl Chooser for RunChooser<'_> {
     fn choose(&mut self, request: &ChoiceRequest<'_>) -> usize {
         let view = ChoiceView::of(request, Duration::from_nanos(self.now));
-        self.policies.choose(&view, self.rng)
+        let Some(tap) = &mut self.tap else {
+            return self.policies.choose(&view, self.rng);
+        };
+        self.policies.explain(&view, tap.explanation);
+        let pick = self.policies.choose(&view, self.rng);
+        let propensity = tap.explanation.probabilities.get(pick).copied();
+        debug_assert!(
+            propensity.is_none_or(|p| p > 0.0),
+            "policy {} picked candidate {pick} of `{}` after giving it probability 0",
+            self.policies.spec(view.name).name(),
+            view.name
+        );
+        let record = DecisionRecord {
+            id: tap.next,
+            seed: Some(tap.seed),
+            t: view.now.as_secs_f64(),
+            node: view.node.0,
+            choice: view.name.to_string(),
+            policy: self.policies.spec(view.name).name(),
+            context: view.context,
+            candidates: view.keys.to_vec(),
+            pick,
+            propensity: propensity.filter(|&p| p > 0.0),
+            probabilities: std::mem::take(&mut tap.explanation.probabilities),
+            predicted: std::mem::take(&mut tap.explanation.predicted),
+        };
+        tap.next += 1;
+        (tap.observer)(&Observation::Decision(&record));
+        pick
     }
 }
 
@@ -184,6 +236,8 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     schedule: Option<Vec<Step<N>>>,
     caches: Caches,
     zones: ZoneBytes,
+    /// Scratch for explaining decisions to an observer.
+    explanation: Explanation,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -266,6 +320,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             schedule: None,
             caches: Caches::new(&sim.network.caches, n),
             zones,
+            explanation: Explanation::default(),
         };
         run.fifo_by_construction =
             !run.any_service && run.net.slowdowns.is_empty() && run.net.all_latencies_constant();
@@ -320,7 +375,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             self.state.network.retain(|_| false);
             for (envelope, copies) in in_flight {
                 for _ in 0..copies {
-                    self.send(0, envelope.src, envelope.dst, envelope.msg.clone());
+                    let header = Header::default();
+                    self.send(header, envelope.src, envelope.dst, envelope.msg.clone());
                 }
             }
             for (node, timer, due) in timers {
@@ -562,11 +618,34 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 src: client,
                 dst: client,
                 msg,
+                header: Header {
+                    sent: self.now,
+                    ..Header::default()
+                },
             },
         );
     }
 
     fn handle(&mut self, ev: Ev<N>) -> Result<(), SimError> {
+        if let (
+            Some(observer),
+            Ev::Deliver {
+                src, dst, header, ..
+            },
+        ) = (self.sim.observer, &ev)
+            && src != dst
+            && self.state.nodes[dst.index()].up
+        {
+            observer(&Observation::Message(MessageSeen {
+                seed: self.report.seed,
+                node: *dst,
+                from: *src,
+                at: Duration::from_nanos(self.now),
+                delay: Duration::from_nanos(self.now.saturating_sub(header.sent)),
+                service: Duration::from_nanos(u64::from(header.service_ns)),
+                queue: header.queue,
+            }));
+        }
         if let Some(node) = ev.input_of() {
             let rt = &mut self.nodes[node.index()];
             if rt.busy_until > self.now || !rt.waiting.is_empty() {
@@ -616,7 +695,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 self.trace_event(0, node, &());
                 self.run_handler(node, Input::Start)
             }
-            Ev::Deliver { src, dst, msg } => {
+            Ev::Deliver { src, dst, msg, .. } => {
                 let up = self.state.nodes[dst.index()].up;
                 if !up || (src != dst && self.net.blocked(src, dst, Duration::from_nanos(self.now)))
                 {
@@ -821,10 +900,17 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         };
         let mut effects = self.effects.take().unwrap_or_default();
         effects.clear();
+        let first_decision = self.report.decisions;
         let mut chooser = RunChooser {
             policies: &mut self.policies,
             rng: &mut self.rng,
             now: self.now,
+            tap: self.sim.observer.map(|observer| DecisionTap {
+                observer,
+                explanation: &mut self.explanation,
+                seed: self.report.seed,
+                next: first_decision,
+            }),
         };
         let state = &mut self.state.nodes[id.index()].state;
         let ran = catch_unwind(AssertUnwindSafe(|| {
@@ -866,7 +952,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             });
         }
         self.report.decisions += effects.decisions.len() as u64;
-        self.apply_metrics(id, &effects, done);
+        self.apply_metrics(id, &effects, first_decision, done);
         let applied = apply_effects(
             id,
             count,
@@ -885,17 +971,30 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         })
     }
 
-    fn apply_metrics(&mut self, id: NodeId, effects: &Effects<N>, done: u64) {
+    fn apply_metrics(
+        &mut self,
+        id: NodeId,
+        effects: &Effects<N>,
+        first_decision: u64,
+        done: u64,
+    ) {
         let at_secs = done as f64 / 1e9;
         if !effects.decisions.is_empty() || !effects.metrics.is_empty() {
             let outcomes = self.feedback.handler_ran(
                 id,
                 effects,
+                first_decision,
                 Duration::from_nanos(self.now),
                 Duration::from_nanos(done),
             );
             for outcome in &outcomes {
                 self.policies.observe(outcome);
+                if let Some(observer) = self.sim.observer {
+                    observer(&Observation::Outcome {
+                        seed: self.report.seed,
+                        outcome,
+                    });
+                }
             }
         }
         for op in &effects.metrics {
@@ -935,7 +1034,13 @@ struct TimedSink<'r, 's, 'a, N: Node> {
 
 impl<N: Node> EffectSink<N> for TimedSink<'_, '_, '_, N> {
     fn send(&mut self, to: NodeId, msg: N::Msg) {
-        self.run.send(self.done, self.id, to, msg);
+        let rt = &self.run.nodes[self.id.index()];
+        let header = Header {
+            sent: self.done,
+            service_ns: (self.done - self.run.now).min(SERVICE_NS_MAX) as u32,
+            queue: u32::try_from(rt.waiting.len()).unwrap_or(u32::MAX),
+        };
+        self.run.send(header, self.id, to, msg);
     }
 
     fn timer(&mut self, op: TimerOp<N::Timer>) {

@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::{BYTES_SENT, Ev, Run};
+use super::{BYTES_SENT, Ev, Header, Run};
 use crate::model::{Node, NodeId};
 use crate::sim::network::message_kind;
 use crate::sim::zone::CROSS_ZONE_BYTES;
 
 impl<N: Node> Run<'_, '_, N> {
-    /// Puts a message on the network at `at`.
-    pub(super) fn send(&mut self, at: u64, src: NodeId, dst: NodeId, msg: N::Msg) {
+    /// Puts a message on the network at `header.sent`.
+    pub(super) fn send(&mut self, header: Header, src: NodeId, dst: NodeId, msg: N::Msg) {
+        let at = header.sent;
         self.report.messages_sent += 1;
         let bytes = if self.measure_bytes {
             postcard::experimental::serialized_size(&msg).unwrap_or(0) as u64
@@ -86,10 +87,19 @@ impl<N: Node> Run<'_, '_, N> {
                     src,
                     dst,
                     msg: msg.clone(),
+                    header,
                 },
             );
         }
-        self.push(arrive, Ev::Deliver { src, dst, msg });
+        self.push(
+            arrive,
+            Ev::Deliver {
+                src,
+                dst,
+                msg,
+                header,
+            },
+        );
     }
 
     /// A message's delay (ns) and the end (ns; 0: none) of the slowdowns in it.
