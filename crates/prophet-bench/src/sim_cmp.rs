@@ -389,6 +389,7 @@ fn kv_stuck_replica() -> Result<(), String> {
             check_every: None,
             progress: &mut progress,
             run_progress: None,
+            observer: None,
         };
         let runs = entry.simulate(&params, &mut request)?;
         let run = runs.first().ok_or("no run")?;

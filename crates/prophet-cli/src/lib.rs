@@ -35,7 +35,9 @@ use prophet::registry::{Entry, Protocol, Registry};
 
 mod check_cmd;
 mod crash_schedule;
+mod decision_log;
 mod duration;
+mod evaluate_cmd;
 mod list_cmd;
 mod node_cmd;
 mod out;
@@ -76,6 +78,12 @@ enum Command {
     /// Exit status: 0 when every constraint held, 1 when one was violated,
     /// 2 on bad usage.
     Sim(sim_cmd::SimArgs),
+    /// Estimate offline, from a decision log, how other policies would have
+    /// done on its decisions (inverse propensity scoring, doubly robust).
+    ///
+    /// Exit status: 0 when every estimate was made, 2 on bad usage or a log
+    /// that cannot answer.
+    Evaluate(evaluate_cmd::EvaluateArgs),
     /// Run nodes of a cluster (from a cluster file) in this process.
     Node(node_cmd::NodeArgs),
     /// Start a local cluster of node processes on loopback and watch it.
@@ -164,6 +172,7 @@ where
         Command::List(args) => list_cmd::run(&registry, &args),
         Command::Check(args) => check_cmd::run(&registry, &args),
         Command::Sim(args) => sim_cmd::run(&registry, &args),
+        Command::Evaluate(args) => evaluate_cmd::run(&args),
         Command::Node(args) => node_cmd::run(&registry, &args),
         Command::Run(args) => run_cmd::run(&registry, &args),
         Command::ClusterSecret(args) => secret_cmd::run(&args),

@@ -64,6 +64,12 @@ pub struct SimArgs {
     /// Write SVG plots (latency CDF per policy, objective over time) here.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// Write every decision (candidates, each one's probability and
+    /// predicted cost, the pick) and its outcome to FILE as JSON lines, the
+    /// input of `prophet evaluate`. Logs one policy per choice: with a
+    /// comparison, name the policy with --policy CHOICE=POLICY.
+    #[arg(long, value_name = "FILE")]
+    decisions: Option<PathBuf>,
 }
 
 /// One row of the comparison: a label and the policies it sets.
@@ -230,6 +236,28 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
             .or_else(|| scenario.as_ref().and_then(|s| s.wall_budget.map(|w| w.0))),
     };
 
+    if let (Some(file), [_, _, ..]) = (&args.decisions, &variants[..]) {
+        return Err(format!(
+            "--decisions {} logs the runs of one policy per choice, and this compares {} ({}); name one with --policy CHOICE=POLICY",
+            file.display(),
+            variants.len(),
+            variants
+                .iter()
+                .map(|v| v.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let log = args
+        .decisions
+        .as_deref()
+        .map(crate::decision_log::LogWriter::create)
+        .transpose()?;
+    let observe = |o: &prophet::sim::Observation<'_>| {
+        if let Some(log) = &log {
+            log.observe(o);
+        }
+    };
     let total = (variants.len() * seeds.len()) as u64;
     let bar = if args.json {
         ProgressBar::hidden()
@@ -277,10 +305,17 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
             check_every: (args.check_every > 0).then_some(args.check_every),
             progress: &mut progress,
             run_progress: Some(&run_progress),
+            observer: log
+                .is_some()
+                .then_some(&observe as prophet::sim::Observer<'_>),
         };
         variant.runs = entry.simulate(&params, &mut request)?;
     }
     bar.finish_and_clear();
+    let logged = match log {
+        Some(log) => Some(log.finish()?),
+        None => None,
+    };
 
     let summaries: Vec<SeedsReport> = variants
         .iter()
@@ -308,6 +343,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 check_every: (args.check_every > 0).then_some(args.check_every),
                 progress: &mut unused,
                 run_progress: None,
+                observer: None,
             };
             entry.sim_counterexample(&params, &request, run.seed)
         })
@@ -333,7 +369,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
         }
     }
     if args.json {
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "system": entry.name(),
             "scenario": scenario.as_ref().map(|_| args.target.clone()),
             "params": params.to_map(),
@@ -375,9 +411,18 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 }).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
+        if let (Some(w), Some(file)) = (&logged, &args.decisions) {
+            value["decisions"] = serde_json::json!({
+                "file": file.display().to_string(), "lines": w.lines,
+                "truncated": w.truncated, "choices": w.choices,
+            });
+        }
         outln!("{value}");
     } else {
         print_table(&variants, &summaries);
+        if let (Some(w), Some(file)) = (&logged, &args.decisions) {
+            print_decisions(file, w);
+        }
         if violations.len() > VIOLATIONS_SHOWN {
             outln!(
                 "{} runs violated an invariant; the first five:",
@@ -415,6 +460,46 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::from(if violated { 1 } else { EXIT_OK }))
+}
+
+/// The per-choice summary of a written decision log.
+fn print_decisions(file: &Path, w: &crate::decision_log::Written) {
+    outln!(
+        "decision log: {} lines in {}{}",
+        w.lines,
+        file.display(),
+        if w.truncated {
+            format!(
+                " (TRUNCATED at {} lines: later decisions are not in it)",
+                crate::decision_log::LOG_LINES_MAX
+            )
+        } else {
+            String::new()
+        }
+    );
+    outln!(
+        "  {:<28} {:>10} {:>10} {:>12} {:>10} {:>14} {:>9}",
+        "choice",
+        "decisions",
+        "outcomes",
+        "mean cost",
+        "predicted",
+        "error median",
+        "coverage"
+    );
+    let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or("-".to_string(), f);
+    for (name, c) in &w.choices {
+        outln!(
+            "  {:<28} {:>10} {:>10} {:>12} {:>10} {:>14} {:>9}",
+            name,
+            c.decisions,
+            c.outcomes,
+            opt(c.mean_cost, &|x| format!("{x:.6}")),
+            c.predicted,
+            opt(c.prediction_error_median, &|x| format!("{x:.6}")),
+            opt(c.prediction_coverage, &|x| format!("{:.1}%", x * 100.0)),
+        );
+    }
 }
 
 /// Violations printed (and traced) at most.

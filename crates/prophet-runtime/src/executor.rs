@@ -591,7 +591,8 @@ impl<N: Node> Running<N> {
         let at = now.duration_since(self.started);
         for outcome in self
             .feedback
-            .handler_ran(id, &self.effects, first_decision, at, at) {
+            .handler_ran(id, &self.effects, first_decision, at, at)
+        {
             self.task.chooser.observe(&outcome);
         }
         for op in self.effects.metrics.drain(..) {

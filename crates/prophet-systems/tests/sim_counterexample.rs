@@ -109,6 +109,7 @@ fn a_paxos_agreement_violation_in_simulation_replays_in_the_checker() {
         check_every: Some(10_000),
         progress: &mut progress,
         run_progress: None,
+        observer: None,
     };
     let runs = entry.simulate(&params, &mut request).expect("simulates");
     let run = runs

@@ -129,6 +129,7 @@ fn the_simulator_reports_an_undeclared_choice_and_refuses_an_undeclared_policy()
             check_every: None,
             progress: &mut progress,
             run_progress: None,
+            observer: None,
         };
         entry.simulate(params, &mut request)
     };

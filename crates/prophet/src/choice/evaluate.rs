@@ -32,9 +32,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::choice::Explanation;
 use crate::choice::log::{DecisionRecord, LogLine};
 use crate::choice::policy::{COST, ChoiceView, LATENCY, Outcome, PolicySpec, PolicyTable};
-use crate::choice::Explanation;
 use crate::model::NodeId;
 
 /// An estimate with its 95% interval (normal approximation over decisions).
@@ -236,7 +236,9 @@ fn evaluate_choice(
         }
     }
     let overall = {
-        let (sum, n) = per_key.values().fold((0.0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+        let (sum, n) = per_key
+            .values()
+            .fold((0.0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
         if n == 0 { 0.0 } else { sum / n as f64 }
     };
     let model = |key: u64| per_key.get(&key).map_or(overall, |(s, n)| s / *n as f64);
@@ -244,7 +246,9 @@ fn evaluate_choice(
     // Pass 2: replay the policy under test along the log.
     let mut names = Names(HashMap::new());
     let mut tables: HashMap<Option<u64>, PolicyTable> = HashMap::new();
-    let mut decided: HashMap<(Option<u64>, u64), (u32, u64, Option<u64>)> = HashMap::new();
+    // (seed, decision id) → (node, picked key, context): what its outcome updates.
+    type Decided = HashMap<(Option<u64>, u64), (u32, u64, Option<u64>)>;
+    let mut decided: Decided = HashMap::new();
     let mut explanation = Explanation::default();
     let mut terms = Vec::new();
     let mut without_outcome = 0;
@@ -262,8 +266,7 @@ fn evaluate_choice(
                     return Err(EvalError::Unexplained(policy.name()));
                 }
                 let logged = logged_probabilities(d)?;
-                if let Some(a) = (0..target.len()).find(|&a| target[a] > 0.0 && logged[a] <= 0.0)
-                {
+                if let Some(a) = (0..target.len()).find(|&a| target[a] > 0.0 && logged[a] <= 0.0) {
                     return Err(EvalError::Unsupported {
                         id: d.id,
                         choice: d.choice.clone(),
@@ -442,13 +445,26 @@ mod tests {
         }
         let e = evaluate(&lines, &PolicySpec::Random, None).unwrap_err();
         assert!(
-            matches!(e, EvalError::Unsupported { id: 1, candidate: 1, .. }),
+            matches!(
+                e,
+                EvalError::Unsupported {
+                    id: 1,
+                    candidate: 1,
+                    ..
+                }
+            ),
             "{e}"
         );
-        assert!(e.to_string().contains("gave candidate 1 probability 0"), "{e}");
+        assert!(
+            e.to_string().contains("gave candidate 1 probability 0"),
+            "{e}"
+        );
         // A policy that never picks candidate 1 there is fine.
         assert!(evaluate(&lines, &PolicySpec::Fixed(0), None).is_ok());
         let e = evaluate(&lines, &PolicySpec::Random, Some("d")).unwrap_err();
-        assert_eq!(e.to_string(), "the log has no decision of choice `d`; it has: c");
+        assert_eq!(
+            e.to_string(),
+            "the log has no decision of choice `d`; it has: c"
+        );
     }
 }

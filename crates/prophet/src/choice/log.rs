@@ -159,6 +159,26 @@ pub enum LogLine {
     Outcome(OutcomeRecord),
 }
 
+/// A line to write, borrowed: serialises exactly as the [`LogLine`] it
+/// names, without cloning the record.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LineRef<'a> {
+    /// A decision.
+    Decision(&'a DecisionRecord),
+    /// An outcome.
+    Outcome(&'a OutcomeRecord),
+}
+
+impl<'a> From<&'a LogLine> for LineRef<'a> {
+    fn from(line: &'a LogLine) -> Self {
+        match line {
+            LogLine::Decision(d) => LineRef::Decision(d),
+            LogLine::Outcome(o) => LineRef::Outcome(o),
+        }
+    }
+}
+
 /// A line that is not a decision-log record.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: not a decision-log record: {reason}")]
@@ -182,7 +202,10 @@ pub fn parse_log(text: &str) -> Result<Vec<LogLine>, BadLine> {
             reason: e.to_string(),
         })?;
         if let LogLine::Decision(d) = &parsed {
-            check_decision(d).map_err(|reason| BadLine { line: i + 1, reason })?;
+            check_decision(d).map_err(|reason| BadLine {
+                line: i + 1,
+                reason,
+            })?;
         }
         lines.push(parsed);
     }
@@ -212,7 +235,10 @@ fn check_decision(d: &DecisionRecord) -> Result<(), String> {
             ));
         }
         if d.probabilities.iter().any(|p| !(0.0..=1.0).contains(p)) {
-            return Err(format!("decision {} has a probability outside [0, 1]", d.id));
+            return Err(format!(
+                "decision {} has a probability outside [0, 1]",
+                d.id
+            ));
         }
     }
     if let Some(p) = d.propensity
@@ -269,9 +295,9 @@ pub struct LogSummary {
 
 impl LogSummary {
     /// Takes one line into account.
-    pub fn add(&mut self, line: &LogLine) {
+    pub fn add(&mut self, line: LineRef<'_>) {
         match line {
-            LogLine::Decision(d) => {
+            LineRef::Decision(d) => {
                 let c = self.choices.entry(d.choice.clone()).or_default();
                 c.decisions += 1;
                 if let Some(p) = d.predicted_pick() {
@@ -282,7 +308,7 @@ impl LogSummary {
                     }
                 }
             }
-            LogLine::Outcome(o) => {
+            LineRef::Outcome(o) => {
                 let c = self.choices.entry(o.choice.clone()).or_default();
                 c.outcomes += 1;
                 c.cost_sum += o.cost;
@@ -343,7 +369,10 @@ mod tests {
     fn lines_round_trip_through_json() {
         let d = LogLine::Decision(decision());
         let text = serde_json::to_string(&d).unwrap();
-        assert!(text.starts_with(r#"{"type":"decision","id":3,"seed":1,"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"type":"decision","id":3,"seed":1,"#),
+            "{text}"
+        );
         let o = LogLine::Outcome(OutcomeRecord {
             id: 3,
             seed: None,
@@ -361,10 +390,10 @@ mod tests {
     fn a_summary_scores_predictions_against_outcomes() {
         let mut summary = LogSummary::default();
         let d = decision();
-        summary.add(&LogLine::Decision(d.clone()));
-        summary.add(&LogLine::Decision(DecisionRecord { id: 4, ..d }));
+        summary.add(LineRef::Decision(&d));
+        summary.add(LineRef::Decision(&DecisionRecord { id: 4, ..d.clone() }));
         for (id, cost) in [(3, 0.011), (4, 0.02)] {
-            summary.add(&LogLine::Outcome(OutcomeRecord {
+            summary.add(LineRef::Outcome(&OutcomeRecord {
                 id,
                 seed: Some(1),
                 t: 1.0,
@@ -391,7 +420,11 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.reason.contains("picks candidate 2 of 2"), "{e}");
         let e = parse_log("{\"type\":\"decision\"}").unwrap_err();
-        assert!(e.to_string().starts_with("line 1: not a decision-log record"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("line 1: not a decision-log record"),
+            "{e}"
+        );
         let mut d = decision();
         d.propensity = Some(0.0);
         let e = parse_log(&serde_json::to_string(&LogLine::Decision(d)).unwrap()).unwrap_err();

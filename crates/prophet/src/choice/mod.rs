@@ -14,7 +14,8 @@ pub mod policy;
 
 pub use feedback::{FeedbackTracker, OPEN_DECISIONS_MAX};
 pub use log::{
-    ChoiceSummary, DecisionRecord, Explanation, LogLine, LogSummary, OutcomeRecord, Prediction,
+    ChoiceSummary, DecisionRecord, Explanation, LineRef, LogLine, LogSummary, OutcomeRecord,
+    Prediction,
 };
 pub use policy::{
     COST, ChoiceView, LATENCY, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,

@@ -587,7 +587,11 @@ impl Policy for Learning {
             Kind::P2c | Kind::PeakEwma => {
                 let cost = self.pair_cost().unwrap_or(|_| 0.0);
                 let (a, b) = two_distinct(rng, n);
-                if cost(&arms[b]) < cost(&arms[a]) { b } else { a }
+                if cost(&arms[b]) < cost(&arms[a]) {
+                    b
+                } else {
+                    a
+                }
             }
             Kind::C3 => {
                 let scores: Vec<f64> = arms.iter().map(ArmStats::c3_score).collect();
@@ -662,7 +666,11 @@ impl Policy for Learning {
                 let pair = 1.0 / (n * (n - 1)) as f64;
                 for a in 0..n {
                     for b in (0..n).filter(|&b| b != a) {
-                        let winner = if cost(&arms[b]) < cost(&arms[a]) { b } else { a };
+                        let winner = if cost(&arms[b]) < cost(&arms[a]) {
+                            b
+                        } else {
+                            a
+                        };
                         out.probabilities[winner] += pair;
                     }
                 }
@@ -671,8 +679,11 @@ impl Policy for Learning {
                 let scores: Vec<f64> = arms.iter().map(ArmStats::c3_score).collect();
                 let best = scores.iter().copied().fold(f64::INFINITY, f64::min);
                 let tied = scores.iter().filter(|&&s| s <= best).count();
-                out.probabilities
-                    .extend(scores.iter().map(|&s| if s <= best { 1.0 / tied as f64 } else { 0.0 }));
+                out.probabilities.extend(
+                    scores
+                        .iter()
+                        .map(|&s| if s <= best { 1.0 / tied as f64 } else { 0.0 }),
+                );
             }
             Kind::Heuristic(_) => {}
         }
@@ -889,7 +900,11 @@ mod tests {
             .enumerate()
         {
             p.record_pick(&v, i);
-            p.observe(&outcome(KEYS[i], cost * 1e-3, Duration::from_millis(round as u64)));
+            p.observe(&outcome(
+                KEYS[i],
+                cost * 1e-3,
+                Duration::from_millis(round as u64),
+            ));
         }
         p.record_pick(&v, 3);
         p.record_pick(&v, 3);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::choice::PolicySpec;
 use crate::model::{Node, System, Workload};
 use crate::sim::scenario::Scenario;
-use crate::sim::{Fault, Limits, Load, NetworkModel, RunProgress, RunReport, Simulator};
+use crate::sim::{Fault, Limits, Load, NetworkModel, Observer, RunProgress, RunReport, Simulator};
 
 /// The default horizon of a simulation that names none.
 pub const DEFAULT_HORIZON: Duration = Duration::from_secs(60);
@@ -30,6 +30,9 @@ pub struct SimRequest<'a> {
     pub progress: &'a mut dyn FnMut(&RunReport),
     /// Called during each run (every `prophet::sim::PROGRESS_EVENTS` events).
     pub run_progress: Option<&'a (dyn Fn(&RunProgress) + Sync)>,
+    /// Shown every decision, outcome and message arrival of every run
+    /// ([`crate::sim::observe`]).
+    pub observer: Option<Observer<'a>>,
 }
 
 /// A protocol's simulator defaults, which a scenario overrides.
@@ -53,6 +56,9 @@ pub fn simulate_system<N: Node>(
     let mut sim = simulator(system, workload, defaults, req)?;
     if let Some(progress) = req.run_progress {
         sim = sim.on_progress(progress);
+    }
+    if let Some(observer) = req.observer {
+        sim = sim.observe(observer);
     }
     sim.run_seeds(req.seeds.iter().copied(), &mut *req.progress)
         .map_err(|e| e.to_string())

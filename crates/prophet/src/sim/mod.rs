@@ -74,10 +74,10 @@ use crate::model::{GlobalState, Node, NodeId, System, Workload};
 pub use engine::BYTES_SENT;
 pub use fault::{Fault, Load, Phase, Stream};
 pub use metrics::{ConstraintValue, Estimate, Metrics, ObjectiveValue, Summary};
-pub use observe::{MessageSeen, Observation, Observer};
 pub use network::{
     LatencyDist, LinkModel, NetworkModel, Partition, Shape, Slowdown, Target, message_kind,
 };
+pub use observe::{MessageSeen, Observation, Observer};
 // The policies live in `crate::choice`; re-exported here because the
 // simulator is where most users meet them.
 pub use crate::choice::{

@@ -31,8 +31,8 @@ use crate::model::{
 use crate::sim::cache::{CACHE_HIT, Caches};
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
-use crate::sim::observe::{MessageSeen, Observation, Observer, SERVICE_NS_MAX};
 use crate::sim::network::{ResolvedNetwork, message_kind};
+use crate::sim::observe::{MessageSeen, Observation, Observer, SERVICE_NS_MAX};
 use crate::sim::zone::ZoneBytes;
 use crate::sim::{RecordedRun, RunReport, SimError, Simulator, StopReason};
 
@@ -971,13 +971,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         })
     }
 
-    fn apply_metrics(
-        &mut self,
-        id: NodeId,
-        effects: &Effects<N>,
-        first_decision: u64,
-        done: u64,
-    ) {
+    fn apply_metrics(&mut self, id: NodeId, effects: &Effects<N>, first_decision: u64, done: u64) {
         let at_secs = done as f64 / 1e9;
         if !effects.decisions.is_empty() || !effects.metrics.is_empty() {
             let outcomes = self.feedback.handler_ran(
