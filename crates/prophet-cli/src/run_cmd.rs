@@ -60,6 +60,12 @@ pub struct RunArgs {
     /// Seed of the random policies.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Write every node's decisions and outcomes to
+    /// DIR/data/decisions-<node>-<start ms>.jsonl (decision logs, the input
+    /// of `prophet evaluate`); the recent ones are served at `/decisions`
+    /// either way.
+    #[arg(long)]
+    log_decisions: bool,
     /// Total requests (0: until stopped).
     #[arg(long, default_value_t = 0)]
     requests: u64,
@@ -147,11 +153,12 @@ fn write_cluster(
     }
     let (default_policy, per_choice) = split_policies(&args.policies);
     text.push_str(&format!(
-        "\n[workload]\nrate = {:?}\nrequests = {}\n\n[choose]\npolicy = \"{}\"\nseed = {}\n\n[choose.choices]\n",
+        "\n[workload]\nrate = {:?}\nrequests = {}\n\n[choose]\npolicy = \"{}\"\nseed = {}\nlog = {}\n\n[choose.choices]\n",
         args.rate,
         args.requests,
         default_policy.replace('"', ""),
-        args.seed
+        args.seed,
+        args.log_decisions
     ));
     for (choice, policy) in per_choice {
         text.push_str(&format!(

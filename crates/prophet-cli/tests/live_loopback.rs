@@ -276,3 +276,93 @@ fn a_node_refuses_to_start_on_a_corrupt_durable_file() {
     assert!(text.contains("node-2.durable"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_live_client_logs_its_decisions_for_offline_evaluation() {
+    let dir = std::env::temp_dir().join(format!("prophet-cli-kv-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stdout, _) = succeeds(
+        prophet()
+            .args([
+                "run",
+                "kv",
+                "--nodes",
+                "2",
+                "-p",
+                "replicas=3",
+                "-p",
+                "clients=1",
+            ])
+            .args([
+                "--rate",
+                "50",
+                "--requests",
+                "60",
+                "--until",
+                "kv.request_latency>=60",
+            ])
+            .args(["--policy", "kv.read_replica=random", "--log-decisions"])
+            .args([
+                "--duration",
+                "60s",
+                "--interval",
+                "200ms",
+                "--json",
+                "--dir",
+            ])
+            .arg(&dir),
+    );
+    let report = last_report(&stdout);
+    let reads = report["samples"]["kv.read_latency"].as_u64().unwrap_or(0);
+    assert!(reads > 0, "{report}");
+    // Node 3 is the client: its log holds a decision per read, each with
+    // the random policy's propensity, and every read's outcome.
+    let data = dir.join("data");
+    let file = std::fs::read_dir(&data)
+        .expect("data dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("decisions-3-"))
+        })
+        .expect("the client's decision log");
+    let text = std::fs::read_to_string(&file).expect("readable");
+    let lines = prophet::choice::log::parse_log(&text).expect("a decision log");
+    let mut decisions = 0;
+    let mut outcomes = 0;
+    for line in &lines {
+        match line {
+            prophet::choice::LogLine::Decision(d) if d.choice == "kv.read_replica" => {
+                decisions += 1;
+                assert_eq!(d.propensity, Some(1.0 / 3.0), "{d:?}");
+                assert_eq!(d.seed, None);
+            }
+            prophet::choice::LogLine::Outcome(o) if o.choice == "kv.read_replica" => {
+                outcomes += 1;
+                assert!(o.cost > 0.0 && o.cost < 5.0, "{o:?}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((decisions, outcomes), (reads, reads), "{report}");
+    let (out, _) = succeeds(
+        prophet()
+            .args(["evaluate", "--decisions"])
+            .arg(&file)
+            .args([
+                "--policy",
+                "fixed:0",
+                "--choice",
+                "kv.read_replica",
+                "--json",
+            ]),
+    );
+    let estimate = &last_report(&out)["estimates"][0];
+    assert_eq!(estimate["decisions"].as_u64(), Some(reads), "{estimate}");
+    assert!(
+        estimate["dr"]["mean"].as_f64().is_some_and(|m| m > 0.0),
+        "{estimate}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

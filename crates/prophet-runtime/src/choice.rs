@@ -10,16 +10,28 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use prophet::choice::{ChoiceView, Outcome, PolicySpec, PolicyTable};
+use std::sync::Arc;
+
+use prophet::choice::{
+    ChoiceView, DecisionRecord, Explanation, LineRef, Outcome, OutcomeRecord, PolicySpec,
+    PolicyTable,
+};
 use prophet::model::{ChoiceRequest, Chooser, NodeId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
+use crate::journal::Journal;
+
 /// A chooser the live executor can also feed outcomes to.
 pub trait LiveChooser: Chooser + Send {
     /// The observed cost of an earlier decision.
     fn observe(&mut self, _outcome: &Outcome) {}
+    /// Decisions made so far, if the chooser counts them (the executor
+    /// checks its own count against it: both number the decision log).
+    fn decided(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The `[choose]` section of a cluster file.
@@ -34,6 +46,10 @@ pub struct ChoiceConfig {
     pub seed: u64,
     /// Policies by choice name.
     pub choices: BTreeMap<String, String>,
+    /// Also write every decision and outcome to
+    /// `<data_dir>/decisions-<node>-<start ms>.jsonl` (the recent ones are
+    /// always served at `/decisions`).
+    pub log: bool,
 }
 
 impl Default for ChoiceConfig {
@@ -42,6 +58,7 @@ impl Default for ChoiceConfig {
             policy: "first".into(),
             seed: 0,
             choices: BTreeMap::new(),
+            log: false,
         }
     }
 }
@@ -58,8 +75,8 @@ impl ChoiceConfig {
         Ok(())
     }
 
-    /// The chooser of node `id`.
-    pub fn build(&self, id: NodeId) -> Box<dyn LiveChooser> {
+    /// The chooser of node `id`, logging its decisions to `journal`.
+    pub fn build(&self, id: NodeId, journal: Option<Arc<Journal>>) -> Box<dyn LiveChooser> {
         let default = PolicySpec::parse(&self.policy).unwrap_or(PolicySpec::First);
         let specs = self
             .choices
@@ -70,6 +87,9 @@ impl ChoiceConfig {
             table: PolicyTable::new(default, specs),
             rng: ChaCha8Rng::seed_from_u64(self.seed ^ (u64::from(id.0) << 32 | 0x5eed)),
             started: Instant::now(),
+            journal,
+            explanation: Explanation::default(),
+            decided: 0,
         })
     }
 }
@@ -79,6 +99,12 @@ pub struct PolicyChooser {
     table: PolicyTable,
     rng: ChaCha8Rng,
     started: Instant,
+    /// Where decisions and outcomes are logged, explained as in the simulator.
+    journal: Option<Arc<Journal>>,
+    explanation: Explanation,
+    /// Decisions made: the next one's number (the executor numbers the
+    /// outcomes' decisions the same way, one per `choose`).
+    decided: u64,
 }
 
 impl PolicyChooser {
@@ -91,15 +117,50 @@ impl PolicyChooser {
 impl Chooser for PolicyChooser {
     fn choose(&mut self, request: &ChoiceRequest<'_>) -> usize {
         let view = ChoiceView::of(request, self.started.elapsed());
-        self.table
+        let id = self.decided;
+        self.decided += 1;
+        let Some(journal) = &self.journal else {
+            return self
+                .table
+                .choose(&view, &mut self.rng)
+                .min(request.candidates() - 1);
+        };
+        self.table.explain(&view, &mut self.explanation);
+        let pick = self
+            .table
             .choose(&view, &mut self.rng)
-            .min(request.candidates() - 1)
+            .min(request.candidates() - 1);
+        let propensity = self.explanation.probabilities.get(pick).copied();
+        let record = DecisionRecord {
+            id,
+            seed: None,
+            t: view.now.as_secs_f64(),
+            node: view.node.0,
+            choice: view.name.to_string(),
+            policy: self.table.spec(view.name).name(),
+            context: view.context,
+            candidates: view.keys.to_vec(),
+            pick,
+            propensity: propensity.filter(|&p| p > 0.0),
+            probabilities: std::mem::take(&mut self.explanation.probabilities),
+            predicted: std::mem::take(&mut self.explanation.predicted),
+        };
+        journal.push(view.node.0, LineRef::Decision(&record));
+        pick
     }
 }
 
 impl LiveChooser for PolicyChooser {
     fn observe(&mut self, outcome: &Outcome) {
         self.table.observe(outcome);
+        if let Some(journal) = &self.journal {
+            let record = OutcomeRecord::of(outcome, None);
+            journal.push(outcome.node.0, LineRef::Outcome(&record));
+        }
+    }
+
+    fn decided(&self) -> Option<u64> {
+        Some(self.decided)
     }
 }
 
@@ -113,7 +174,7 @@ mod tests {
         assert!(config.validate().is_ok());
         config.policy = "random".into();
         let picks = |config: &ChoiceConfig| {
-            let mut c = config.build(NodeId(1));
+            let mut c = config.build(NodeId(1), None);
             let keys = [1, 2, 3, 4, 5];
             let request = ChoiceRequest {
                 node: NodeId(1),

@@ -572,6 +572,13 @@ impl<N: Node> Running<N> {
         let id = self.task.id;
         let first_decision = self.decisions_made;
         self.decisions_made += self.effects.decisions.len() as u64;
+        // Decisions and outcomes are numbered by two counters that must agree.
+        debug_assert!(
+            self.task
+                .chooser
+                .decided()
+                .is_none_or(|d| d == self.decisions_made)
+        );
         for decision in &self.effects.decisions {
             self.task
                 .metrics

@@ -183,6 +183,8 @@ pub struct HttpState {
     pub metrics: Arc<Registry>,
     /// The process's fault rules.
     pub faults: Arc<FaultTable>,
+    /// The process's decision log.
+    pub journal: Arc<crate::journal::Journal>,
     /// State snapshots.
     pub snapshots: SnapshotFn,
     /// Nodes in the cluster (to validate fault rules, and for quorums).
@@ -284,11 +286,12 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/state", get(node_states))
         .route("/recorded", get(recorded))
+        .route("/decisions", get(decisions))
         .route("/faults", get(faults).post(set_faults))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "routes: /health /ready /metrics /state /recorded /faults\n",
+                "routes: /health /ready /metrics /state /recorded /decisions /faults\n",
             )
         })
         .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
@@ -414,6 +417,29 @@ async fn node_states(State(state): Shared, headers: HeaderMap) -> Response {
         })
         .collect();
     json(&serde_json::json!({ "nodes": nodes }))
+}
+
+/// The most recent decisions and outcomes of the process's nodes, as the
+/// JSON lines of a decision log (`prophet evaluate` reads them).
+async fn decisions(State(state): Shared, headers: HeaderMap) -> Response {
+    if let Err(refused) = guard(&state, &headers, Tier::Observer) {
+        return *refused;
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson".to_string()),
+            (
+                header::HeaderName::from_static("x-prophet-lines-logged"),
+                state.journal.written().to_string(),
+            ),
+            (
+                header::HeaderName::from_static("x-prophet-lines-dropped"),
+                state.journal.dropped().to_string(),
+            ),
+        ],
+        state.journal.recent(),
+    )
+        .into_response()
 }
 
 async fn recorded(State(state): Shared, headers: HeaderMap) -> Response {
@@ -550,6 +576,7 @@ mod tests {
         HttpState {
             metrics: Arc::new(Registry::default()),
             faults: Arc::new(FaultTable::new(Vec::new(), 0)),
+            journal: crate::journal::Journal::in_memory(),
             snapshots: Arc::new(|| Box::pin(async { Vec::new() })),
             cluster_nodes,
             local,

@@ -31,6 +31,7 @@ pub mod durable;
 pub mod executor;
 pub mod faults;
 pub mod http;
+pub mod journal;
 pub mod live;
 pub mod metrics;
 pub mod ports;
@@ -51,6 +52,14 @@ pub enum RuntimeError {
     /// Durable state could not be read or written.
     #[error(transparent)]
     Durable(#[from] durable::DurableError),
+    /// A file the runtime writes could not be created.
+    #[error("cannot create {what}: {source}")]
+    Io {
+        /// What it is.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A socket could not be bound.
     #[error("cannot bind {what} = {addr}: {source}")]
     Bind {

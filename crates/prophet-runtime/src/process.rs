@@ -21,6 +21,7 @@ use crate::durable::DurableStore;
 use crate::executor::{DecisionLog, InputLog, NodeEvent, NodeSnapshot, NodeTask, NodeTransport};
 use crate::faults::FaultTable;
 use crate::http::{self, AllowedHosts, Credentials, HttpState, SnapshotFn};
+use crate::journal::Journal;
 use crate::metrics::Registry;
 use crate::transport::{QueuePolicy, Transport, TransportConfig};
 
@@ -124,6 +125,17 @@ impl<N: Node> Process<N> {
             Err(error) => tracing::warn!(%error, "cannot read or raise the open-file limit"),
         }
         let metrics = Arc::new(Registry::default());
+        let journal = if config.choose.log && !options.no_disk {
+            let started_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            Journal::to_files(&config.data_dir, started_ms).map_err(|source| RuntimeError::Io {
+                what: format!("the decision log in {}", config.data_dir.display()),
+                source,
+            })?
+        } else {
+            Journal::in_memory()
+        };
         let seed = local.first().copied().map_or(0, u64::from) ^ 0xfa17;
         let faults = Arc::new(FaultTable::new(config.faults.clone(), seed));
         let mut inboxes = BTreeMap::new();
@@ -181,6 +193,7 @@ impl<N: Node> Process<N> {
                 Box::pin(async move { snapshots_of(&inboxes).await })
             });
             let state = Arc::new(HttpState {
+                journal: Arc::clone(&journal),
                 metrics: Arc::clone(&metrics),
                 faults: Arc::clone(&faults),
                 snapshots,
@@ -215,7 +228,7 @@ impl<N: Node> Process<N> {
                     .ok_or(RuntimeError::Internal("inbox"))?,
                 inbox_tx: inboxes[&id].clone(),
                 store,
-                chooser: config.choose.build(NodeId(id)),
+                chooser: config.choose.build(NodeId(id), Some(Arc::clone(&journal))),
                 decisions: options.decisions.clone(),
                 inputs: options.inputs.clone(),
                 metrics: Arc::clone(&metrics),

@@ -121,13 +121,17 @@ async fn connections_that_never_log_in_cost_bounded_memory_and_never_stop_the_no
                 return;
             };
             let _ = stream.write_all(&(1u32 << 20).to_be_bytes()).await;
-            let _ = tokio::time::timeout(Duration::from_secs(3), stream.write_all(zeros)).await;
+            // Hold the connection until the node refuses it (the write then
+            // fails). A client that gave up first would reset a connection
+            // still waiting in the accept queue, and the node would never
+            // see its frame: on a loaded machine that took 3 s once.
+            let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(zeros)).await;
         }));
     }
     for task in tasks {
         task.await.expect("flood task");
     }
-    let accounted = eventually(250, || {
+    let accounted = eventually(1_500, || {
         metrics.rejections(Rejection::Oversize) + metrics.rejections(Rejection::PreLoginLimit)
             == 400
     })
