@@ -39,6 +39,7 @@ mod decision_log;
 mod duration;
 mod evaluate_cmd;
 mod list_cmd;
+mod model_out;
 mod node_cmd;
 mod out;
 mod run_cmd;

@@ -70,6 +70,14 @@ pub struct SimArgs {
     /// comparison, name the policy with --policy CHOICE=POLICY.
     #[arg(long, value_name = "FILE")]
     decisions: Option<PathBuf>,
+    /// Write each node's online performance model at the end of each run
+    /// to FILE (JSON): per peer, the delay, service time and queue length
+    /// it measured (quantiles with 95% intervals, age, shifts detected);
+    /// per candidate of each choice, its outcomes' cost, latency and
+    /// losses. Built from what each node itself observed. One policy per
+    /// choice, as with --decisions.
+    #[arg(long, value_name = "FILE")]
+    model_out: Option<PathBuf>,
 }
 
 /// One row of the comparison: a label and the policies it sets.
@@ -236,9 +244,16 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
             .or_else(|| scenario.as_ref().and_then(|s| s.wall_budget.map(|w| w.0))),
     };
 
-    if let (Some(file), [_, _, ..]) = (&args.decisions, &variants[..]) {
+    let observed = [
+        ("--decisions", &args.decisions),
+        ("--model-out", &args.model_out),
+    ];
+    if let (Some((flag, Some(file))), [_, _, ..]) = (
+        observed.iter().find(|(_, file)| file.is_some()),
+        &variants[..],
+    ) {
         return Err(format!(
-            "--decisions {} logs the runs of one policy per choice, and this compares {} ({}); name one with --policy CHOICE=POLICY",
+            "{flag} {} observes the runs of one policy per choice, and this compares {} ({}); name one with --policy CHOICE=POLICY",
             file.display(),
             variants.len(),
             variants
@@ -253,9 +268,17 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
         .as_deref()
         .map(crate::decision_log::LogWriter::create)
         .transpose()?;
+    let models = args
+        .model_out
+        .as_deref()
+        .map(crate::model_out::ModelWriter::create)
+        .transpose()?;
     let observe = |o: &prophet::sim::Observation<'_>| {
         if let Some(log) = &log {
             log.observe(o);
+        }
+        if let Some(models) = &models {
+            models.observe(o);
         }
     };
     let total = (variants.len() * seeds.len()) as u64;
@@ -305,8 +328,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
             check_every: (args.check_every > 0).then_some(args.check_every),
             progress: &mut progress,
             run_progress: Some(&run_progress),
-            observer: log
-                .is_some()
+            observer: (log.is_some() || models.is_some())
                 .then_some(&observe as prophet::sim::Observer<'_>),
         };
         variant.runs = entry.simulate(&params, &mut request)?;
@@ -314,6 +336,10 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
     bar.finish_and_clear();
     let logged = match log {
         Some(log) => Some(log.finish()?),
+        None => None,
+    };
+    let modelled = match models {
+        Some(models) => Some(models.finish()?),
         None => None,
     };
 
@@ -417,11 +443,22 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 "truncated": w.truncated, "choices": w.choices,
             });
         }
+        if let (Some(nodes), Some(file)) = (modelled, &args.model_out) {
+            value["model_out"] = serde_json::json!({
+                "file": file.display().to_string(), "models": nodes,
+            });
+        }
         outln!("{value}");
     } else {
         print_table(&variants, &summaries);
         if let (Some(w), Some(file)) = (&logged, &args.decisions) {
             print_decisions(file, w);
+        }
+        if let (Some(nodes), Some(file)) = (modelled, &args.model_out) {
+            outln!(
+                "performance models of {nodes} node(s) (per seed) in {}",
+                file.display()
+            );
         }
         if violations.len() > VIOLATIONS_SHOWN {
             outln!(

@@ -244,7 +244,7 @@ fn a_log_that_cannot_support_a_policy_is_refused_with_the_reason() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("logs the runs of one policy per choice"),
+        err.contains("observes the runs of one policy per choice"),
         "{err}"
     );
 }
@@ -277,5 +277,120 @@ fn logging_decisions_does_not_change_the_run() {
             first["policy"],
             policy.replace("epsilon-greedy", "epsilon-greedy:0.1")
         );
+    }
+}
+
+/// The read-replica candidates of one client in a `--model-out` file: (lost
+/// share, latency p50, latency shifts detected) each.
+fn replica_candidates(models: &serde_json::Value, client: u64) -> Vec<(f64, f64, u64)> {
+    let nodes = models["runs"][0]["nodes"].as_array().expect("nodes");
+    let node = nodes
+        .iter()
+        .find(|n| n["node"] == client)
+        .expect("the client was modelled");
+    node["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .filter(|c| c["choice"] == "kv.read_replica")
+        .map(|c| {
+            (
+                c["lost"]["rate"].as_f64().expect("lost share"),
+                c["latency"]["p50"]["value"].as_f64().expect("p50"),
+                c["latency"]["changes"].as_u64().expect("changes"),
+            )
+        })
+        .collect()
+}
+
+fn models_of(dir: &std::path::Path, name: &str, args: &[&str]) -> serde_json::Value {
+    let file = dir.join(name);
+    let file = file.to_str().unwrap();
+    let mut all = args.to_vec();
+    all.extend([
+        "--seeds",
+        "1",
+        "--policy",
+        "kv.read_replica=random",
+        "--json",
+    ]);
+    all.extend(["--model-out", file]);
+    let (code, stdout, stderr) = prophet(&all);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        last_json(&stdout)["model_out"]["models"],
+        21,
+        "every node modelled"
+    );
+    serde_json::from_str(&std::fs::read_to_string(file).expect("written")).expect("JSON")
+}
+
+#[test]
+fn each_nodes_model_notices_a_replica_that_alternates_between_fast_and_slow() {
+    let dir = scratch("model-alternating");
+    // Replica 3: +250 ms for 2 s of every 4 s from 2 s on (19 shifts by 40 s,
+    // ending slow).
+    let models = models_of(
+        &dir,
+        "m.json",
+        &["sim", "scenarios/alternating-replica.toml"],
+    );
+    let candidates = replica_candidates(&models, 11);
+    assert_eq!(candidates.len(), 11, "one per replica");
+    let slow: Vec<_> = candidates.iter().filter(|c| c.1 >= 0.25).collect();
+    assert_eq!(
+        slow.len(),
+        1,
+        "one replica is slow at the end: {candidates:?}"
+    );
+    let shifts = slow[0].2;
+    assert!(
+        (15..=19).contains(&shifts),
+        "the alternation seen: {shifts} shifts"
+    );
+    for c in candidates.iter().filter(|c| c.1 < 0.25) {
+        assert!(c.1 < 0.01, "a fast replica's median: {c:?}");
+        assert!(c.2 * 3 < shifts, "a steady replica is mostly steady: {c:?}");
+    }
+}
+
+#[test]
+fn each_nodes_model_counts_losses_during_a_partition_and_forgets_them_once_it_heals() {
+    let dir = scratch("model-partition");
+    let scenario = ["sim", "scenarios/partial-partition.toml"];
+    // Clients 14-20 cannot reach replicas 8-10 from 10 s to 25 s.
+    let during = models_of(
+        &dir,
+        "during.json",
+        &[&scenario[..], &["--horizon", "20s"]].concat(),
+    );
+    for client in 11..=20u64 {
+        let lossy: Vec<f64> = replica_candidates(&during, client)
+            .into_iter()
+            .map(|c| c.0)
+            .filter(|&rate| rate > 0.0)
+            .collect();
+        if client < 14 {
+            assert!(
+                lossy.is_empty(),
+                "client {client} is not cut off: {lossy:?}"
+            );
+        } else {
+            assert_eq!(
+                lossy.len(),
+                3,
+                "client {client} lost replicas 8-10: {lossy:?}"
+            );
+            assert!(lossy.iter().all(|&r| r > 0.3), "client {client}: {lossy:?}");
+        }
+    }
+    let after = models_of(&dir, "after.json", &scenario);
+    for client in 14..=20u64 {
+        for c in replica_candidates(&after, client) {
+            assert!(
+                c.0 <= 0.05,
+                "client {client} still counts losses after the heal: {c:?}"
+            );
+        }
     }
 }

@@ -17,7 +17,8 @@
 //! (`Ctx::outcome`): a replica choice when that replica answers (so a
 //! policy learns the replica's response time), the hedge delay when the
 //! read completes. A read that times out is the outcome of all three
-//! decisions, at the timeout's cost and with a `kv.timeouts` sample: a
+//! decisions, at the timeout's cost and with a `kv.timeouts` and a `lost`
+//! sample (what the online performance model counts as a loss): a
 //! crashed replica costs the policy that picked it (see [`Config::timeout`],
 //! the `timeout_ms` parameter). The sequence number is in the client's
 //! state already: attribution adds no state.
@@ -442,7 +443,7 @@ impl Node for KvNode {
                         ctx.outcome(
                             seq,
                             &[READ_REPLICA, HEDGE_REPLICA, HEDGE],
-                            &[(TIMEOUTS, 1.0)],
+                            &[(TIMEOUTS, 1.0), (prophet::choice::LOST, 1.0)],
                         );
                     }
                     Pending::Write { .. } => ctx.end_span(WRITE_LATENCY, seq),
@@ -1173,7 +1174,14 @@ mod tests {
         assert_eq!(names, [READ_REPLICA, HEDGE]);
         let replica = &outcomes[0];
         assert_eq!(replica.key, prophet::model::candidate_key(&NodeId(0)));
-        assert_eq!(replica.samples, vec![(LATENCY, 0.75), (TIMEOUTS, 1.0)]);
+        assert_eq!(
+            replica.samples,
+            vec![
+                (LATENCY, 0.75),
+                (TIMEOUTS, 1.0),
+                (prophet::choice::LOST, 1.0)
+            ]
+        );
         assert_eq!(replica.cost(), 0.75);
         assert_eq!(tracker.open_decisions(), 0);
     }

@@ -63,6 +63,7 @@
 pub mod choice;
 pub mod explore;
 pub mod model;
+pub mod predict;
 pub mod registry;
 pub mod sim;
 

@@ -18,5 +18,5 @@ pub use log::{
     Prediction,
 };
 pub use policy::{
-    COST, ChoiceView, LATENCY, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
+    COST, ChoiceView, LATENCY, LOST, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
 };

@@ -99,6 +99,10 @@ impl Outcome {
 pub const LATENCY: &str = "latency";
 /// A sample a protocol may report to replace latency as the cost.
 pub const COST: &str = "cost";
+/// A sample a protocol reports (as 1) when a decision's request got no
+/// answer (it timed out, or its peer was unreachable): what the online
+/// performance model counts as a candidate's losses.
+pub const LOST: &str = "lost";
 
 /// Resolves one choice at one node.
 pub trait Policy: Send {
