@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// either way.
     #[arg(long)]
     log_decisions: bool,
+    /// When the run ends, write every node's online performance model
+    /// (what `GET /model` serves: per candidate of each choice, its
+    /// outcomes' cost, latency and losses) to FILE as JSON.
+    #[arg(long, value_name = "FILE")]
+    model_out: Option<PathBuf>,
     /// Total requests (0: until stopped).
     #[arg(long, default_value_t = 0)]
     requests: u64,
@@ -272,6 +277,25 @@ fn split_policies(given: &[String]) -> (&str, Vec<(&str, &str)>) {
         }
     }
     (default, per_choice)
+}
+
+/// Every node's performance model, read from `/model`, into `file`.
+async fn write_models(http: &[String], token: &str, file: &Path) -> Result<(), String> {
+    let mut nodes = Vec::new();
+    for addr in http {
+        match request(addr, "GET", "/model", "", Some(token)).await {
+            Ok((200, body)) => {
+                let json: serde_json::Value = serde_json::from_str(&body)
+                    .map_err(|e| format!("{addr}/model is not JSON: {e}"))?;
+                nodes.extend(json["nodes"].as_array().into_iter().flatten().cloned());
+            }
+            Ok((status, _)) => return Err(format!("{addr}/model answered {status}")),
+            Err(e) => return Err(format!("reading {addr}/model: {e}")),
+        }
+    }
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes }))
+        .map_err(|e| format!("encoding the models: {e}"))?;
+    std::fs::write(file, text).map_err(|e| format!("writing {}: {e}", file.display()))
 }
 
 async fn gather(
@@ -593,6 +617,12 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
             if args.duration.is_some_and(|d| started.elapsed() >= d) {
                 break;
             }
+        }
+        if let Some(file) = &args.model_out
+            && let Err(why) = write_models(&http, &token, file).await
+        {
+            eprintln!("error: {why}");
+            outcome.failed = true;
         }
         outcome
     });

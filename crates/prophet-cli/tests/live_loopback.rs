@@ -302,6 +302,8 @@ fn a_live_client_logs_its_decisions_for_offline_evaluation() {
                 "kv.request_latency>=60",
             ])
             .args(["--policy", "kv.read_replica=random", "--log-decisions"])
+            .arg("--model-out")
+            .arg(dir.join("model.json"))
             .args([
                 "--duration",
                 "60s",
@@ -346,6 +348,30 @@ fn a_live_client_logs_its_decisions_for_offline_evaluation() {
         }
     }
     assert_eq!((decisions, outcomes), (reads, reads), "{report}");
+    // The client's performance model saw every outcome, per replica.
+    let models: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("model.json")).expect("the models were written"),
+    )
+    .expect("JSON");
+    let client = models["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["node"] == 3))
+        .expect("the client's model");
+    let seen: Vec<(u64, f64)> = client["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .filter(|c| c["choice"] == "kv.read_replica")
+        .map(|c| {
+            (
+                c["latency"]["count"].as_u64().unwrap_or(0),
+                c["latency"]["p50"]["value"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3, "one per replica: {client}");
+    assert_eq!(seen.iter().map(|c| c.0).sum::<u64>(), outcomes, "{client}");
+    assert!(seen.iter().all(|c| c.1 > 0.0 && c.1 < 5.0), "{client}");
     let (out, _) = succeeds(
         prophet()
             .args(["evaluate", "--decisions"])

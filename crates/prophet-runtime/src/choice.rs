@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use crate::journal::Journal;
+use crate::models::Models;
 
 /// A chooser the live executor can also feed outcomes to.
 pub trait LiveChooser: Chooser + Send {
@@ -75,8 +76,14 @@ impl ChoiceConfig {
         Ok(())
     }
 
-    /// The chooser of node `id`, logging its decisions to `journal`.
-    pub fn build(&self, id: NodeId, journal: Option<Arc<Journal>>) -> Box<dyn LiveChooser> {
+    /// The chooser of node `id`, logging its decisions to `journal` and
+    /// feeding their outcomes to `models`.
+    pub fn build(
+        &self,
+        id: NodeId,
+        journal: Option<Arc<Journal>>,
+        models: Option<Arc<Models>>,
+    ) -> Box<dyn LiveChooser> {
         let default = PolicySpec::parse(&self.policy).unwrap_or(PolicySpec::First);
         let specs = self
             .choices
@@ -88,6 +95,7 @@ impl ChoiceConfig {
             rng: ChaCha8Rng::seed_from_u64(self.seed ^ (u64::from(id.0) << 32 | 0x5eed)),
             started: Instant::now(),
             journal,
+            models,
             explanation: Explanation::default(),
             decided: 0,
         })
@@ -101,6 +109,8 @@ pub struct PolicyChooser {
     started: Instant,
     /// Where decisions and outcomes are logged, explained as in the simulator.
     journal: Option<Arc<Journal>>,
+    /// The node's online performance model.
+    models: Option<Arc<Models>>,
     explanation: Explanation,
     /// Decisions made: the next one's number (the executor numbers the
     /// outcomes' decisions the same way, one per `choose`).
@@ -153,6 +163,9 @@ impl Chooser for PolicyChooser {
 impl LiveChooser for PolicyChooser {
     fn observe(&mut self, outcome: &Outcome) {
         self.table.observe(outcome);
+        if let Some(models) = &self.models {
+            models.observe_outcome(outcome);
+        }
         if let Some(journal) = &self.journal {
             let record = OutcomeRecord::of(outcome, None);
             journal.push(outcome.node.0, LineRef::Outcome(&record));
@@ -174,7 +187,7 @@ mod tests {
         assert!(config.validate().is_ok());
         config.policy = "random".into();
         let picks = |config: &ChoiceConfig| {
-            let mut c = config.build(NodeId(1), None);
+            let mut c = config.build(NodeId(1), None, None);
             let keys = [1, 2, 3, 4, 5];
             let request = ChoiceRequest {
                 node: NodeId(1),

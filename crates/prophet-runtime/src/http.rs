@@ -185,6 +185,8 @@ pub struct HttpState {
     pub faults: Arc<FaultTable>,
     /// The process's decision log.
     pub journal: Arc<crate::journal::Journal>,
+    /// The local nodes' online performance models.
+    pub models: Arc<crate::models::Models>,
     /// State snapshots.
     pub snapshots: SnapshotFn,
     /// Nodes in the cluster (to validate fault rules, and for quorums).
@@ -287,11 +289,12 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/state", get(node_states))
         .route("/recorded", get(recorded))
         .route("/decisions", get(decisions))
+        .route("/model", get(model))
         .route("/faults", get(faults).post(set_faults))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "routes: /health /ready /metrics /state /recorded /decisions /faults\n",
+                "routes: /health /ready /metrics /state /recorded /decisions /model /faults\n",
             )
         })
         .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
@@ -442,6 +445,15 @@ async fn decisions(State(state): Shared, headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// Each local node's online performance model, as JSON (what
+/// `prophet sim --model-out` writes per run).
+async fn model(State(state): Shared, headers: HeaderMap) -> Response {
+    if let Err(refused) = guard(&state, &headers, Tier::Observer) {
+        return *refused;
+    }
+    axum::Json(serde_json::json!({ "nodes": state.models.snapshots() })).into_response()
+}
+
 async fn recorded(State(state): Shared, headers: HeaderMap) -> Response {
     if let Err(refused) = guard(&state, &headers, Tier::Observer) {
         return *refused;
@@ -577,6 +589,7 @@ mod tests {
             metrics: Arc::new(Registry::default()),
             faults: Arc::new(FaultTable::new(Vec::new(), 0)),
             journal: crate::journal::Journal::in_memory(),
+            models: Arc::new(crate::models::Models::new(&[0])),
             snapshots: Arc::new(|| Box::pin(async { Vec::new() })),
             cluster_nodes,
             local,

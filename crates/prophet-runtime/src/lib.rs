@@ -34,6 +34,7 @@ pub mod http;
 pub mod journal;
 pub mod live;
 pub mod metrics;
+pub mod models;
 pub mod ports;
 pub mod process;
 pub mod spool;

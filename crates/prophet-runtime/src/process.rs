@@ -136,6 +136,7 @@ impl<N: Node> Process<N> {
         } else {
             Journal::in_memory()
         };
+        let models = Arc::new(crate::models::Models::new(local));
         let seed = local.first().copied().map_or(0, u64::from) ^ 0xfa17;
         let faults = Arc::new(FaultTable::new(config.faults.clone(), seed));
         let mut inboxes = BTreeMap::new();
@@ -194,6 +195,7 @@ impl<N: Node> Process<N> {
             });
             let state = Arc::new(HttpState {
                 journal: Arc::clone(&journal),
+                models: Arc::clone(&models),
                 metrics: Arc::clone(&metrics),
                 faults: Arc::clone(&faults),
                 snapshots,
@@ -228,7 +230,11 @@ impl<N: Node> Process<N> {
                     .ok_or(RuntimeError::Internal("inbox"))?,
                 inbox_tx: inboxes[&id].clone(),
                 store,
-                chooser: config.choose.build(NodeId(id), Some(Arc::clone(&journal))),
+                chooser: config.choose.build(
+                    NodeId(id),
+                    Some(Arc::clone(&journal)),
+                    Some(Arc::clone(&models)),
+                ),
                 decisions: options.decisions.clone(),
                 inputs: options.inputs.clone(),
                 metrics: Arc::clone(&metrics),

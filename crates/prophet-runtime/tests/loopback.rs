@@ -589,7 +589,7 @@ async fn the_control_plane_refuses_what_lacks_a_credential_or_comes_from_elsewhe
         let (status, _) = request(&http, "GET", route, "", None).await.expect("get");
         assert_eq!(status, 200, "{route} is public");
     }
-    for route in ["/state", "/recorded", "/decisions", "/faults"] {
+    for route in ["/state", "/recorded", "/decisions", "/model", "/faults"] {
         let (status, _) = request(&http, "GET", route, "", None).await.expect("get");
         assert_eq!(status, 401, "{route} needs a token");
         let (status, _) = request(&http, "GET", route, "", Some(observer))
