@@ -26,6 +26,7 @@
 //! policy = "first"                 # default for every choice
 //! seed = 7                         # for random policies
 //! choices = { "kv.read_replica" = "p2c" }
+//! log = false                      # true: decision logs in data_dir
 //!
 //! [[nodes]]                        # one per node, ids 0..n in order
 //! id = 0
