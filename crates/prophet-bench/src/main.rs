@@ -5,10 +5,12 @@
 //! cargo run --release -p prophet-bench -- explore --json
 //! cargo run --release -p prophet-bench -- sim --json
 //! cargo run --release -p prophet-bench -- transport --json
+//! cargo run --release -p prophet-bench -- resolver --json
 //! ```
 
 mod alloc_count;
 mod explore_cmp;
+mod resolver;
 mod sim_cmp;
 mod sim_concurrent;
 mod sr_two_phase;
@@ -91,6 +93,20 @@ enum Cmd {
         #[arg(long)]
         encrypt: bool,
     },
+    /// Replica selection on every shipped KV scenario: each built-in policy
+    /// against the best in hindsight over paired seeds (p99 and p99.9
+    /// ratios with 95% intervals; the bar a resolver must clear).
+    Resolver {
+        /// Print only JSON lines (the only output format).
+        #[arg(long)]
+        json: bool,
+        /// Paired seeds per scenario and policy.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..=1000))]
+        seeds: u32,
+        /// Only these scenarios (file stems, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
     /// One measurement (used by `explore`; runs in a child process).
     #[command(hide = true)]
     ExploreCase {
@@ -155,6 +171,14 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Cmd::Resolver {
+            json: _,
+            seeds,
+            only,
+        } => resolver::run(&resolver::ResolverBench {
+            seeds: seeds as usize,
+            only,
+        }),
         Cmd::ExploreCase {
             tool,
             strategy,
