@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod feedback;
 pub mod log;
 pub mod policy;
+pub mod veto;
 
 pub use feedback::{FeedbackTracker, OPEN_DECISIONS_MAX};
 pub use log::{
@@ -20,3 +21,4 @@ pub use log::{
 pub use policy::{
     COST, ChoiceView, LATENCY, LOST, Outcome, Policy, PolicySpec, PolicyTable, UnknownPolicy,
 };
+pub use veto::{Checked, Veto, VetoScratch};
