@@ -515,19 +515,27 @@ fn print_decisions(file: &Path, w: &crate::decision_log::Written) {
         }
     );
     outln!(
-        "  {:<28} {:>10} {:>10} {:>12} {:>10} {:>14} {:>9}",
+        "  {:<28} {:>10} {:>10} {:>12} {:>10} {:>14} {:>9}  {}",
         "choice",
         "decisions",
         "outcomes",
         "mean cost",
         "predicted",
         "error median",
-        "coverage"
+        "coverage",
+        "error median, first → last tenth"
     );
     let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or("-".to_string(), f);
     for (name, c) in &w.choices {
+        let trend = match (
+            c.prediction_error_by_tenth.first(),
+            c.prediction_error_by_tenth.last(),
+        ) {
+            (Some(first), Some(last)) => format!("{first:.6} → {last:.6}"),
+            _ => "-".to_string(),
+        };
         outln!(
-            "  {:<28} {:>10} {:>10} {:>12} {:>10} {:>14} {:>9}",
+            "  {:<28} {:>10} {:>10} {:>12} {:>10} {:>14} {:>9}  {}",
             name,
             c.decisions,
             c.outcomes,
@@ -535,6 +543,7 @@ fn print_decisions(file: &Path, w: &crate::decision_log::Written) {
             c.predicted,
             opt(c.prediction_error_median, &|x| format!("{x:.6}")),
             opt(c.prediction_coverage, &|x| format!("{:.1}%", x * 100.0)),
+            trend,
         );
     }
 }

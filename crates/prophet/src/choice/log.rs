@@ -274,6 +274,11 @@ pub struct ChoiceSummary {
     pub prediction_error_median: Option<f64>,
     /// Of those predictions, the share whose 95% interval held the cost.
     pub prediction_coverage: Option<f64>,
+    /// The median absolute error of each tenth of the scored predictions,
+    /// in the order their outcomes were logged: how the error falls as
+    /// the policy learns (empty with fewer than 10).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prediction_error_by_tenth: Vec<f64>,
     /// Predictions not scored: more than [`SUMMARY_OPEN_MAX`] were open.
     pub unscored: u64,
     #[serde(skip)]
@@ -327,6 +332,16 @@ impl LogSummary {
     pub fn finish(mut self) -> BTreeMap<String, ChoiceSummary> {
         for c in self.choices.values_mut() {
             c.mean_cost = (c.outcomes > 0).then(|| c.cost_sum / c.outcomes as f64);
+            if c.errors.len() >= 10 {
+                let n = c.errors.len();
+                c.prediction_error_by_tenth = (0..10)
+                    .map(|t| {
+                        let mut part = c.errors[t * n / 10..(t + 1) * n / 10].to_vec();
+                        part.sort_by(f64::total_cmp);
+                        part[part.len() / 2]
+                    })
+                    .collect();
+            }
             if !c.errors.is_empty() {
                 c.errors.sort_by(f64::total_cmp);
                 c.prediction_error_median = Some(c.errors[c.errors.len() / 2]);
@@ -409,6 +424,33 @@ mod tests {
         // Errors 0.001 and 0.01: the median of two is the larger.
         assert!((s.prediction_error_median.unwrap() - 0.01).abs() < 1e-12);
         assert_eq!(s.prediction_coverage, Some(0.5));
+        assert!(s.prediction_error_by_tenth.is_empty(), "fewer than 10");
+    }
+
+    #[test]
+    fn the_summary_shows_how_the_error_falls_tenth_by_tenth() {
+        let mut summary = LogSummary::default();
+        let d = decision();
+        // 100 decisions whose errors fall from 0.1 to 0.001.
+        for id in 0..100u64 {
+            summary.add(LineRef::Decision(&DecisionRecord { id, ..d.clone() }));
+            let error = 0.1 / (1 + id / 10 * 11) as f64;
+            let predicted = d.predicted_pick().expect("predicted").mean;
+            summary.add(LineRef::Outcome(&OutcomeRecord {
+                id,
+                seed: d.seed,
+                t: id as f64,
+                node: 11,
+                choice: "kv.read_replica".into(),
+                cost: predicted + error,
+                samples: BTreeMap::new(),
+            }));
+        }
+        let s = &summary.finish()["kv.read_replica"];
+        assert_eq!(s.prediction_error_by_tenth.len(), 10);
+        assert!((s.prediction_error_by_tenth[0] - 0.1).abs() < 1e-9);
+        assert!((s.prediction_error_by_tenth[9] - 0.1 / 100.0).abs() < 1e-9);
+        assert!(s.prediction_error_by_tenth.windows(2).all(|w| w[1] < w[0]));
     }
 
     #[test]
