@@ -301,6 +301,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         Ok(run)
     }
 
+    #[inline]
     fn push(&mut self, at: u64, ev: Ev<N>) {
         self.report.scheduled += 1;
         self.queue.push(at, ev);

@@ -82,8 +82,15 @@ impl<E> EventQueue<E> {
         let seq = self.seq;
         if self.lane.back().is_none_or(|last| last.at <= at) {
             self.lane.push_back(Laned { at, seq, ev });
-            return;
+        } else {
+            self.push_heap(at, seq, ev);
         }
+    }
+
+    /// The out-of-order case of [`EventQueue::push`], kept out of line so
+    /// that the lane's case inlines into its callers.
+    #[inline(never)]
+    fn push_heap(&mut self, at: u64, seq: u64, ev: E) {
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(ev);
@@ -125,6 +132,12 @@ impl<E> EventQueue<E> {
         if self.next_in_lane()? {
             return self.lane.pop_front().map(|l| (l.at, l.ev));
         }
+        self.pop_heap()
+    }
+
+    /// The heap's case of [`EventQueue::pop`], out of line (see `push_heap`).
+    #[inline(never)]
+    fn pop_heap(&mut self) -> Option<(u64, E)> {
         let next = self.heap.pop()?;
         let ev = self.slots[next.slot as usize]
             .take()

@@ -102,6 +102,7 @@ impl<N: Node> Run<'_, '_, N> {
     }
 
     /// A message's delay (ns) and the end (ns; 0: none) of the slowdowns in it.
+    #[inline(always)]
     fn delay_ns(&mut self, src: NodeId, dst: NodeId, at: u64, kind: Option<&str>) -> (u64, u64) {
         let sampled = self.net.sample_latency_ns(src, dst, &mut self.rng);
         if self.net.slowdowns.is_empty() {
@@ -113,6 +114,19 @@ impl<N: Node> Run<'_, '_, N> {
             }
             return ((sampled as f64) as u64, 0);
         }
+        self.slowed_ns(src, dst, at, kind, sampled)
+    }
+
+    /// [`Run::delay_ns`] under slowdowns, out of line.
+    #[inline(never)]
+    fn slowed_ns(
+        &self,
+        src: NodeId,
+        dst: NodeId,
+        at: u64,
+        kind: Option<&str>,
+        sampled: u64,
+    ) -> (u64, u64) {
         let t = Duration::from_nanos(at);
         let (extra, factor, end) = self.net.slowdown(src, dst, t, kind);
         ((sampled as f64 * factor) as u64 + extra, end)
