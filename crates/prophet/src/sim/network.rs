@@ -124,6 +124,9 @@ pub(crate) struct ResolvedNetwork {
     /// `n × n` indices into `models` (`src * n + dst`); empty when every
     /// link is the default one (at 10,000 nodes the matrix alone is 400 MB).
     index: Vec<u32>,
+    /// Per model, its latency in ns when that is a constant: what
+    /// [`LatencyDist::sample_ns`] returns for it, without the call.
+    constant_ns: Vec<Option<u64>>,
     service: Vec<LatencyDist>,
     kind_service: Vec<(NodeId, Vec<String>, LatencyDist)>,
     pub(crate) slowdowns: Vec<Slowdown>,
@@ -244,10 +247,17 @@ impl NetworkModel {
                     .unwrap_or_else(|| self.default_service.clone())
             })
             .collect();
+        let constant_ns = (models.iter())
+            .map(|m| match m.latency {
+                LatencyDist::Constant { ms } => Some((ms.max(0.0) * 1e6) as u64),
+                _ => None,
+            })
+            .collect();
         ResolvedNetwork {
             n,
             models,
             index,
+            constant_ns,
             service,
             kind_service: self.kind_service.clone(),
             slowdowns: self.slowdowns.clone(),
@@ -260,11 +270,33 @@ impl NetworkModel {
 }
 
 impl ResolvedNetwork {
+    #[inline]
     pub(crate) fn link(&self, src: NodeId, dst: NodeId) -> &LinkModel {
+        &self.models[self.model_of(src, dst)]
+    }
+
+    #[inline]
+    fn model_of(&self, src: NodeId, dst: NodeId) -> usize {
         if self.index.is_empty() {
-            return &self.models[0];
+            return 0;
         }
-        &self.models[self.index[src.index() * self.n + dst.index()] as usize]
+        self.index[src.index() * self.n + dst.index()] as usize
+    }
+
+    /// One sample of the link's latency, in nanoseconds (a constant
+    /// latency draws nothing, as [`LatencyDist::sample_ns`] does not).
+    #[inline]
+    pub(crate) fn sample_latency_ns(
+        &self,
+        src: NodeId,
+        dst: NodeId,
+        rng: &mut dyn rand::RngCore,
+    ) -> u64 {
+        let model = self.model_of(src, dst);
+        match self.constant_ns[model] {
+            Some(ns) => ns,
+            None => self.models[model].latency.sample_ns(rng),
+        }
     }
 
     /// Whether every link's latency is a constant.
@@ -282,8 +314,9 @@ impl ResolvedNetwork {
     }
 
     /// Whether a full cut separates `a` and `b` at `t`.
+    #[inline]
     pub(crate) fn blocked(&self, a: NodeId, b: NodeId, t: Duration) -> bool {
-        self.partitions.iter().any(|p| p.blocks(a, b, t))
+        !self.partitions.is_empty() && self.partitions.iter().any(|p| p.blocks(a, b, t))
     }
 
     /// The chance that the partitions in force at `t` drop a message

@@ -22,8 +22,9 @@ impl<N: Node> Run<'_, '_, N> {
         }
         let mut network = InFlight::new(system.semantics().delivery);
         let waiting = self.nodes.iter().flat_map(|rt| rt.waiting.iter());
-        let queued = (self.queue.iter()).filter_map(|s| self.events[s.slot as usize].as_ref());
-        for ev in queued.chain(waiting) {
+        // In the order they will run (a per-link FIFO network keeps each
+        // link's messages in arrival order).
+        for ev in self.queue.in_order().into_iter().chain(waiting) {
             if let Ev::Deliver { src, dst, msg, .. } = ev {
                 network.send(Envelope {
                     src: *src,

@@ -10,10 +10,10 @@
 
 mod check;
 mod churn;
+mod queue;
 mod transmit;
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -86,35 +86,6 @@ pub(super) struct Header {
     pub(super) sent: u64,
     pub(super) service_ns: u32,
     pub(super) queue: u32,
-}
-
-/// A heap entry: when, the tie-breaking sequence number, and the slot of
-/// [`Run::events`] that holds the event. The heap moves 24-byte entries
-/// whatever the message's size (whole events made its sifts the loop's
-/// largest cost).
-#[derive(Clone, Copy)]
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    slot: u32,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    // Reversed: BinaryHeap is a max-heap and we pop the earliest.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
 }
 
 struct NodeRt<N: Node> {
@@ -190,12 +161,7 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     net: ResolvedNetwork,
     state: GlobalState<N>,
     nodes: Vec<NodeRt<N>>,
-    queue: BinaryHeap<Scheduled>,
-    /// The scheduled events, by the slot their heap entry names.
-    events: Vec<Option<Ev<N>>>,
-    /// Slots of `events` free for reuse.
-    free: Vec<u32>,
-    seq: u64,
+    queue: queue::EventQueue<Ev<N>>,
     now: u64,
     rng: ChaCha8Rng,
     policies: PolicyTable,
@@ -283,10 +249,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                     wake: false,
                 })
                 .collect(),
-            queue: BinaryHeap::new(),
-            events: Vec::new(),
-            free: Vec::new(),
-            seq: 0,
+            queue: queue::EventQueue::new(),
             now: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
             policies: PolicyTable::new(sim.default_policy.clone(), sim.policies.clone()),
@@ -338,26 +301,10 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         Ok(run)
     }
 
+    #[inline]
     fn push(&mut self, at: u64, ev: Ev<N>) {
-        self.seq += 1;
         self.report.scheduled += 1;
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.events[slot as usize] = Some(ev);
-                slot
-            }
-            None => {
-                let slot =
-                    u32::try_from(self.events.len()).expect("fewer than 2^32 pending events");
-                self.events.push(Some(ev));
-                slot
-            }
-        };
-        self.queue.push(Scheduled {
-            at,
-            seq: self.seq,
-            slot,
-        });
+        self.queue.push(at, ev);
     }
 
     fn schedule_start(
@@ -512,25 +459,27 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         let horizon = ns(limits.horizon);
         let started = Instant::now();
         let stop = loop {
-            let Some(next) = self.queue.pop() else {
+            let Some(at) = self.queue.peek_at() else {
                 break StopReason::Quiescent;
             };
-            if next.at > horizon {
+            if at > horizon {
+                // The event past the horizon leaves the queue, as it
+                // always has (a final invariant check does not see it).
+                self.queue.pop();
                 self.now = horizon;
                 break StopReason::Horizon;
             }
             if self.report.events >= limits.max_events {
-                self.queue.push(next);
                 break StopReason::EventLimit;
             }
             if self.report.events.is_multiple_of(4096)
                 && let Some(budget) = limits.wall_budget
                 && started.elapsed() > budget
             {
-                self.queue.push(next);
                 break StopReason::WallBudget;
             }
-            self.now = next.at;
+            let (at, ev) = self.queue.pop().expect("an event is due");
+            self.now = at;
             self.report.events += 1;
             if let Some(progress) = self.sim.progress
                 && self
@@ -545,10 +494,6 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                     events: self.report.events,
                 });
             }
-            let ev = self.events[next.slot as usize]
-                .take()
-                .expect("a scheduled slot holds its event");
-            self.free.push(next.slot);
             self.handle(ev)?;
             if let Some(every) = self.sim.check_every
                 && self.report.events.is_multiple_of(every.max(1))

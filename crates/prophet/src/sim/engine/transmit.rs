@@ -32,10 +32,9 @@ impl<N: Node> Run<'_, '_, N> {
         // A node's message to itself takes its link's time like any other
         // (an instant self-send could loop forever at one instant); only
         // partitions, which separate nodes, never block it.
-        let t = Duration::from_nanos(at);
-        if src != dst {
+        if src != dst && !self.net.partitions.is_empty() {
             // A full cut drops without a draw, as it always has.
-            let cut = self.net.partition_loss(src, dst, t);
+            let cut = self.net.partition_loss(src, dst, Duration::from_nanos(at));
             if cut >= 1.0 || (cut > 0.0 && self.rng.random_bool(cut)) {
                 self.report.messages_dropped += 1;
                 self.record_drop(src, dst, &msg, false);
@@ -59,7 +58,7 @@ impl<N: Node> Run<'_, '_, N> {
             start += tx;
             *free = start;
         }
-        let (delay, window_end) = self.delay_ns(src, dst, t, kind);
+        let (delay, window_end) = self.delay_ns(src, dst, at, kind);
         let arrive = start + delay;
         let ordered = reorder <= 0.0 || !self.rng.random_bool(reorder);
         let arrive = if ordered && !self.fifo_by_construction {
@@ -80,7 +79,7 @@ impl<N: Node> Run<'_, '_, N> {
             arrive
         };
         if dup > 0.0 && self.rng.random_bool(dup) {
-            let again = start + self.delay_ns(src, dst, t, kind).0;
+            let again = start + self.delay_ns(src, dst, at, kind).0;
             self.push(
                 again,
                 Ev::Deliver {
@@ -103,19 +102,32 @@ impl<N: Node> Run<'_, '_, N> {
     }
 
     /// A message's delay (ns) and the end (ns; 0: none) of the slowdowns in it.
-    fn delay_ns(
-        &mut self,
-        src: NodeId,
-        dst: NodeId,
-        t: Duration,
-        kind: Option<&str>,
-    ) -> (u64, u64) {
-        let sampled = self.net.link(src, dst).latency.sample_ns(&mut self.rng);
+    #[inline(always)]
+    fn delay_ns(&mut self, src: NodeId, dst: NodeId, at: u64, kind: Option<&str>) -> (u64, u64) {
+        let sampled = self.net.sample_latency_ns(src, dst, &mut self.rng);
         if self.net.slowdowns.is_empty() {
             // What the general case gives with no slowdown (factor 1.0
-            // leaves the f64 unchanged), without the call.
+            // leaves the f64 unchanged), without the call; below 2^53 the
+            // round trip through f64 is exact.
+            if sampled < 1 << 53 {
+                return (sampled, 0);
+            }
             return ((sampled as f64) as u64, 0);
         }
+        self.slowed_ns(src, dst, at, kind, sampled)
+    }
+
+    /// [`Run::delay_ns`] under slowdowns, out of line.
+    #[inline(never)]
+    fn slowed_ns(
+        &self,
+        src: NodeId,
+        dst: NodeId,
+        at: u64,
+        kind: Option<&str>,
+        sampled: u64,
+    ) -> (u64, u64) {
+        let t = Duration::from_nanos(at);
         let (extra, factor, end) = self.net.slowdown(src, dst, t, kind);
         ((sampled as f64 * factor) as u64 + extra, end)
     }
