@@ -110,6 +110,9 @@ pub enum Rejection {
     /// A connection closed at accept: too many connections that have not
     /// completed the handshake, overall or from its source address.
     PreLoginLimit,
+    /// A connection that ended before its handshake did, without a bad
+    /// frame (the dialer went away, or reset it).
+    Abandoned,
     /// An HTTP connection closed at accept: too many at once.
     HttpBusy,
     /// A privileged HTTP request refused (credential, host, origin, type).
@@ -124,6 +127,7 @@ impl Rejection {
             Rejection::Truncated => "truncated",
             Rejection::Handshake => "handshake",
             Rejection::PreLoginLimit => "prelogin_limit",
+            Rejection::Abandoned => "abandoned",
             Rejection::HttpBusy => "http_busy",
             Rejection::HttpDenied => "http_denied",
         }

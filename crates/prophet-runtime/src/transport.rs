@@ -1140,6 +1140,7 @@ where
             Err(AuthError::Conn(error)) => {
                 // The dialer went away mid-handshake (it stopped, or gave up).
                 debug!(%peer, %error, "connection ended during handshake");
+                self.metrics.reject(Rejection::Abandoned);
                 return;
             }
             Err(error) => {

@@ -117,32 +117,68 @@ async fn connections_that_never_log_in_cost_bounded_memory_and_never_stop_the_no
     for i in 0..400u32 {
         let host = 2 + (i / 16) as u8;
         tasks.push(tokio::spawn(async move {
-            let Ok(mut stream) = connect_from(host, to).await else {
-                return;
+            let mut stream = match connect_from(host, to).await {
+                Ok(stream) => stream,
+                Err(e) => return format!("connect: {e}"),
             };
-            let _ = stream.write_all(&(1u32 << 20).to_be_bytes()).await;
+            if let Err(e) = stream.write_all(&(1u32 << 20).to_be_bytes()).await {
+                return format!("prefix: {e}");
+            }
             // Hold the connection until the node refuses it (the write then
-            // fails). A client that gave up first would reset a connection
-            // still waiting in the accept queue, and the node would never
-            // see its frame: on a loaded machine that took 3 s once.
-            let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(zeros)).await;
+            // fails).
+            match tokio::time::timeout(Duration::from_secs(60), stream.write_all(zeros)).await {
+                Ok(Ok(())) => "accepted 1 MiB".to_string(),
+                Ok(Err(e)) => format!("refused: {:?}", e.kind()),
+                Err(_) => "timed out".to_string(),
+            }
         }));
     }
+    let mut ends: std::collections::BTreeMap<String, usize> = Default::default();
     for task in tasks {
-        task.await.expect("flood task");
+        *ends.entry(task.await.expect("flood task")).or_default() += 1;
     }
+    eprintln!("client ends: {ends:?}");
+    // Every connection ends at the node one way or another: refused at its
+    // length prefix (nearly all), abandoned if the dialer's end was reset
+    // before the node read it, or timed out in the handshake on a machine
+    // too loaded to read it within 5 s (CI lost 6 of 400 and then 23 of
+    // 400 this way while only the first kind was counted).
+    let ended = || {
+        [
+            Rejection::Oversize,
+            Rejection::PreLoginLimit,
+            Rejection::Abandoned,
+            Rejection::Truncated,
+            Rejection::Malformed,
+            Rejection::Handshake,
+        ]
+        .map(|r| metrics.rejections(r))
+    };
+    // A client whose connection was reset may have been refused by the
+    // kernel before the node accepted it (one in 400, on a machine running
+    // four of these at once); every other connection must be seen ending.
+    let reset = ends
+        .iter()
+        .filter(|(end, _)| end.contains("ConnectionReset"))
+        .map(|(_, &n)| n as u64)
+        .sum::<u64>();
     let accounted = eventually(1_500, || {
-        metrics.rejections(Rejection::Oversize) + metrics.rejections(Rejection::PreLoginLimit)
-            == 400
+        let seen = ended().iter().sum::<u64>();
+        seen <= 400 && seen + reset >= 400
     })
     .await;
     let grown = rss_bytes().saturating_sub(rss_before);
     assert!(
         accounted,
-        "every connection refused: {} oversize, {} over the limit",
-        metrics.rejections(Rejection::Oversize),
-        metrics.rejections(Rejection::PreLoginLimit)
+        "every connection ended at the node: [oversize, over the limit, abandoned, truncated, malformed, handshake (timeout)] = {:?}; clients: {ends:?}",
+        ended()
     );
+    assert!(
+        metrics.rejections(Rejection::Oversize) >= 300,
+        "most were refused at their length prefix: {:?}",
+        ended()
+    );
+    eprintln!("ended at the node: {:?}", ended());
     assert!(
         grown <= 64 << 20,
         "400 partial 1 MiB frames grew the resident set by {} MiB (goal: at most 64)",
