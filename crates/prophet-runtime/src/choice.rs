@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use prophet::choice::{
-    ChoiceView, DecisionRecord, Explanation, LineRef, Outcome, OutcomeRecord, PolicySpec,
-    PolicyTable,
+    ChoiceView, Explanation, LineRef, Outcome, OutcomeRecord, PolicySpec, PolicyTable,
 };
 use prophet::model::{ChoiceRequest, Chooser, NodeId};
 use rand::SeedableRng;
@@ -135,26 +134,10 @@ impl Chooser for PolicyChooser {
                 .choose(&view, &mut self.rng)
                 .min(request.candidates() - 1);
         };
-        self.table.explain(&view, &mut self.explanation);
-        let pick = self
-            .table
-            .choose(&view, &mut self.rng)
-            .min(request.candidates() - 1);
-        let propensity = self.explanation.probabilities.get(pick).copied();
-        let record = DecisionRecord {
-            id,
-            seed: None,
-            t: view.now.as_secs_f64(),
-            node: view.node.0,
-            choice: view.name.to_string(),
-            policy: self.table.spec(view.name).name(),
-            context: view.context,
-            candidates: view.keys.to_vec(),
-            pick,
-            propensity: propensity.filter(|&p| p > 0.0),
-            probabilities: std::mem::take(&mut self.explanation.probabilities),
-            predicted: std::mem::take(&mut self.explanation.predicted),
-        };
+        let record =
+            self.table
+                .choose_recorded(&view, &mut self.rng, &mut self.explanation, id, None);
+        let pick = record.pick;
         journal.push(view.node.0, LineRef::Decision(&record));
         pick
     }

@@ -103,6 +103,46 @@ pub struct DecisionRecord {
     pub predicted: Vec<Option<Prediction>>,
 }
 
+impl crate::choice::PolicyTable {
+    /// Resolves a choice and says how: the policy explains `view` into
+    /// `scratch` (its buffers are moved into the record), picks, and the
+    /// decision is returned as decision `id` of the run with `seed` (absent
+    /// live). Explaining draws nothing from `rng`, so the pick is the one
+    /// [`Self::choose`] would make.
+    pub fn choose_recorded(
+        &mut self,
+        view: &crate::choice::ChoiceView<'_>,
+        rng: &mut dyn rand::RngCore,
+        scratch: &mut Explanation,
+        id: u64,
+        seed: Option<u64>,
+    ) -> DecisionRecord {
+        self.explain(view, scratch);
+        let pick = self.choose(view, rng).min(view.candidates - 1);
+        let propensity = scratch.probabilities.get(pick).copied();
+        debug_assert!(
+            propensity.is_none_or(|p| p > 0.0),
+            "policy {} picked candidate {pick} of `{}` after giving it probability 0",
+            self.spec(view.name).name(),
+            view.name
+        );
+        DecisionRecord {
+            id,
+            seed,
+            t: view.now.as_secs_f64(),
+            node: view.node.0,
+            choice: view.name.to_string(),
+            policy: self.spec(view.name).name(),
+            context: view.context,
+            candidates: view.keys.to_vec(),
+            pick,
+            propensity: propensity.filter(|&p| p > 0.0),
+            probabilities: std::mem::take(&mut scratch.probabilities),
+            predicted: std::mem::take(&mut scratch.predicted),
+        }
+    }
+}
+
 impl DecisionRecord {
     /// The prediction made for the picked candidate.
     pub fn predicted_pick(&self) -> Option<Prediction> {

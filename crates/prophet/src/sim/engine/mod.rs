@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
-use crate::choice::{ChoiceView, DecisionRecord, Explanation, FeedbackTracker, PolicyTable};
+use crate::choice::{ChoiceView, Explanation, FeedbackTracker, PolicyTable};
 use crate::model::{
     ChoiceRequest, Chooser, EffectSink, Effects, Envelope, Event, GlobalState, Input, MetricOp,
     Node, NodeId, Step, TimerOp, apply_effects, execute,
@@ -124,29 +124,14 @@ impl Chooser for RunChooser<'_> {
         let Some(tap) = &mut self.tap else {
             return self.policies.choose(&view, self.rng);
         };
-        self.policies.explain(&view, tap.explanation);
-        let pick = self.policies.choose(&view, self.rng);
-        let propensity = tap.explanation.probabilities.get(pick).copied();
-        debug_assert!(
-            propensity.is_none_or(|p| p > 0.0),
-            "policy {} picked candidate {pick} of `{}` after giving it probability 0",
-            self.policies.spec(view.name).name(),
-            view.name
+        let record = self.policies.choose_recorded(
+            &view,
+            self.rng,
+            tap.explanation,
+            tap.next,
+            Some(tap.seed),
         );
-        let record = DecisionRecord {
-            id: tap.next,
-            seed: Some(tap.seed),
-            t: view.now.as_secs_f64(),
-            node: view.node.0,
-            choice: view.name.to_string(),
-            policy: self.policies.spec(view.name).name(),
-            context: view.context,
-            candidates: view.keys.to_vec(),
-            pick,
-            propensity: propensity.filter(|&p| p > 0.0),
-            probabilities: std::mem::take(&mut tap.explanation.probabilities),
-            predicted: std::mem::take(&mut tap.explanation.predicted),
-        };
+        let pick = record.pick;
         tap.next += 1;
         (tap.observer)(&Observation::Decision(&record));
         pick
