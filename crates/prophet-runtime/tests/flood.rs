@@ -162,19 +162,31 @@ async fn connections_that_never_log_in_cost_bounded_memory_and_never_stop_the_no
         .filter(|(end, _)| end.contains("ConnectionReset"))
         .map(|(_, &n)| n as u64)
         .sum::<u64>();
-    let accounted = eventually(1_500, || {
-        let seen = ended().iter().sum::<u64>();
-        seen <= 400 && seen + reset >= 400
-    })
-    .await;
+    // A client's write of 1 MiB can finish in the kernel's buffers before
+    // the node has read its prefix, so the node's counts lag the clients:
+    // wait for all 400 first (CI checked too early, while the resets were
+    // allowed for, and saw 281), and allow for the resets only if the count
+    // stops short.
+    let all_seen = eventually(1_500, || ended().iter().sum::<u64>() >= 400).await;
+    let seen = ended().iter().sum::<u64>();
+    let accounted = seen <= 400 && (all_seen || seen + reset >= 400);
     let grown = rss_bytes().saturating_sub(rss_before);
     assert!(
         accounted,
         "every connection ended at the node: [oversize, over the limit, abandoned, truncated, malformed, handshake (timeout)] = {:?}; clients: {ends:?}",
         ended()
     );
+    // At most 256 wait for a handshake at once, so at most 400 - 256 are
+    // closed at accept (a loaded node reads prefixes late and closes more:
+    // 86 with four of these tests side by side); the rest were read and
+    // refused at their length prefix.
     assert!(
-        metrics.rejections(Rejection::Oversize) >= 300,
+        metrics.rejections(Rejection::PreLoginLimit) <= 400 - 256,
+        "at most 144 closed at accept: {:?}",
+        ended()
+    );
+    assert!(
+        metrics.rejections(Rejection::Oversize) >= 200,
         "most were refused at their length prefix: {:?}",
         ended()
     );
