@@ -469,7 +469,7 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
     };
     for policy in &args.policies {
         let name = policy.split_once('=').map_or(policy.as_str(), |(_, p)| p);
-        if let Err(error) = prophet::choice::PolicySpec::parse(name.trim()) {
+        if let Err(error) = prophet_runtime::choice::parse_live_policy(name.trim()) {
             eprintln!("error: --policy {policy}: {error}");
             return ExitCode::from(EXIT_USAGE);
         }

@@ -40,7 +40,8 @@ pub trait LiveChooser: Chooser + Send {
 pub struct ChoiceConfig {
     /// The policy of every choice not named in `choices` (a simulator
     /// policy name: first, random, round-robin, epsilon-greedy, ucb1,
-    /// thompson, p2c, peak-ewma, c3, `fixed:<i>`).
+    /// thompson, p2c, peak-ewma, c3, prophet:fast, `fixed:<i>`; not
+    /// `prophet`, whose deliberation runs in the simulator only so far).
     pub policy: String,
     /// Seed of the per-node ChaCha8 generators random policies draw from.
     pub seed: u64,
@@ -63,14 +64,28 @@ impl Default for ChoiceConfig {
     }
 }
 
+/// A policy name as a live node takes it: every simulator policy but
+/// `prophet` with deliberation, which simulates forward from the node's
+/// state and runs in the simulator only so far; `prophet:fast` (its fast
+/// path on the node's own outcomes) runs live.
+pub fn parse_live_policy(text: &str) -> Result<PolicySpec, String> {
+    match PolicySpec::parse(text).map_err(|e| e.to_string())? {
+        PolicySpec::Prophet { deliberate: true } => Err(
+            "policy `prophet` deliberates by simulating forward from the node's state, which \
+             only the simulator does so far; live, use `prophet:fast` (the same fast path on \
+             the node's own outcomes, without deliberation)"
+                .into(),
+        ),
+        spec => Ok(spec),
+    }
+}
+
 impl ChoiceConfig {
     /// Checks every policy name; the error is (field, message).
     pub fn validate(&self) -> Result<(), (String, String)> {
-        PolicySpec::parse(&self.policy)
-            .map_err(|e| ("choose.policy".to_string(), e.to_string()))?;
+        parse_live_policy(&self.policy).map_err(|e| ("choose.policy".to_string(), e))?;
         for (name, policy) in &self.choices {
-            PolicySpec::parse(policy)
-                .map_err(|e| (format!("choose.choices.\"{name}\""), e.to_string()))?;
+            parse_live_policy(policy).map_err(|e| (format!("choose.choices.\"{name}\""), e))?;
         }
         Ok(())
     }
@@ -83,11 +98,11 @@ impl ChoiceConfig {
         journal: Option<Arc<Journal>>,
         models: Option<Arc<Models>>,
     ) -> Box<dyn LiveChooser> {
-        let default = PolicySpec::parse(&self.policy).unwrap_or(PolicySpec::First);
+        let default = parse_live_policy(&self.policy).unwrap_or(PolicySpec::First);
         let specs = self
             .choices
             .iter()
-            .filter_map(|(k, v)| PolicySpec::parse(v).ok().map(|s| (k.clone(), s)))
+            .filter_map(|(k, v)| parse_live_policy(v).ok().map(|s| (k.clone(), s)))
             .collect();
         Box::new(PolicyChooser {
             table: PolicyTable::new(default, specs),
@@ -189,5 +204,18 @@ mod tests {
             config.validate().map_err(|e| e.0),
             Err("choose.choices.\"kv.read_replica\"".to_string())
         );
+    }
+
+    #[test]
+    fn prophet_with_deliberation_is_refused_live_and_its_fast_path_runs() {
+        let mut config = ChoiceConfig {
+            policy: "prophet".into(),
+            ..ChoiceConfig::default()
+        };
+        let (field, message) = config.validate().expect_err("refused live");
+        assert_eq!(field, "choose.policy");
+        assert!(message.contains("prophet:fast"), "{message}");
+        config.policy = "prophet:fast".into();
+        assert!(config.validate().is_ok());
     }
 }

@@ -65,6 +65,7 @@ pub mod explore;
 pub mod model;
 pub mod predict;
 pub mod registry;
+pub mod resolve;
 pub mod sim;
 
 /// The names a protocol author needs.

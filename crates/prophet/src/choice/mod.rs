@@ -8,11 +8,13 @@
 //! simulator and the runtime import it, never the other way round.
 
 pub mod evaluate;
+pub mod fast_path;
 pub mod feedback;
 pub mod log;
 pub mod policy;
 pub mod veto;
 
+pub use fast_path::{Advice, Advised, FastPath};
 pub use feedback::{FeedbackTracker, OPEN_DECISIONS_MAX};
 pub use log::{
     ChoiceSummary, DecisionRecord, Explanation, LineRef, LogLine, LogSummary, OutcomeRecord,

@@ -20,6 +20,7 @@ use std::time::Duration;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::choice::fast_path::{Advice, FastPath};
 use crate::choice::log::{Explanation, Prediction};
 use crate::model::{ChoiceRequest, NodeId};
 
@@ -122,6 +123,14 @@ pub trait Policy: Send {
     /// policy chose), as `choose` does for its own pick: how an offline
     /// evaluation keeps a policy's state in step with a logged run.
     fn record_pick(&mut self, _view: &ChoiceView, _pick: usize) {}
+    /// The candidates' keys a policy wants predictions for (the resolver's
+    /// fast path, once it has decided; `None` for every other policy).
+    fn advice_wanted(&self) -> Option<&[u64]> {
+        None
+    }
+    /// Takes deliberation's predictions ([`Advice`]); ignored by policies
+    /// that want none.
+    fn advise(&mut self, _advice: &Advice) {}
 }
 
 /// A user heuristic: a function of the view and the per-candidate statistics.
@@ -159,6 +168,15 @@ pub enum PolicySpec {
     /// estimates: `R − 1/μ + q̂³/μ`, `q̂ = 1 + outstanding`, `R` the EWMA
     /// response time and `1/μ` the smallest response time seen.
     C3,
+    /// The resolver ([`crate::choice::fast_path`]): predictions refreshed
+    /// by deliberation (forward simulation under the node's learned
+    /// performance model), Thompson exploration capped at 5% of decisions.
+    /// `deliberate: false` is its ablation `prophet:fast`: the same fast
+    /// path on the node's own outcomes alone.
+    Prophet {
+        /// Whether deliberation advises the fast path.
+        deliberate: bool,
+    },
     /// A user heuristic under a name.
     Heuristic(&'static str, Arc<HeuristicFn>),
 }
@@ -182,6 +200,8 @@ pub const POLICY_NAMES: &[&str] = &[
     "p2c",
     "peak-ewma",
     "c3",
+    "prophet",
+    "prophet:fast",
 ];
 
 /// An unknown or malformed policy name.
@@ -221,6 +241,8 @@ impl PolicySpec {
             ("p2c", None) => PolicySpec::P2c,
             ("peak-ewma", None) => PolicySpec::PeakEwma,
             ("c3", None) => PolicySpec::C3,
+            ("prophet", None) => PolicySpec::Prophet { deliberate: true },
+            ("prophet", Some("fast")) => PolicySpec::Prophet { deliberate: false },
             _ => return Err(bad()),
         })
     }
@@ -239,6 +261,8 @@ impl PolicySpec {
             PolicySpec::P2c => "p2c".into(),
             PolicySpec::PeakEwma => "peak-ewma".into(),
             PolicySpec::C3 => "c3".into(),
+            PolicySpec::Prophet { deliberate: true } => "prophet".into(),
+            PolicySpec::Prophet { deliberate: false } => "prophet:fast".into(),
             PolicySpec::Heuristic(name, _) => (*name).into(),
         }
     }
@@ -251,6 +275,7 @@ impl PolicySpec {
             PolicySpec::Random => return Box::new(Uniform),
             PolicySpec::RoundRobin => return Box::new(RoundRobin(0)),
             PolicySpec::Affinity => return Box::new(Affinity),
+            PolicySpec::Prophet { deliberate } => return Box::new(FastPath::new(*deliberate)),
             PolicySpec::EpsilonGreedy(e) => Kind::EpsilonGreedy(*e),
             PolicySpec::Ucb1 => Kind::Ucb1,
             PolicySpec::Thompson => Kind::Thompson,
@@ -386,7 +411,7 @@ pub const PEAK_EWMA_DECAY: Duration = Duration::from_secs(10);
 const UNKNOWN_PENALTY: f64 = 1e3;
 
 impl ArmStats {
-    fn observe(&mut self, cost: f64, at: Duration) {
+    pub(crate) fn observe(&mut self, cost: f64, at: Duration) {
         self.outstanding = self.outstanding.saturating_sub(1);
         self.n += 1;
         let delta = cost - self.mean;
@@ -748,6 +773,34 @@ impl PolicyTable {
     /// ([`Policy::record_pick`]).
     pub fn record_pick(&mut self, view: &ChoiceView<'_>, pick: usize) {
         self.policy(view).record_pick(view, pick);
+    }
+
+    /// Whether some choice is resolved by `prophet` with deliberation on
+    /// (which needs an executor that deliberates).
+    pub fn deliberates(&self) -> bool {
+        std::iter::once(&self.default)
+            .chain(self.specs.values())
+            .any(|s| matches!(s, PolicySpec::Prophet { deliberate: true }))
+    }
+
+    /// The choices at `node` whose policies want predictions, with the
+    /// candidates' keys of their last decision (appended to `into`).
+    pub fn advice_wanted(&self, node: NodeId, into: &mut Vec<(&'static str, Vec<u64>)>) {
+        for ((at, name), policy) in &self.live {
+            if *at == node
+                && let Some(keys) = policy.advice_wanted()
+            {
+                into.push((name, keys.to_vec()));
+            }
+        }
+        into.sort_by_key(|(name, _)| *name);
+    }
+
+    /// Hands deliberation's predictions to the policy of `name` at `node`.
+    pub fn advise(&mut self, node: NodeId, name: &'static str, advice: &Advice) {
+        if let Some(p) = self.live.get_mut(&(node, name)) {
+            p.advise(advice);
+        }
     }
 
     /// Feeds an outcome to the policy that made the decision.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::choice::PolicySpec;
 use crate::model::{Node, System, Workload};
+use crate::resolve::{Resolver, ResolverConfig};
 use crate::sim::scenario::Scenario;
 use crate::sim::{Fault, Limits, Load, NetworkModel, Observer, RunProgress, RunReport, Simulator};
 
@@ -53,7 +54,8 @@ pub fn simulate_system<N: Node>(
     defaults: SimDefaults,
     req: &mut SimRequest<'_>,
 ) -> Result<Vec<RunReport>, String> {
-    let mut sim = simulator(system, workload, defaults, req)?;
+    let resolver = Resolver::new(system, workload, ResolverConfig::default());
+    let mut sim = simulator(system, workload, defaults, req)?.deliberate(&resolver);
     if let Some(progress) = req.run_progress {
         sim = sim.on_progress(progress);
     }

@@ -175,6 +175,9 @@ pub struct Metrics {
     series: BTreeMap<String, Series>,
     spans: std::collections::BTreeSet<String>,
     cap: usize,
+    /// Keeps nothing (a run whose caller reads only its observations, such
+    /// as the resolver's rollouts: a histogram is 640 KB to allocate).
+    off: bool,
     /// Thresholds counted exactly, by metric.
     thresholds: BTreeMap<String, Vec<u64>>,
 }
@@ -186,7 +189,16 @@ impl Metrics {
             series: BTreeMap::new(),
             spans: Default::default(),
             cap,
+            off: false,
             thresholds: BTreeMap::new(),
+        }
+    }
+
+    /// Metrics that keep nothing.
+    pub fn off() -> Self {
+        Metrics {
+            off: true,
+            ..Metrics::new(0)
         }
     }
 
@@ -232,11 +244,17 @@ impl Metrics {
 
     /// Adds a recorded sample.
     pub fn record(&mut self, metric: &str, at_secs: f64, value: f64) {
+        if self.off {
+            return;
+        }
         self.series_mut(metric).add(at_secs, value);
     }
 
     /// Adds a span's duration (seconds).
     pub fn span(&mut self, metric: &str, at_secs: f64, secs: f64) {
+        if self.off {
+            return;
+        }
         if !self.spans.contains(metric) {
             self.spans.insert(metric.to_string());
         }

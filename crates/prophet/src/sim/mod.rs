@@ -55,6 +55,7 @@
 
 pub mod cache;
 pub mod condition;
+pub mod deliberate;
 pub mod dist;
 mod engine;
 pub mod fault;
@@ -314,11 +315,15 @@ pub struct Simulator<'a, N: Node> {
     default_policy: PolicySpec,
     limits: Limits,
     sample_cap: usize,
+    /// Whether runs keep metrics (see [`Simulator::without_metrics`]).
+    keep_metrics: bool,
     start: Option<StartState<N>>,
     check_every: Option<u64>,
     progress: Option<&'a (dyn Fn(&RunProgress) + Sync)>,
     /// Where each run's observations go ([`observe`]).
     observer: Option<Observer<'a>>,
+    /// Who deliberates for `prophet` policies ([`deliberate`]).
+    deliberation: Option<&'a dyn deliberate::Deliberation<N>>,
     /// Objectives measured besides the system's (a scenario's `[[objectives]]`).
     objectives: Vec<crate::model::Objective>,
     /// Constraints checked besides the system's (a scenario's `[[constraints]]`).
@@ -360,10 +365,12 @@ impl<'a, N: Node> Simulator<'a, N> {
             default_policy: PolicySpec::First,
             limits: Limits::default(),
             sample_cap: 200_000,
+            keep_metrics: true,
             start: None,
             check_every: None,
             progress: None,
             observer: None,
+            deliberation: None,
             objectives: Vec::new(),
             constraints: Vec::new(),
         }
@@ -446,6 +453,23 @@ impl<'a, N: Node> Simulator<'a, N> {
         self
     }
 
+    /// Lets `deliberation` refresh the `prophet` policies' predictions
+    /// between events ([`deliberate`]); a run with a `prophet` policy and
+    /// no deliberation is refused.
+    pub fn deliberate(mut self, deliberation: &'a dyn deliberate::Deliberation<N>) -> Self {
+        self.deliberation = Some(deliberation);
+        self
+    }
+
+    /// Keeps no metrics (reports carry none, objectives are empty): for a
+    /// caller that reads only its observations, such as the resolver's
+    /// rollouts, thousands of short runs whose histograms would cost more
+    /// than the runs.
+    pub fn without_metrics(mut self) -> Self {
+        self.keep_metrics = false;
+        self
+    }
+
     /// Plot samples kept per metric (histograms keep every sample).
     pub fn sample_cap(mut self, cap: usize) -> Self {
         self.sample_cap = cap;
@@ -509,10 +533,12 @@ impl<'a, N: Node> Simulator<'a, N> {
                 ..self.limits
             },
             sample_cap: self.sample_cap,
+            keep_metrics: self.keep_metrics,
             start: self.start.clone(),
             check_every: Some(1),
             progress: None,
             observer: None,
+            deliberation: self.deliberation,
             objectives: self.objectives.clone(),
             constraints: self.constraints.clone(),
         };

@@ -189,6 +189,8 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     zones: ZoneBytes,
     /// Scratch for explaining decisions to an observer.
     explanation: Explanation,
+    /// The resolver's deliberation for this run, if a policy needs it.
+    deliberator: Option<Box<dyn crate::sim::deliberate::Deliberator<N> + 'a>>,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -222,6 +224,19 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 state.nodes.len()
             )));
         }
+        let policies = PolicyTable::new(sim.default_policy.clone(), sim.policies.clone());
+        let deliberator = match sim.deliberation {
+            Some(d) if policies.deliberates() => Some(d.start(seed)),
+            None if policies.deliberates() => {
+                return Err(SimError::Config(
+                    "policy `prophet` deliberates by simulating, and this simulator has no \
+                     deliberation: run it through the registry (`prophet sim`), attach one \
+                     with `Simulator::deliberate`, or use `prophet:fast`"
+                        .into(),
+                ));
+            }
+            _ => None,
+        };
         let mut run = Run {
             sim,
             net,
@@ -237,11 +252,13 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             queue: queue::EventQueue::new(),
             now: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
-            policies: PolicyTable::new(sim.default_policy.clone(), sim.policies.clone()),
-            metrics: {
+            policies,
+            metrics: if sim.keep_metrics {
                 let mut metrics = Metrics::new(sim.sample_cap);
                 metrics.count_thresholds_of(system.objectives(), system.constraints());
                 metrics
+            } else {
+                Metrics::off()
             },
             spans: (0..n).map(|_| fast_map()).collect(),
             feedback: FeedbackTracker::new(),
@@ -269,6 +286,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             caches: Caches::new(&sim.network.caches, n),
             zones,
             explanation: Explanation::default(),
+            deliberator,
         };
         run.fifo_by_construction =
             !run.any_service && run.net.slowdowns.is_empty() && run.net.all_latencies_constant();
@@ -557,16 +575,14 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
     }
 
     fn handle(&mut self, ev: Ev<N>) -> Result<(), SimError> {
-        if let (
-            Some(observer),
-            Ev::Deliver {
+        if (self.sim.observer.is_some() || self.deliberator.is_some())
+            && let Ev::Deliver {
                 src, dst, header, ..
-            },
-        ) = (self.sim.observer, &ev)
+            } = &ev
             && src != dst
             && self.state.nodes[dst.index()].up
         {
-            observer(&Observation::Message(MessageSeen {
+            let seen = Observation::Message(MessageSeen {
                 seed: self.report.seed,
                 node: *dst,
                 from: *src,
@@ -574,7 +590,13 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 delay: Duration::from_nanos(self.now.saturating_sub(header.sent)),
                 service: Duration::from_nanos(u64::from(header.service_ns)),
                 queue: header.queue,
-            }));
+            });
+            if let Some(observer) = self.sim.observer {
+                observer(&seen);
+            }
+            if let Some(d) = &mut self.deliberator {
+                d.observe(&seen);
+            }
         }
         if let Some(node) = ev.input_of() {
             let rt = &mut self.nodes[node.index()];
@@ -828,6 +850,14 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             }
             _ => None,
         };
+        if let Some(d) = &mut self.deliberator {
+            d.before_handler(
+                id,
+                &self.state.nodes[id.index()].state,
+                Duration::from_nanos(self.now),
+                &mut self.policies,
+            );
+        }
         let mut effects = self.effects.take().unwrap_or_default();
         effects.clear();
         let first_decision = self.report.decisions;
@@ -913,11 +943,15 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             );
             for outcome in &outcomes {
                 self.policies.observe(outcome);
+                let seen = Observation::Outcome {
+                    seed: self.report.seed,
+                    outcome,
+                };
                 if let Some(observer) = self.sim.observer {
-                    observer(&Observation::Outcome {
-                        seed: self.report.seed,
-                        outcome,
-                    });
+                    observer(&seen);
+                }
+                if let Some(d) = &mut self.deliberator {
+                    d.observe(&seen);
                 }
             }
         }
