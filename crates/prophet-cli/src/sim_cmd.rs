@@ -20,9 +20,12 @@ use crate::{EXIT_OK, EXIT_USAGE};
     prophet sim kv\n  \
     prophet sim kv --policy kv.read_replica=random,p2c,peak-ewma --seeds 3\n  \
     prophet sim scenarios/linkerd-stuck-replica.toml --json\n  \
-    prophet sim scenarios/wide-area.toml --plot plots/\n\n\
+    prophet sim scenarios/wide-area.toml --plot plots/\n  \
+    prophet sim scenarios/alternating-replica.toml --policy kv.read_replica=c3,prophet:fast,prophet\n\n\
 Policies: first, fixed:<i>, random, round-robin, affinity, epsilon-greedy[:<eps>], ucb1, thompson,\n\
-p2c, peak-ewma, c3. A comma-separated list for one choice compares them.\n\n\
+p2c, peak-ewma, c3, prophet (the resolver: predicts each candidate by simulating forward under\n\
+the node's learned model), prophet:fast (the resolver without deliberation). A comma-separated\n\
+list for one choice compares them.\n\n\
 Exit status: 0 when every invariant and constraint held, 1 when one was\n\
 violated, 2 on bad usage or a run that could not complete.")]
 pub struct SimArgs {

@@ -12,6 +12,9 @@ use prophet::sim::{
 };
 use prophet_systems::kv;
 
+/// Decisions as (time, node, picked key).
+type DecisionLog = Mutex<Vec<(f64, u32, u64)>>;
+
 const PROPHET: PolicySpec = PolicySpec::Prophet { deliberate: true };
 
 /// A network whose replica 3 answers `extra` late from `from` on.
@@ -33,7 +36,7 @@ fn run(
     rate: f64,
     horizon: Duration,
     seed: u64,
-    decisions: Option<&Mutex<Vec<(f64, u32, u64)>>>,
+    decisions: Option<&DecisionLog>,
 ) -> RunReport {
     let config = kv::Config::new(7, 5);
     let system = kv::system_with(&config);
@@ -97,7 +100,14 @@ fn the_resolver_decides_the_same_until_what_it_observes_differs() {
     let t = Duration::from_secs(4);
     let horizon = Duration::from_secs(7);
     let (plain, slow) = (Mutex::new(Vec::new()), Mutex::new(Vec::new()));
-    run(kv::network(&config), PROPHET, 300.0, horizon, 3, Some(&plain));
+    run(
+        kv::network(&config),
+        PROPHET,
+        300.0,
+        horizon,
+        3,
+        Some(&plain),
+    );
     run(
         slowed(&config, t, Duration::from_millis(300)),
         PROPHET,
@@ -111,7 +121,10 @@ fn the_resolver_decides_the_same_until_what_it_observes_differs() {
         slow.into_inner().expect("log"),
     );
     let before = |log: &[(f64, u32, u64)]| -> Vec<(f64, u32, u64)> {
-        log.iter().copied().filter(|d| d.0 < t.as_secs_f64()).collect()
+        log.iter()
+            .copied()
+            .filter(|d| d.0 < t.as_secs_f64())
+            .collect()
     };
     let (a, b) = (before(&plain), before(&slow));
     eprintln!("{} decisions before, {} in all", a.len(), plain.len());

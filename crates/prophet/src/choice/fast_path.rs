@@ -224,8 +224,7 @@ impl Policy for FastPath {
         };
         this.predictions(view);
         let least = Self::least(&this.scratch);
-        let may_explore =
-            (this.explored + 1) as f64 <= EXPLORE_CAP * (this.decisions + 1) as f64;
+        let may_explore = (this.explored + 1) as f64 <= EXPLORE_CAP * (this.decisions + 1) as f64;
         // A generator of its own, seeded by the decision count: explaining
         // draws nothing from the run's.
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
@@ -236,15 +235,19 @@ impl Policy for FastPath {
             let drawn = Self::draw(&this.scratch, &mut rng);
             counts[if may_explore { drawn } else { least }] += 1;
         }
-        out.probabilities
-            .extend(counts.iter().map(|&c| f64::from(c) / f64::from(EXPLAIN_DRAWS)));
-        out.predicted.extend(this.scratch.iter().map(|&(m, sd, load)| {
-            Some(Prediction {
-                mean: m + load,
-                lo: (m + load - 1.96 * sd).max(0.0),
-                hi: m + load + 1.96 * sd,
-            })
-        }));
+        out.probabilities.extend(
+            counts
+                .iter()
+                .map(|&c| f64::from(c) / f64::from(EXPLAIN_DRAWS)),
+        );
+        out.predicted
+            .extend(this.scratch.iter().map(|&(m, sd, load)| {
+                Some(Prediction {
+                    mean: m + load,
+                    lo: (m + load - 1.96 * sd).max(0.0),
+                    hi: m + load + 1.96 * sd,
+                })
+            }));
     }
 
     fn record_pick(&mut self, view: &ChoiceView, pick: usize) {
@@ -333,7 +336,10 @@ mod tests {
     fn exploration_stays_under_its_cap_and_advice_replaces_own_estimates() {
         let mut p = FastPath::new(true);
         let mut rng = ChaCha8Rng::seed_from_u64(2);
-        assert!(p.advice_wanted().is_none(), "nothing to advise before a decision");
+        assert!(
+            p.advice_wanted().is_none(),
+            "nothing to advise before a decision"
+        );
         p.choose(&view(0), &mut rng);
         assert_eq!(p.advice_wanted(), Some(&KEYS[..]));
         // Advice: 12 is best, the others overlap it.

@@ -53,7 +53,8 @@ pub fn sim_counterexample<N: Node>(
     req: &SimRequest<'_>,
     seed: u64,
 ) -> Result<SimCounterexample, String> {
-    let resolver = crate::resolve::Resolver::new(system, workload, crate::resolve::ResolverConfig::default());
+    let resolver =
+        crate::resolve::Resolver::new(system, workload, crate::resolve::ResolverConfig::default());
     let sim = simulator(system, workload, defaults, req)?.deliberate(&resolver);
     counterexample(system, &sim, seed)
 }

@@ -277,9 +277,8 @@ impl<N: Node> RunDeliberator<'_, '_, N> {
                 }
             }
         };
-        let force: Arc<crate::choice::policy::HeuristicFn> = Arc::new(move |view, _, _| {
-            view.keys.iter().position(|&k| k == key).unwrap_or(0)
-        });
+        let force: Arc<crate::choice::policy::HeuristicFn> =
+            Arc::new(move |view, _, _| view.keys.iter().position(|&k| k == key).unwrap_or(0));
         let sim = Simulator::new(self.resolver.system)
             .network(network)
             .workload(
@@ -382,7 +381,6 @@ impl<N: Node> Workload<N> for OneClient<'_, N> {
         self.inner.span_metric()
     }
 }
-
 
 #[cfg(test)]
 mod tests {
