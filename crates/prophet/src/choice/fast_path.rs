@@ -31,7 +31,7 @@ use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::choice::log::{Explanation, Prediction};
-use crate::choice::policy::{ArmStats, ChoiceView, Outcome, Policy};
+use crate::choice::policy::{ArmStats, ChoiceView, Outcome, Policy, argmin};
 
 /// The largest share of decisions that may differ from the least predicted.
 pub const EXPLORE_CAP: f64 = 0.02;
@@ -114,12 +114,17 @@ impl FastPath {
         }
     }
 
-    /// Each candidate's (mean, sd, load term) now, into `self.scratch`.
-    fn predictions(&mut self, view: &ChoiceView) {
-        self.scratch.clear();
+    /// Whether the next decision may be exploratory (under the cap).
+    fn may_explore(&self) -> bool {
+        (self.explored + 1) as f64 <= EXPLORE_CAP * (self.decisions + 1) as f64
+    }
+
+    /// Each candidate's (mean, sd, load term) now, into `into`.
+    fn predictions(&self, view: &ChoiceView, into: &mut Vec<(f64, f64, f64)>) {
+        into.clear();
         for key in view.keys {
             let Some(arm) = self.arms.get(key) else {
-                self.scratch.push((0.0, 0.0, 0.0));
+                into.push((0.0, 0.0, 0.0));
                 continue;
             };
             let own = arm.own;
@@ -149,8 +154,7 @@ impl FastPath {
                 .pending
                 .front()
                 .map_or(0.0, |&at| view.now.saturating_sub(at).as_secs_f64());
-            self.scratch
-                .push((mean.max(waited), sd, marginal * own.outstanding as f64));
+            into.push((mean.max(waited), sd, marginal * own.outstanding as f64));
         }
     }
 
@@ -176,24 +180,14 @@ impl FastPath {
     }
 }
 
-fn argmin(scores: impl Iterator<Item = f64>) -> usize {
-    let mut best = (0, f64::INFINITY);
-    for (i, s) in scores.enumerate() {
-        if s < best.1 {
-            best = (i, s);
-        }
-    }
-    best.0
-}
-
 impl Policy for FastPath {
     fn choose(&mut self, view: &ChoiceView, rng: &mut dyn RngCore) -> usize {
-        self.predictions(view);
-        let least = Self::least(&self.scratch);
-        let drawn = Self::draw(&self.scratch, rng);
-        let pick = if drawn != least
-            && (self.explored + 1) as f64 <= EXPLORE_CAP * (self.decisions + 1) as f64
-        {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.predictions(view, &mut scratch);
+        let least = Self::least(&scratch);
+        let drawn = Self::draw(&scratch, rng);
+        self.scratch = scratch;
+        let pick = if drawn != least && self.may_explore() {
             self.explored += 1;
             drawn
         } else {
@@ -214,25 +208,18 @@ impl Policy for FastPath {
 
     fn explain(&self, view: &ChoiceView, out: &mut Explanation) {
         out.clear();
-        let mut this = FastPath {
-            deliberate: self.deliberate,
-            arms: self.arms.clone(),
-            keys: Vec::new(),
-            decisions: self.decisions,
-            explored: self.explored,
-            scratch: Vec::new(),
-        };
-        this.predictions(view);
-        let least = Self::least(&this.scratch);
-        let may_explore = (this.explored + 1) as f64 <= EXPLORE_CAP * (this.decisions + 1) as f64;
+        let mut scratch = Vec::with_capacity(view.candidates);
+        self.predictions(view, &mut scratch);
+        let least = Self::least(&scratch);
+        let may_explore = self.may_explore();
         // A generator of its own, seeded by the decision count: explaining
         // draws nothing from the run's.
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
-            this.decisions ^ 0x7072_6f70_6865_7400,
+            self.decisions ^ 0x7072_6f70_6865_7400,
         );
         let mut counts = vec![0u32; view.candidates];
         for _ in 0..EXPLAIN_DRAWS {
-            let drawn = Self::draw(&this.scratch, &mut rng);
+            let drawn = Self::draw(&scratch, &mut rng);
             counts[if may_explore { drawn } else { least }] += 1;
         }
         out.probabilities.extend(
@@ -240,14 +227,13 @@ impl Policy for FastPath {
                 .iter()
                 .map(|&c| f64::from(c) / f64::from(EXPLAIN_DRAWS)),
         );
-        out.predicted
-            .extend(this.scratch.iter().map(|&(m, sd, load)| {
-                Some(Prediction {
-                    mean: m + load,
-                    lo: (m + load - 1.96 * sd).max(0.0),
-                    hi: m + load + 1.96 * sd,
-                })
-            }));
+        out.predicted.extend(scratch.iter().map(|&(m, sd, load)| {
+            Some(Prediction {
+                mean: m + load,
+                lo: (m + load - 1.96 * sd).max(0.0),
+                hi: m + load + 1.96 * sd,
+            })
+        }));
     }
 
     fn record_pick(&mut self, view: &ChoiceView, pick: usize) {

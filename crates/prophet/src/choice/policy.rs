@@ -484,7 +484,8 @@ struct Learning {
     decisions: u64,
 }
 
-fn argmin(scores: impl Iterator<Item = f64>) -> usize {
+/// The index of the least score (the first of equals; 0 when empty).
+pub(crate) fn argmin(scores: impl Iterator<Item = f64>) -> usize {
     let mut best = (0, f64::INFINITY);
     for (i, s) in scores.enumerate() {
         if s < best.1 {
