@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use prophet::explore::{Progress, Report, Strategy, Trace};
+use prophet::model::Fairness;
 use prophet::registry::{CheckOptions, CheckOutcome, Params, Purpose, Registry};
 
 use crate::duration::parse_duration;
@@ -64,6 +65,13 @@ pub struct CheckArgs {
     /// Replay an encoded path (as printed with a counterexample, e.g. 0:3.1.2) and print its trace.
     #[arg(long, value_name = "PATH")]
     replay: Option<String>,
+    /// Assume fairness for a class of events when checking liveness:
+    /// `weak:CLASS` (an event that stays enabled happens) or `strong:CLASS`
+    /// (an event enabled infinitely often happens infinitely often), per
+    /// instance (each message, each node's timer). Classes: deliver, lose,
+    /// timer, crash, restart. Repeat for several.
+    #[arg(long = "fair", value_name = "KIND:CLASS", value_parser = Fairness::parse)]
+    fair: Vec<Fairness>,
     /// Print the result as JSON: the last line of output is one JSON object.
     #[arg(long)]
     json: bool,
@@ -109,6 +117,7 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
         walks: args.walks,
         replay: replay.as_ref().map(|(init, path)| (*init, path.as_slice())),
         progress: Some(&on_progress),
+        fairness: &args.fair,
     };
     if !args.json && replay.is_none() {
         outln!(

@@ -283,3 +283,47 @@ fn a_reader_that_closes_the_pipe_early_is_not_an_error() {
         assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
     }
 }
+
+#[test]
+fn fairness_reaches_the_checker_and_bad_fairness_is_bad_usage() {
+    let output = prophet(&[
+        "check",
+        "paxos",
+        "--param",
+        "acceptors=2",
+        "--max-depth",
+        "3",
+        "--fair",
+        "weak:deliver",
+        "--fair",
+        "strong:timer",
+        "--json",
+    ]);
+    let value = last_json(&output);
+    assert_eq!(
+        value["assumed"],
+        serde_json::json!(["weak:deliver", "strong:timer"]),
+        "{}",
+        stderr(&output)
+    );
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["check", "paxos", "--fair", "fair:deliver"],
+            "is not `weak` or `strong`",
+        ),
+        (
+            &["check", "paxos", "--fair", "weak:gossip"],
+            "a node system's event classes are deliver, lose, timer, crash, restart",
+        ),
+        (
+            &["check", "two-phase-commit", "--fair", "weak:deliver"],
+            "a plain model declares its fairness in code",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = prophet(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
+}

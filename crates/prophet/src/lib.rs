@@ -73,8 +73,8 @@ pub mod prelude {
     pub use crate::explore::{Explorer, Report, Strategy};
     pub use crate::model::Workload;
     pub use crate::model::{
-        Aggregate, Ctx, Delivery, Direction, Envelope, GlobalState, Model, NetworkSemantics, Node,
-        NodeId, Objective, Property, Rename, System,
+        Aggregate, Ctx, Delivery, Direction, Envelope, Fairness, GlobalState, Model,
+        NetworkSemantics, Node, NodeId, Objective, Property, Rename, System,
     };
     pub use crate::sim::{PolicySpec, Simulator};
 }

@@ -15,6 +15,7 @@
 mod bfs;
 mod dfs;
 mod expand;
+mod fair;
 mod liveness;
 mod report;
 mod search;
@@ -30,6 +31,15 @@ pub use visited::{Fingerprint, fingerprint};
 
 use crate::model::{Expectation, Model, StepError};
 use search::{Bounds, Hit, Search};
+
+/// What the liveness checks assume of `model`'s executions, for the report.
+fn assumed<M: Model>(model: &M) -> Vec<String> {
+    let mut assumed: Vec<String> = model.fairness().iter().map(ToString::to_string).collect();
+    if model.may_stutter() {
+        assumed.push("stuttering".into());
+    }
+    assumed
+}
 
 /// How the state space is traversed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,6 +334,19 @@ impl<'m, M: Model> Explorer<'m, M> {
         let mut undecided = Vec::new();
         let findings = std::mem::take(&mut *search.lock());
         let symmetry = search.symmetry;
+        let limits = liveness::Limits {
+            max_depth: self.max_depth,
+            max_states: self.max_states,
+            deadline: search.bounds.deadline,
+        };
+        // One graph serves every property checked under fairness.
+        let fairness = self.model.fairness();
+        let fair_properties: Vec<&crate::model::Property<M>> = search
+            .properties
+            .iter()
+            .filter(|p| fair::needed(self.model, p, &fairness))
+            .collect();
+        let mut graph: Option<fair::Graph> = None;
         if let Some(hit) = &findings.step_error {
             violations.push(self.step_error_finding(search, starts, hit));
         }
@@ -363,7 +386,7 @@ impl<'m, M: Model> Explorer<'m, M> {
                         property.name
                     )),
                 },
-                Expectation::Eventually => {
+                Expectation::Eventually | Expectation::LeadsTo | Expectation::AlwaysEventually => {
                     if stopped_on_finding {
                         undecided.push(format!(
                             "\"{}\" not checked: stopped at an earlier violation",
@@ -371,12 +394,19 @@ impl<'m, M: Model> Explorer<'m, M> {
                         ));
                         continue;
                     }
-                    let limits = liveness::Limits {
-                        max_depth: self.max_depth,
-                        max_states: self.max_states,
-                        deadline: search.bounds.deadline,
+                    let outcome = if fair::needed(self.model, property, &fairness) {
+                        let graph = graph.get_or_insert_with(|| {
+                            fair::Graph::build(self.model, starts, &fair_properties, &limits)
+                        });
+                        let j = fair_properties
+                            .iter()
+                            .position(|p| std::ptr::eq(*p, property))
+                            .unwrap_or(0);
+                        graph.check(self.model, starts, j, property)
+                    } else {
+                        liveness::check(self.model, starts, property, symmetry, &limits)
                     };
-                    match liveness::check(self.model, starts, property, symmetry, &limits) {
+                    match outcome {
                         liveness::Outcome::Holds if exhaustive => {}
                         liveness::Outcome::Holds => undecided.push(format!(
                             "\"{}\" holds on the paths followed, but the exploration was incomplete",
@@ -384,7 +414,7 @@ impl<'m, M: Model> Explorer<'m, M> {
                         )),
                         liveness::Outcome::Violated { trace, detail } => violations.push(Finding {
                             property: property.name.clone(),
-                            kind: FindingKind::Eventually,
+                            kind: FindingKind::liveness(property.expectation),
                             detail: Some(detail),
                             trace_len: trace.len(),
                             trace: Some(trace),
@@ -408,6 +438,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             violations,
             examples,
             undecided,
+            assumed: assumed(self.model),
         }
     }
 
@@ -432,6 +463,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             }],
             examples: Vec::new(),
             undecided: Vec::new(),
+            assumed: assumed(self.model),
         }
     }
 

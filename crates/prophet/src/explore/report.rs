@@ -17,6 +17,12 @@ pub enum FindingKind {
     /// An `eventually` property failed on an execution (a path that ends or
     /// loops without reaching it).
     Eventually,
+    /// A leads-to property failed: after a state where its trigger holds,
+    /// an execution never reaches its condition.
+    LeadsTo,
+    /// An always-eventually property failed: an execution that, from some
+    /// point on, never reaches its condition.
+    AlwaysEventually,
     /// A handler panicked.
     Panic,
     /// A handler gave different results on the same inputs.
@@ -168,6 +174,11 @@ pub struct Report {
     pub examples: Vec<Finding>,
     /// Properties neither confirmed nor refuted, with the reason.
     pub undecided: Vec<String>,
+    /// The fairness the liveness checks assumed (`weak:deliver`, …), and
+    /// `stuttering` when executions may stop where no fair action is
+    /// enabled (TLA+'s semantics).
+    #[serde(default)]
+    pub assumed: Vec<String>,
 }
 
 mod secs {
@@ -220,6 +231,9 @@ impl fmt::Display for Report {
         for reason in &self.unexplored {
             writeln!(f, "  not explored: {reason}")?;
         }
+        if !self.assumed.is_empty() {
+            writeln!(f, "  liveness assumes: {}", self.assumed.join(", "))?;
+        }
         for finding in &self.violations {
             write!(
                 f,
@@ -255,12 +269,25 @@ impl fmt::Display for Report {
     }
 }
 
+impl FindingKind {
+    /// The kind of a failed liveness property with `expectation`.
+    pub(crate) fn liveness(expectation: crate::model::Expectation) -> Self {
+        match expectation {
+            crate::model::Expectation::LeadsTo => FindingKind::LeadsTo,
+            crate::model::Expectation::AlwaysEventually => FindingKind::AlwaysEventually,
+            _ => FindingKind::Eventually,
+        }
+    }
+}
+
 impl Finding {
     fn kind_label(&self) -> &'static str {
         match self.kind {
             FindingKind::Always => "invariant",
             FindingKind::Sometimes => "reachability property",
-            FindingKind::Eventually => "liveness property",
+            FindingKind::Eventually | FindingKind::LeadsTo | FindingKind::AlwaysEventually => {
+                "liveness property"
+            }
             FindingKind::Panic => "handler safety",
             FindingKind::Nondeterminism => "handler determinism",
         }

@@ -182,7 +182,7 @@ impl<'m, M: Model> Search<'m, M> {
                         self.sometimes_found[i].store(true, Ordering::Relaxed);
                     }
                 }
-                Expectation::Eventually => {}
+                Expectation::Eventually | Expectation::LeadsTo | Expectation::AlwaysEventually => {}
             }
         }
         if self.keep_going && self.all_decided() {
@@ -198,7 +198,9 @@ impl<'m, M: Model> Search<'m, M> {
             .all(|(i, p)| match p.expectation {
                 Expectation::Always => findings.violations[i].is_some(),
                 Expectation::Sometimes => findings.examples[i].is_some(),
-                Expectation::Eventually => false,
+                Expectation::Eventually | Expectation::LeadsTo | Expectation::AlwaysEventually => {
+                    false
+                }
             })
     }
 

@@ -10,6 +10,8 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::model::fairness::{ActionLabel, Fairness};
+
 /// What a property claims about the executions of a model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,6 +25,13 @@ pub enum Expectation {
     /// Holds eventually on every execution. A path that ends (no action
     /// enabled) or loops without it ever holding is a counterexample.
     Eventually,
+    /// `P ~> Q` (TLA+'s leads-to, `[](P => <>Q)`): on every execution, every
+    /// state where the trigger `P` holds is followed, at that state or later,
+    /// by one where the condition `Q` holds.
+    LeadsTo,
+    /// `[]<>Q`: on every execution the condition holds infinitely often (from
+    /// any point on, a state satisfying it is still to come).
+    AlwaysEventually,
 }
 
 impl Expectation {
@@ -32,7 +41,18 @@ impl Expectation {
             Expectation::Always => "always",
             Expectation::Sometimes => "sometimes",
             Expectation::Eventually => "eventually",
+            Expectation::LeadsTo => "leads_to",
+            Expectation::AlwaysEventually => "always_eventually",
         }
+    }
+
+    /// Whether the property is about infinite executions (decided by the
+    /// liveness checks, not by the state search).
+    pub fn is_liveness(self) -> bool {
+        matches!(
+            self,
+            Expectation::Eventually | Expectation::LeadsTo | Expectation::AlwaysEventually
+        )
     }
 }
 
@@ -46,6 +66,8 @@ pub struct Property<M: Model + ?Sized> {
     /// What the predicate must do on the model's executions.
     pub expectation: Expectation,
     condition: Condition<M>,
+    /// The trigger `P` of a leads-to property (`None` for the others).
+    trigger: Option<Condition<M>>,
 }
 
 impl<M: Model + ?Sized> Clone for Property<M> {
@@ -54,6 +76,7 @@ impl<M: Model + ?Sized> Clone for Property<M> {
             name: self.name.clone(),
             expectation: self.expectation,
             condition: Arc::clone(&self.condition),
+            trigger: self.trigger.clone(),
         }
     }
 }
@@ -78,6 +101,7 @@ impl<M: Model + ?Sized> Property<M> {
             name: name.into(),
             expectation,
             condition: Arc::new(condition),
+            trigger: None,
         }
     }
 
@@ -105,9 +129,57 @@ impl<M: Model + ?Sized> Property<M> {
         Self::new(name, Expectation::Eventually, condition)
     }
 
+    /// A leads-to property, TLA+'s `trigger ~> condition`: whenever
+    /// `trigger` holds, `condition` holds then or later, on every execution
+    /// (under the model's declared [`Fairness`](crate::model::Fairness)).
+    ///
+    /// ```
+    /// # use prophet::model::{Model, Property};
+    /// # struct Counter;
+    /// # impl Model for Counter {
+    /// #     type State = u8; type Action = ();
+    /// #     fn init_states(&self) -> Vec<u8> { vec![0] }
+    /// #     fn actions(&self, _: &u8, a: &mut Vec<()>) { a.push(()) }
+    /// #     fn next_state(&self, s: &u8, _: &()) -> Result<Option<u8>, prophet::model::StepError> { Ok(Some((s + 1) % 4)) }
+    /// #     fn properties(&self) -> Vec<Property<Self>> { vec![] }
+    /// # }
+    /// let p = Property::<Counter>::leads_to("odd ~> zero", |_, s| s % 2 == 1, |_, s| *s == 0);
+    /// assert!(p.triggered(&Counter, &1) && !p.triggered(&Counter, &2));
+    /// assert!(p.holds(&Counter, &0));
+    /// ```
+    pub fn leads_to(
+        name: impl Into<String>,
+        trigger: impl Fn(&M, &M::State) -> bool + Send + Sync + 'static,
+        condition: impl Fn(&M, &M::State) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let mut property = Self::new(name, Expectation::LeadsTo, condition);
+        property.trigger = Some(Arc::new(trigger));
+        property
+    }
+
+    /// `[]<>condition`: on every execution `condition` holds infinitely
+    /// often (under the model's declared fairness).
+    pub fn always_eventually(
+        name: impl Into<String>,
+        condition: impl Fn(&M, &M::State) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self::new(name, Expectation::AlwaysEventually, condition)
+    }
+
     /// Evaluates the predicate on one state.
     pub fn holds(&self, model: &M, state: &M::State) -> bool {
         (self.condition)(model, state)
+    }
+
+    /// Whether `state` obliges the condition to hold then or later: the
+    /// trigger of a leads-to property, true for `always_eventually` (every
+    /// state obliges it), false for the others.
+    pub fn triggered(&self, model: &M, state: &M::State) -> bool {
+        match (&self.trigger, self.expectation) {
+            (Some(trigger), _) => trigger(model, state),
+            (None, Expectation::AlwaysEventually) => true,
+            (None, _) => false,
+        }
     }
 }
 
@@ -208,5 +280,32 @@ pub trait Model: Sync {
     /// A description of a state, for counterexample traces.
     fn describe_state(&self, state: &Self::State) -> String {
         format!("{state:?}")
+    }
+
+    /// The fairness the liveness checks assume, per action class (see
+    /// [`Fairness`]). None by default: an execution may then avoid any
+    /// action forever, so long as it never stops while a step is enabled.
+    fn fairness(&self) -> Vec<Fairness> {
+        Vec::new()
+    }
+
+    /// Whether an execution may stop for ever in a state where steps are
+    /// still enabled, unless the declared fairness forbids it: TLA+'s
+    /// semantics, where stuttering is always allowed and only fairness
+    /// rules it out. Off by default: a Prophet execution never stops while
+    /// a step is enabled, as if every specification said `WF_vars(Next)`.
+    /// A TLA+ specification ported with its fairness turns this on to get
+    /// TLC's liveness verdicts.
+    fn may_stutter(&self) -> bool {
+        false
+    }
+
+    /// The class and instance of `action` taken in `state`, which is what
+    /// [`Model::fairness`] refers to (`None`: the action belongs to no class
+    /// and no fairness applies to it). Plain models label their actions
+    /// here; node systems label every event themselves (`deliver`, `lose`,
+    /// `timer`, `crash`, `restart`).
+    fn action_label(&self, _state: &Self::State, _action: &Self::Action) -> Option<ActionLabel> {
+        None
     }
 }

@@ -13,6 +13,7 @@ mod branch;
 mod context;
 mod core;
 mod execute;
+mod fairness;
 mod network;
 mod node;
 mod objective;
@@ -29,6 +30,7 @@ pub use context::{
 };
 pub use core::{Expectation, Model, Property, StepError};
 pub use execute::{EffectError, EffectSink, Input, apply_effects, execute};
+pub use fairness::{ActionLabel, Fairness, FairnessKind};
 pub use network::{Delivery, Envelope, InFlight, NetworkSemantics};
 pub use node::{Data, Node, NodeId};
 pub use objective::{AGGREGATE_SCALE, Aggregate, Constraint, Direction, Objective};

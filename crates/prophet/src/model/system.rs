@@ -17,6 +17,7 @@ use crate::model::branch::{ScriptChooser, for_each_branch, panic_message};
 use crate::model::context::{Effects, TimerOp};
 use crate::model::core::{Model, Property, StepError};
 use crate::model::execute::{EffectSink, Input, apply_effects, execute};
+use crate::model::fairness::{ActionLabel, Fairness};
 use crate::model::network::{Envelope, InFlight, NetworkSemantics};
 use crate::model::node::{Node, NodeId};
 use crate::model::objective::{Constraint, Objective};
@@ -49,6 +50,14 @@ pub struct System<N: Node> {
     pub(crate) symmetry: Option<Canonicalizer<N>>,
     determinism: DeterminismCheck,
     choices: Option<Vec<&'static str>>,
+    fairness: Vec<Fairness>,
+}
+
+/// A hash that tells instances of an event class apart within one run.
+fn hash_of<T: Hash>(value: &T) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl<N: Node> System<N> {
@@ -68,6 +77,7 @@ impl<N: Node> System<N> {
             symmetry: None,
             determinism: DeterminismCheck::Sampled(8),
             choices: None,
+            fairness: Vec::new(),
         }
     }
 
@@ -136,6 +146,38 @@ impl<N: Node> System<N> {
         condition: impl Fn(&System<N>, &GlobalState<N>) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.property(Property::eventually(name, condition))
+    }
+
+    /// Adds a leads-to property, `trigger ~> condition` (see
+    /// [`Property::leads_to`]).
+    pub fn leads_to(
+        self,
+        name: impl Into<String>,
+        trigger: impl Fn(&System<N>, &GlobalState<N>) -> bool + Send + Sync + 'static,
+        condition: impl Fn(&System<N>, &GlobalState<N>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.property(Property::leads_to(name, trigger, condition))
+    }
+
+    /// Adds an always-eventually property, `[]<>condition`.
+    pub fn always_eventually(
+        self,
+        name: impl Into<String>,
+        condition: impl Fn(&System<N>, &GlobalState<N>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.property(Property::always_eventually(name, condition))
+    }
+
+    /// Declares fairness for one class of events, which the liveness checks
+    /// then assume. The classes are `deliver` (one instance per message in
+    /// flight), `lose`, `timer` (per node and timer), `crash` and `restart`
+    /// (per node). `.fair(Fairness::weak("deliver"))` says a message that
+    /// stays deliverable is delivered; `.fair(Fairness::weak("timer"))` that
+    /// a pending timer fires.
+    pub fn fair(mut self, fairness: Fairness) -> Self {
+        self.fairness.retain(|f| f.class != fairness.class);
+        self.fairness.push(fairness);
+        self
     }
 
     /// Declares an objective (measured by the simulator and the runtime).
@@ -465,6 +507,22 @@ impl<N: Node> Model for System<N> {
             }
         }
         Ok(())
+    }
+
+    fn fairness(&self) -> Vec<Fairness> {
+        self.fairness.clone()
+    }
+
+    fn action_label(&self, _state: &GlobalState<N>, step: &Step<N>) -> Option<ActionLabel> {
+        // One instance per event, whatever the handler chose while running it.
+        let (class, instance) = match &step.event {
+            Event::Deliver(envelope) => ("deliver", hash_of(envelope)),
+            Event::Lose(envelope) => ("lose", hash_of(envelope)),
+            Event::Timer(node, timer) => ("timer", hash_of(&(node, timer))),
+            Event::Crash(node) => ("crash", node.index() as u64),
+            Event::Restart(node) => ("restart", node.index() as u64),
+        };
+        Some(ActionLabel::new(class, instance))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::explore::{Explorer, Progress, Report, Strategy, Trace};
-use crate::model::{Expectation, Model};
+use crate::model::{Expectation, Fairness, Model};
 
 /// How to check a system: strategy, bounds, and what to do with progress.
 #[derive(Clone, Copy)]
@@ -30,6 +30,10 @@ pub struct CheckOptions<'a> {
     pub replay: Option<(usize, &'a [usize])>,
     /// Progress callback.
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
+    /// Fairness added to a node system's own (the classes of
+    /// [`System::fair`](crate::model::System::fair)); plain models declare
+    /// theirs in code and refuse this.
+    pub fairness: &'a [Fairness],
 }
 
 impl Default for CheckOptions<'_> {
@@ -45,6 +49,7 @@ impl Default for CheckOptions<'_> {
             walks: None,
             replay: None,
             progress: None,
+            fairness: &[],
         }
     }
 }

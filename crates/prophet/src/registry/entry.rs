@@ -20,7 +20,7 @@ use crate::sim::RunReport;
 pub struct PropertyStatus {
     /// The property's name.
     pub name: String,
-    /// `always`, `sometimes` or `eventually`.
+    /// `always`, `sometimes`, `eventually`, `leads_to` or `always_eventually`.
     pub expectation: &'static str,
     /// Whether it holds on the snapshot.
     pub holds: bool,
@@ -43,6 +43,9 @@ trait Executable: Send + Sync {
     fn property_names(&self, params: &Params) -> Vec<String>;
 }
 
+/// The event classes a node system labels its steps with.
+const NODE_EVENT_CLASSES: [&str; 5] = ["deliver", "lose", "timer", "crash", "restart"];
+
 struct NodeProtocol<P: Protocol> {
     protocol: Arc<P>,
     description: Description,
@@ -50,10 +53,17 @@ struct NodeProtocol<P: Protocol> {
 
 impl<P: Protocol> Executable for NodeProtocol<P> {
     fn check(&self, params: &Params, options: &CheckOptions<'_>) -> Result<CheckOutcome, String> {
-        check_model(
-            &build_system(&*self.protocol, &self.description, params),
-            options,
-        )
+        let mut system = build_system(&*self.protocol, &self.description, params);
+        for fairness in options.fairness {
+            if !NODE_EVENT_CLASSES.contains(&fairness.class.as_str()) {
+                return Err(format!(
+                    "fairness `{fairness}`: a node system's event classes are {}",
+                    NODE_EVENT_CLASSES.join(", ")
+                ));
+            }
+            system = system.fair(fairness.clone());
+        }
+        check_model(&system, options)
     }
 
     fn simulate(
@@ -149,6 +159,11 @@ const PLAIN_MODEL: &str = "it is a plain Model (a transition system without node
 
 impl<M: ModelProtocol> Executable for PlainModel<M> {
     fn check(&self, params: &Params, options: &CheckOptions<'_>) -> Result<CheckOutcome, String> {
+        if let Some(fairness) = options.fairness.first() {
+            return Err(format!(
+                "fairness `{fairness}`: a plain model declares its fairness in code (Model::fairness)"
+            ));
+        }
         check_model(&self.0.build(params), options)
     }
 
