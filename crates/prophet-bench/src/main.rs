@@ -14,6 +14,7 @@ mod resolver;
 mod sim_cmp;
 mod sim_concurrent;
 mod sr_two_phase;
+mod swarm;
 mod transport;
 
 use std::process::ExitCode;
@@ -107,6 +108,22 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// Swarm exploration: the probability that a swarm of 1, 2, 4, 8 workers
+    /// finds each seeded bug, over trials with different swarm seeds.
+    Swarm {
+        /// Print only JSON lines (the only output format).
+        #[arg(long)]
+        json: bool,
+        /// Swarms per bug and size.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        trials: u32,
+        /// Random walks per worker.
+        #[arg(long, default_value_t = 1)]
+        walks: u64,
+        /// Swarm sizes.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        sizes: Vec<u32>,
+    },
     /// One measurement (used by `explore`; runs in a child process).
     #[command(hide = true)]
     ExploreCase {
@@ -178,6 +195,16 @@ fn main() -> ExitCode {
         } => resolver::run(&resolver::ResolverBench {
             seeds: seeds as usize,
             only,
+        }),
+        Cmd::Swarm {
+            json: _,
+            trials,
+            walks,
+            sizes,
+        } => swarm::run(&swarm::SwarmBench {
+            trials,
+            walks,
+            sizes,
         }),
         Cmd::ExploreCase {
             tool,

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use prophet::explore::{Progress, Report, Strategy, Trace};
+use prophet::explore::swarm::SwarmWorker;
+use prophet::explore::{DEFAULT_WALK_LEN, DEFAULT_WALKS, Progress, Report, Strategy, Trace};
 use prophet::model::Fairness;
 use prophet::registry::{CheckOptions, CheckOutcome, Params, Purpose, Registry};
 
@@ -35,12 +36,26 @@ pub struct CheckArgs {
     /// Random walks instead of exhaustive search (never complete).
     #[arg(long)]
     walk: bool,
-    /// Seed of the random walks; the same seed gives the same run.
-    #[arg(long, default_value_t = 0, requires = "walk")]
-    seed: u64,
-    /// Number of random walks.
-    #[arg(long, requires = "walk")]
+    /// Seed of the random walks (or of the swarm); the same seed gives the
+    /// same run. Default 0.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of random walks (per worker, in a swarm).
+    #[arg(long)]
     walks: Option<u64>,
+    /// Run as one worker of a swarm of N diversified random-walk searches
+    /// (each worker its own seed and walk length, from the swarm's seed and
+    /// its index); `prophet swarm merge` combines the workers' `--json`
+    /// outputs. The index comes from --swarm-index or, in a Kubernetes
+    /// Indexed Job, from JOB_COMPLETION_INDEX. A worker exits 0 once its
+    /// report is printed, violation or not: the merge gives the verdict.
+    #[arg(long, value_name = "N", conflicts_with_all = ["bfs", "dfs", "walk", "replay"],
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    swarm: Option<u32>,
+    /// This worker's index in the swarm, 0 to N-1 (default: the environment's
+    /// JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "I", requires = "swarm")]
+    swarm_index: Option<u32>,
     /// Do not expand states this many steps from a start state (depth 0);
     /// TLC counts states, one more. For walks: the walk length.
     #[arg(long, value_name = "N")]
@@ -90,10 +105,21 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
         Ok(replay) => replay,
         Err(error) => return usage(&error),
     };
-    let strategy = if args.dfs {
+    if (args.seed.is_some() || args.walks.is_some()) && !args.walk && args.swarm.is_none() {
+        return usage("--seed and --walks apply to random walks: add --walk or --swarm N");
+    }
+    let worker = match args.swarm.map(|size| swarm_worker(args, size)).transpose() {
+        Ok(worker) => worker,
+        Err(error) => return usage(&error),
+    };
+    let strategy = if let Some(worker) = &worker {
+        worker.strategy()
+    } else if args.dfs {
         Strategy::Dfs
     } else if args.walk {
-        Strategy::Walk { seed: args.seed }
+        Strategy::Walk {
+            seed: args.seed.unwrap_or(0),
+        }
     } else {
         Strategy::Bfs
     };
@@ -108,16 +134,17 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
     };
     let options = CheckOptions {
         strategy,
-        max_depth: args.max_depth,
+        max_depth: worker.map(|w| w.walk_len).or(args.max_depth),
         max_states: args.max_states,
         time_limit: args.time_limit,
         symmetry: args.symmetry,
         threads: args.threads.map(|t| t as usize),
         keep_going: args.keep_going,
-        walks: args.walks,
+        walks: worker.map(|w| w.walks).or(args.walks),
         replay: replay.as_ref().map(|(init, path)| (*init, path.as_slice())),
         progress: Some(&on_progress),
         fairness: &args.fair,
+        fingerprint_sample: worker.is_some(),
     };
     if !args.json && replay.is_none() {
         outln!(
@@ -126,6 +153,17 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
             params,
             strategy.name()
         );
+        if let Some(w) = &worker {
+            outln!(
+                "swarm worker {} of {} (swarm seed {}): {} walks of {} steps, seed {}",
+                w.index,
+                w.size,
+                w.swarm_seed,
+                w.walks,
+                w.walk_len,
+                w.seed
+            );
+        }
     }
     let outcome = entry.check(&params, &options);
     bar.finish_and_clear();
@@ -159,7 +197,11 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
                 );
             }
             if args.json {
-                outln!("{}", report_json(entry.name(), &params, &report));
+                let mut value = report_json(entry.name(), &params, &report);
+                if let Some(w) = &worker {
+                    value["swarm"] = serde_json::to_value(w).unwrap_or_default();
+                }
+                outln!("{value}");
             } else {
                 outln!("{report}");
                 for trace in report.violations.iter().filter_map(|f| f.trace.as_ref()) {
@@ -169,9 +211,33 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
                     );
                 }
             }
-            ExitCode::from(if report.ok() { EXIT_OK } else { EXIT_VIOLATION })
+            // A swarm worker's finding is the merge's verdict, not a failed worker.
+            let found = !report.ok() && worker.is_none();
+            ExitCode::from(if found { EXIT_VIOLATION } else { EXIT_OK })
         }
     }
+}
+
+/// This process's worker of a swarm of `size`.
+fn swarm_worker(args: &CheckArgs, size: u32) -> Result<SwarmWorker, String> {
+    let index = match args.swarm_index {
+        Some(index) => index,
+        None => {
+            let text = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                "--swarm needs the worker's index: --swarm-index I, or JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job)".to_string()
+            })?;
+            text.trim().parse().map_err(|_| {
+                format!("JOB_COMPLETION_INDEX `{text}` is not a worker index (0, 1, 2, ...)")
+            })?
+        }
+    };
+    SwarmWorker::plan(
+        index,
+        size,
+        args.seed.unwrap_or(0),
+        args.max_depth.unwrap_or(DEFAULT_WALK_LEN),
+        args.walks.unwrap_or(DEFAULT_WALKS),
+    )
 }
 
 fn report_json(system: &str, params: &Params, report: &Report) -> serde_json::Value {

@@ -47,6 +47,7 @@ mod secret_cmd;
 mod sim_cmd;
 mod sim_plot;
 mod supervisor;
+mod swarm_cmd;
 
 /// Exit status when every property holds.
 pub const EXIT_OK: u8 = 0;
@@ -94,6 +95,11 @@ enum Command {
     /// Print the bearer token of the HTTP control plane's observer or
     /// operator tier, derived from a cluster file's secret.
     HttpToken(secret_cmd::TokenArgs),
+    /// Swarm exploration: merge the reports of `check --swarm N` workers.
+    ///
+    /// Exit status: 0 when no worker found a violation, 1 when one did, 2
+    /// on bad usage.
+    Swarm(swarm_cmd::SwarmArgs),
 }
 
 /// A registry entry for a protocol written as nodes, that every mode of the
@@ -129,11 +135,16 @@ fn program_name() -> String {
 /// The command that replays an encoded trace with the checker:
 /// `prophet check SYSTEM -p k=v … --replay TRACE`.
 fn replay_command(system: &str, params: &prophet::registry::Params, encoded: &str) -> String {
-    let pairs: String = params
-        .to_map()
-        .iter()
-        .map(|(k, v)| format!(" -p {k}={v}"))
-        .collect();
+    replay_command_with(system, &params.to_map(), encoded)
+}
+
+/// [`replay_command`] with the parameters as a map.
+fn replay_command_with(
+    system: &str,
+    params: &std::collections::BTreeMap<String, String>,
+    encoded: &str,
+) -> String {
+    let pairs: String = params.iter().map(|(k, v)| format!(" -p {k}={v}")).collect();
     format!(
         "{} check {system}{pairs} --replay {encoded}",
         program_name()
@@ -178,5 +189,6 @@ where
         Command::Run(args) => run_cmd::run(&registry, &args),
         Command::ClusterSecret(args) => secret_cmd::run(&args),
         Command::HttpToken(args) => secret_cmd::token(&args),
+        Command::Swarm(args) => swarm_cmd::run(&args),
     }
 }

@@ -327,3 +327,157 @@ fn fairness_reaches_the_checker_and_bad_fairness_is_bad_usage() {
         assert!(message.contains(expected), "{args:?}: {message}");
     }
 }
+
+fn swarm_worker(dir: &std::path::Path, index: u32, extra: &[&str]) -> std::path::PathBuf {
+    let index_text = index.to_string();
+    let mut args = vec![
+        "check",
+        "paxos",
+        "-p",
+        "variant=ignore-accepted",
+        "--swarm",
+        "4",
+        "--swarm-index",
+        &index_text,
+        "--walks",
+        "30",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let output = prophet(&args);
+    // A worker's finding is the merge's verdict: the worker itself exits 0.
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let path = dir.join(format!("worker-{index}.json"));
+    std::fs::write(&path, &output.stdout).expect("write the report");
+    path
+}
+
+#[test]
+fn a_swarm_finds_a_seeded_bug_and_its_merged_trace_replays() {
+    let dir = std::env::temp_dir().join(format!("prophet-swarm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let files: Vec<String> = (0..4)
+        .map(|i| swarm_worker(&dir, i, &[]).display().to_string())
+        .collect();
+    // A worker is reproducible from its index and the swarm's seed.
+    let again = swarm_worker(&dir, 2, &[]);
+    let first: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&files[2]).expect("read").trim())
+            .expect("json");
+    let second: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&again).expect("read").trim()).expect("json");
+    assert_eq!(first["violations"], second["violations"]);
+    assert_eq!(first["fingerprint_sample"], second["fingerprint_sample"]);
+    // Worker 2's rung of the walk-length ladder: twice the base 200 steps.
+    assert_eq!(first["swarm"]["walk_len"], 400);
+
+    let mut args = vec!["swarm", "merge", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let output = prophet(&args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let summary = last_json(&output);
+    assert_eq!(summary["workers"], serde_json::json!([0, 1, 2, 3]));
+    assert_eq!(summary["violations"][0]["property"], "agreement");
+    let trace: prophet::explore::Trace =
+        serde_json::from_value(summary["violations"][0]["trace"].clone()).expect("a trace");
+    let replay = prophet(&[
+        "check",
+        "paxos",
+        "-p",
+        "variant=ignore-accepted",
+        "--replay",
+        &trace.encoded(),
+        "--json",
+    ]);
+    assert_eq!(
+        last_json(&replay)["violated"],
+        serde_json::json!(["agreement"])
+    );
+
+    // Text output names the replay command; a missing worker is a warning.
+    let output = prophet(&["swarm", "merge", &files[0], &files[1]]);
+    assert!(
+        stdout(&output).contains("replay with: "),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("no report from worker(s) 2, 3 of 4"),
+        "{}",
+        stderr(&output)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_swarm_input_is_bad_usage() {
+    let dir = std::env::temp_dir().join(format!("prophet-swarm-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let not_json = dir.join("log.txt");
+    std::fs::write(&not_json, "starting\nno report here\n").expect("write");
+    let other = dir.join("other.json");
+    let output = prophet(&[
+        "check",
+        "paxos",
+        "-p",
+        "variant=ignore-accepted",
+        "--swarm",
+        "2",
+        "--swarm-index",
+        "0",
+        "--walks",
+        "2",
+        "--json",
+    ]);
+    std::fs::write(&other, &output.stdout).expect("write");
+    let buggy = swarm_worker(&dir, 0, &[]);
+    let not_json = not_json.display().to_string();
+    let other = other.display().to_string();
+    let buggy = buggy.display().to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (&["check", "paxos", "--swarm", "4"], "JOB_COMPLETION_INDEX"),
+        (
+            &["check", "paxos", "--swarm", "4", "--swarm-index", "4"],
+            "not below the swarm size 4",
+        ),
+        (
+            &["check", "paxos", "--seed", "3"],
+            "add --walk or --swarm N",
+        ),
+        (&["swarm", "merge", &not_json], "no JSON report"),
+        (
+            &["swarm", "merge", &other, &buggy],
+            "belongs to a swarm of 4",
+        ),
+        (
+            &["swarm", "merge", &buggy, &buggy],
+            "two reports from worker 0",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = prophet(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let bad_env = Command::new(env!("CARGO_BIN_EXE_prophet"))
+        .args(["check", "paxos", "--swarm", "4"])
+        .env("JOB_COMPLETION_INDEX", "three")
+        .output()
+        .expect("runs");
+    assert_eq!(bad_env.status.code(), Some(2));
+    assert!(
+        stderr(&bad_env).contains("`three` is not a worker index"),
+        "{}",
+        stderr(&bad_env)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

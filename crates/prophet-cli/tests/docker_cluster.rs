@@ -908,3 +908,166 @@ fn the_statefulset_runs_with_peers_found_by_name_and_a_pod_back_at_a_new_ip_rejo
         "the restarted replica stores writes"
     );
 }
+
+/// What the swarm Job of deploy/k8s runs: its pod count, container args and
+/// environment, read without a YAML library (any surprise is an error).
+struct SwarmJob {
+    completions: u32,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+fn swarm_job_manifest() -> Result<SwarmJob, String> {
+    let path = workspace_root().join("deploy/k8s/swarm-job.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let body: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let value = |name: &str| {
+        body.iter()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .ok_or(format!("no `{name}` in the Job"))
+    };
+    if value("kind:")? != "Job" || value("completionMode:")? != "Indexed" {
+        return Err("not an Indexed Job: the pods would not get JOB_COMPLETION_INDEX".into());
+    }
+    let completions: u32 = value("completions:")?
+        .parse()
+        .map_err(|e| format!("completions: {e}"))?;
+    let args: Vec<String> =
+        serde_json::from_str(&value("args:")?).map_err(|e| format!("args: {e}"))?;
+    let mut env = Vec::new();
+    let mut in_env = None;
+    for line in &body {
+        if line.trim() == "env:" {
+            in_env = Some(indent(line));
+            continue;
+        }
+        match in_env {
+            Some(depth) if indent(line) > depth && line.trim().starts_with("- {") => {
+                let fields = flow_fields(line);
+                match (fields.get("name"), fields.get("value")) {
+                    (Some(name), Some(value)) => {
+                        env.push((name.to_string(), value.trim_matches('"').to_string()))
+                    }
+                    _ => return Err(format!("cannot read the env entry `{}`", line.trim())),
+                }
+            }
+            Some(_) => in_env = None,
+            None => {}
+        }
+    }
+    Ok(SwarmJob {
+        completions,
+        args,
+        env,
+    })
+}
+
+/// The swarm Job of deploy/k8s as Docker runs it: one container per index
+/// with the manifest's args and environment, and JOB_COMPLETION_INDEX set
+/// as the Job controller sets it; the logs' last lines are merged by the
+/// host's `prophet swarm merge`, which must find Paxos's seeded bug with a
+/// trace that replays.
+#[test]
+fn the_swarm_job_finds_the_seeded_bug_in_containers_and_the_merge_replays() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let job = swarm_job_manifest().expect("deploy/k8s/swarm-job.yaml");
+    assert_eq!(job.completions, 8);
+    let size_at = job
+        .args
+        .iter()
+        .position(|a| a == "--swarm")
+        .expect("--swarm");
+    assert_eq!(job.args.get(size_at + 1).map(String::as_str), Some("8"));
+    require_docker!();
+    let prefix = format!("prophet-swarm-{}", std::process::id());
+    let names: Vec<String> = (0..job.completions)
+        .map(|i| format!("{prefix}-{i}"))
+        .collect();
+    let cleanup = |names: &[String]| {
+        for name in names {
+            let _ = docker(&["rm", "-f", name]);
+        }
+    };
+    for (index, name) in names.iter().enumerate() {
+        let mut args: Vec<String> = vec!["run".into(), "-d".into(), "--name".into(), name.clone()];
+        args.extend(["--network".into(), "none".into()]);
+        args.extend(["-e".into(), format!("JOB_COMPLETION_INDEX={index}")]);
+        for (key, value) in &job.env {
+            args.extend(["-e".into(), format!("{key}={value}")]);
+        }
+        args.push(IMAGE.into());
+        args.extend(job.args.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        if let Err(error) = docker(&refs) {
+            cleanup(&names);
+            panic!("worker {index} does not start: {error}");
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("{prefix}-logs"));
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let mut files = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        // `docker wait` returns when the container exits; the workers are bounded
+        // by --walks, so this terminates.
+        let code = docker(&["wait", name]);
+        let logs = Command::new("docker")
+            .args(["logs", name])
+            .output()
+            .expect("docker logs");
+        let path = dir.join(format!("worker-{index}.json"));
+        std::fs::write(&path, &logs.stdout).expect("write log");
+        if code.as_deref() != Ok("0") {
+            cleanup(&names);
+            panic!(
+                "worker {index} exited {code:?}: {}",
+                String::from_utf8_lossy(&logs.stderr)
+            );
+        }
+        files.push(path.display().to_string());
+    }
+    cleanup(&names);
+    let mut merge_args = vec!["swarm".to_string(), "merge".into(), "--json".into()];
+    merge_args.extend(files.iter().cloned());
+    let merged = Command::new(env!("CARGO_BIN_EXE_prophet"))
+        .args(&merge_args)
+        .output()
+        .expect("merge runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(merged.status.code(), Some(1), "the swarm finds the bug");
+    let text = String::from_utf8_lossy(&merged.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("merge JSON");
+    assert_eq!(
+        summary["workers"],
+        serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7])
+    );
+    assert_eq!(summary["missing"], serde_json::json!([]));
+    let violation = &summary["violations"][0];
+    assert_eq!(violation["property"], "agreement", "{summary}");
+    let trace: prophet::explore::Trace =
+        serde_json::from_value(violation["trace"].clone()).expect("a trace");
+    let replay = Command::new(env!("CARGO_BIN_EXE_prophet"))
+        .args([
+            "check",
+            "paxos",
+            "-p",
+            "variant=ignore-accepted",
+            "--replay",
+        ])
+        .arg(trace.encoded())
+        .arg("--json")
+        .output()
+        .expect("replay runs");
+    let replayed: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&replay.stdout)
+            .lines()
+            .last()
+            .unwrap_or("{}"),
+    )
+    .expect("replay JSON");
+    assert_eq!(replayed["violated"], serde_json::json!(["agreement"]));
+}

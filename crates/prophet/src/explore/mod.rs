@@ -19,6 +19,7 @@ mod fair;
 mod liveness;
 mod report;
 mod search;
+pub mod swarm;
 mod trace;
 mod visited;
 mod walk;
@@ -100,6 +101,7 @@ pub struct Explorer<'m, M: Model> {
     walks: u64,
     start: Option<Vec<M::State>>,
     progress: Option<Box<ProgressFn<'m>>>,
+    sample: bool,
 }
 
 impl<'m, M: Model> Explorer<'m, M> {
@@ -119,6 +121,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             walks: DEFAULT_WALKS,
             start: None,
             progress: None,
+            sample: false,
         }
     }
 
@@ -191,6 +194,13 @@ impl<'m, M: Model> Explorer<'m, M> {
     /// snapshot of a live system, say).
     pub fn start_from(mut self, states: Vec<M::State>) -> Self {
         self.start = Some(states);
+        self
+    }
+
+    /// Random walks keep a sample of the fingerprints they visit, for a
+    /// swarm's coverage estimate ([`swarm`]); in [`Report::fingerprint_sample`].
+    pub fn fingerprint_sample(mut self, on: bool) -> Self {
+        self.sample = on;
         self
     }
 
@@ -287,15 +297,20 @@ impl<'m, M: Model> Explorer<'m, M> {
                 _ => visited::Layout::WithParents,
             },
         );
+        let mut sample = hashbrown::HashSet::new();
         match self.strategy {
             Strategy::Bfs => bfs::run(&search, &starts),
             Strategy::Dfs => dfs::run(&search, &starts),
             Strategy::Walk { seed } => {
                 let len = self.max_depth.unwrap_or(DEFAULT_WALK_LEN);
-                walk::run(&search, &starts, seed, self.walks, len)
+                let sample = self.sample.then_some(&mut sample);
+                walk::run(&search, &starts, seed, self.walks, len, sample)
             }
         }
-        self.report(&search, &starts, started)
+        let mut report = self.report(&search, &starts, started);
+        report.fingerprint_sample = sample.into_iter().collect();
+        report.fingerprint_sample.sort_unstable();
+        report
     }
 
     fn report(&self, search: &Search<'_, M>, starts: &[M::State], started: Instant) -> Report {
@@ -439,6 +454,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             examples,
             undecided,
             assumed: assumed(self.model),
+            fingerprint_sample: Vec::new(),
         }
     }
 
@@ -464,6 +480,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             examples: Vec::new(),
             undecided: Vec::new(),
             assumed: assumed(self.model),
+            fingerprint_sample: Vec::new(),
         }
     }
 

@@ -179,6 +179,11 @@ pub struct Report {
     /// enabled (TLA+'s semantics).
     #[serde(default)]
     pub assumed: Vec<String>,
+    /// Random walks asked to sample ([`Explorer::fingerprint_sample`](crate::explore::Explorer::fingerprint_sample)):
+    /// the fingerprints visited that are multiples of
+    /// [`SAMPLE_EVERY`](crate::explore::swarm::SAMPLE_EVERY), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fingerprint_sample: Vec<u64>,
 }
 
 mod secs {

@@ -4,8 +4,12 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use hashbrown::HashSet;
+
 use crate::explore::expand::successors_of;
 use crate::explore::search::Search;
+use crate::explore::swarm::SAMPLE_EVERY;
+use crate::explore::visited::Fingerprint;
 use crate::model::Model;
 
 pub(crate) fn run<M: Model>(
@@ -14,6 +18,7 @@ pub(crate) fn run<M: Model>(
     seed: u64,
     walks: u64,
     walk_len: usize,
+    mut sample: Option<&mut HashSet<Fingerprint>>,
 ) {
     if starts.is_empty() {
         return;
@@ -27,6 +32,7 @@ pub(crate) fn run<M: Model>(
         let mut state = starts[rng.random_range(0..starts.len())].clone();
         let mut fp = search.fingerprint(&state);
         search.visit(&state, fp, 0, 0, None);
+        keep(&mut sample, fp);
         for depth in 0..walk_len {
             successors_of(search, &state, fp, depth, &mut buffer, None);
             // Every successor is recorded, so the unique count is what the
@@ -35,6 +41,7 @@ pub(crate) fn run<M: Model>(
             for (_, next) in &buffer {
                 let next_fp = search.fingerprint(next);
                 search.visit(next, next_fp, fp, depth + 1, None);
+                keep(&mut sample, next_fp);
                 fps.push(next_fp);
             }
             if buffer.is_empty() || search.should_stop() {
@@ -45,5 +52,14 @@ pub(crate) fn run<M: Model>(
             fp = fps[pick];
         }
         search.tick(walk_len);
+    }
+}
+
+/// Keeps `fp` in the fingerprint sample (see [`crate::explore::swarm`]).
+fn keep(sample: &mut Option<&mut HashSet<Fingerprint>>, fp: Fingerprint) {
+    if let Some(sample) = sample
+        && fp.is_multiple_of(SAMPLE_EVERY)
+    {
+        sample.insert(fp);
     }
 }

@@ -34,6 +34,8 @@ pub struct CheckOptions<'a> {
     /// [`System::fair`](crate::model::System::fair)); plain models declare
     /// theirs in code and refuse this.
     pub fairness: &'a [Fairness],
+    /// Random walks keep a fingerprint sample (a swarm worker's coverage).
+    pub fingerprint_sample: bool,
 }
 
 impl Default for CheckOptions<'_> {
@@ -50,6 +52,7 @@ impl Default for CheckOptions<'_> {
             replay: None,
             progress: None,
             fairness: &[],
+            fingerprint_sample: false,
         }
     }
 }
@@ -78,7 +81,8 @@ pub fn check_model<M: Model>(
     let mut explorer = Explorer::new(model)
         .strategy(options.strategy)
         .symmetry(options.symmetry)
-        .keep_going(options.keep_going);
+        .keep_going(options.keep_going)
+        .fingerprint_sample(options.fingerprint_sample);
     if let Some(depth) = options.max_depth {
         explorer = explorer.max_depth(depth);
     }
