@@ -42,6 +42,7 @@ pub(crate) fn run<M: Model>(search: &Search<'_, M>, starts: &[M::State]) {
                     let mut next = Vec::new();
                     let mut buffer = Vec::new();
                     let mut seen = SeenCache::new();
+                    let mut tally = search.tally();
                     'work: loop {
                         let begin = cursor.fetch_add(CHUNK, Ordering::Relaxed);
                         if begin >= level.len() {
@@ -58,10 +59,12 @@ pub(crate) fn run<M: Model>(search: &Search<'_, M>, starts: &[M::State]) {
                                 depth,
                                 &mut buffer,
                                 &mut seen,
+                                &mut tally,
                                 None,
                                 |s, f| next.push((s, f)),
                             );
                         }
+                        tally.flush();
                         search.tick(depth + 1);
                     }
                     parts.lock().unwrap_or_else(|p| p.into_inner()).push(next);

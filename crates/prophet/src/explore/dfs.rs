@@ -59,6 +59,7 @@ fn worker<M: Model>(
     let mut buffer = Vec::new();
     let mut fresh = Vec::new();
     let mut seen = SeenCache::new();
+    let mut tally = search.tally();
     let mut since_tick = 0u32;
     loop {
         let Some(entry) = stack.pop() else {
@@ -91,6 +92,7 @@ fn worker<M: Model>(
             depth,
             &mut buffer,
             &mut seen,
+            &mut tally,
             Some(&trail),
             |s, f| fresh.push((s, f)),
         );
@@ -113,6 +115,7 @@ fn worker<M: Model>(
         since_tick += 1;
         if since_tick >= 1024 {
             since_tick = 0;
+            tally.flush();
             search.tick(depth);
         }
     }
