@@ -49,9 +49,14 @@ enum Cmd {
         #[arg(long)]
         idiomatic: bool,
         /// Runs per tool for cases under 10 RMs, alternating tools; the
-        /// fastest run of each is kept (the 10-RM case runs once).
+        /// fastest run of each is kept (the 10-RM case runs once), and each
+        /// ratio line also gives every pair's ratio and their median.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Only these cases, as `strategy-rms` (e.g. `--only dfs-8`);
+        /// repeatable. Default: all of them.
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Simulator figures: ping-pong and the concurrent workload vs
     /// turmoil, events/s, RandTree under churn at 100 to 10,000 nodes and
@@ -151,12 +156,14 @@ fn main() -> ExitCode {
             threads,
             idiomatic,
             repeat,
+            only,
         } => explore(
             json,
             quick,
             threads.unwrap_or_else(cores),
             idiomatic,
             repeat,
+            &only,
         ),
         Cmd::Sim {
             json: _,
@@ -248,23 +255,31 @@ fn explore(
     threads: usize,
     idiomatic: bool,
     repeat: usize,
+    only: &[String],
 ) -> Result<(), String> {
     use explore_cmp::{Case, measure_in_child, ratio};
     for (strategy, rms) in explore_cmp::cases(quick) {
+        if !only.is_empty() && !only.iter().any(|c| *c == format!("{strategy}-{rms}")) {
+            continue;
+        }
         let mut tools = vec!["stateright", "prophet"];
         if idiomatic && !(strategy == "dfs" && rms >= 10) {
             tools.insert(0, "stateright-idiomatic");
         }
         let runs = if rms >= 10 { 1 } else { repeat.max(1) };
         let mut best: Vec<Option<serde_json::Value>> = vec![None; tools.len()];
+        // Every run's states/s per tool, in run order: run `i` of each tool
+        // forms a pair, measured back to back.
+        let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); tools.len()];
         for _ in 0..runs {
-            for (slot, &tool) in best.iter_mut().zip(&tools) {
+            for ((slot, &tool), speeds) in best.iter_mut().zip(&tools).zip(&mut speeds) {
                 let case = Case {
                     tool,
                     strategy,
                     rms,
                 };
                 let value = measure_in_child(case, threads)?;
+                speeds.push(value["unique_states_per_s"].as_f64().unwrap_or(f64::NAN));
                 let faster = slot
                     .as_ref()
                     .is_none_or(|b| value["elapsed_s"].as_f64() < b["elapsed_s"].as_f64());
@@ -290,16 +305,21 @@ fn explore(
             results.push(value);
         }
         let prophet = results.last().ok_or("no measurement")?;
-        for baseline in &results[..results.len() - 1] {
-            let r = ratio(prophet, baseline);
+        let prophet_speeds = speeds.last().ok_or("no measurement")?;
+        for (baseline, baseline_speeds) in results[..results.len() - 1].iter().zip(&speeds) {
+            let mut r = ratio(prophet, baseline);
+            let pairs = paired_ratios(prophet_speeds, baseline_speeds);
+            r["median_paired_speed_ratio"] = median(&pairs).into();
+            r["paired_speed_ratios"] = pairs.into();
             if json {
                 println!("{r}");
             } else {
                 println!(
-                    "{:>22} vs {}: speed x{:.2}, memory x{:.2}, same counts: {}",
+                    "{:>22} vs {}: speed x{:.2} (median of {runs} pairs x{:.2}), memory x{:.2}, same counts: {}",
                     "prophet",
                     baseline["tool"],
                     r["speed_ratio"].as_f64().unwrap_or(f64::NAN),
+                    r["median_paired_speed_ratio"].as_f64().unwrap_or(f64::NAN),
                     r["memory_ratio"].as_f64().unwrap_or(f64::NAN),
                     r["same_unique_states"]
                 );
@@ -307,4 +327,22 @@ fn explore(
         }
     }
     Ok(())
+}
+
+/// Prophet's states/s over the baseline's, run by run (each pair ran back to
+/// back, so a pair shares the machine's load of the moment).
+fn paired_ratios(prophet: &[f64], baseline: &[f64]) -> Vec<f64> {
+    prophet.iter().zip(baseline).map(|(p, b)| p / b).collect()
+}
+
+/// The median of `values` (the mean of the middle two for an even count;
+/// NaN when empty).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }

@@ -12,7 +12,7 @@ use std::thread;
 
 use crate::explore::expand::expand;
 use crate::explore::search::Search;
-use crate::explore::visited::Fingerprint;
+use crate::explore::visited::{Fingerprint, SeenCache};
 use crate::model::Model;
 
 const CHUNK: usize = 256;
@@ -41,6 +41,8 @@ pub(crate) fn run<M: Model>(search: &Search<'_, M>, starts: &[M::State]) {
                 scope.spawn(|| {
                     let mut next = Vec::new();
                     let mut buffer = Vec::new();
+                    let mut seen = SeenCache::new();
+                    let mut tally = search.tally();
                     'work: loop {
                         let begin = cursor.fetch_add(CHUNK, Ordering::Relaxed);
                         if begin >= level.len() {
@@ -50,10 +52,19 @@ pub(crate) fn run<M: Model>(search: &Search<'_, M>, starts: &[M::State]) {
                             if search.out_of_budget() {
                                 break 'work;
                             }
-                            expand(search, state, *fp, depth, &mut buffer, None, |s, f| {
-                                next.push((s, f))
-                            });
+                            expand(
+                                search,
+                                state,
+                                *fp,
+                                depth,
+                                &mut buffer,
+                                &mut seen,
+                                &mut tally,
+                                None,
+                                |s, f| next.push((s, f)),
+                            );
                         }
+                        tally.flush();
                         search.tick(depth + 1);
                     }
                     parts.lock().unwrap_or_else(|p| p.into_inner()).push(next);

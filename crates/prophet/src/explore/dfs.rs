@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::explore::expand::expand;
 use crate::explore::search::Search;
-use crate::explore::visited::{Fingerprint, Trail};
+use crate::explore::visited::{Fingerprint, SeenCache, Trail};
 use crate::model::Model;
 
 struct Entry<S> {
@@ -58,6 +58,8 @@ fn worker<M: Model>(
     let mut stack: Vec<Entry<M::State>> = Vec::new();
     let mut buffer = Vec::new();
     let mut fresh = Vec::new();
+    let mut seen = SeenCache::new();
+    let mut tally = search.tally();
     let mut since_tick = 0u32;
     loop {
         let Some(entry) = stack.pop() else {
@@ -89,6 +91,8 @@ fn worker<M: Model>(
             entry.fp,
             depth,
             &mut buffer,
+            &mut seen,
+            &mut tally,
             Some(&trail),
             |s, f| fresh.push((s, f)),
         );
@@ -111,6 +115,7 @@ fn worker<M: Model>(
         since_tick += 1;
         if since_tick >= 1024 {
             since_tick = 0;
+            tally.flush();
             search.tick(depth);
         }
     }

@@ -1,40 +1,58 @@
 //! Expanding one state: the step every strategy shares.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::Ordering;
 
-use crate::explore::search::Search;
-use crate::explore::visited::{Fingerprint, Trail};
+use crate::explore::search::{Search, Tally};
+use crate::explore::visited::{Fingerprint, SeenCache, Trail};
 use crate::model::{Model, StepError};
+
+const PREFETCH_BATCH: usize = 32;
 
 /// Generates the successors of `state` (at `depth`), records the new ones and
 /// hands each to `push`. Step errors (a panicking or nondeterministic
-/// handler) are recorded as findings. Returns the number of successors.
-const PREFETCH_BATCH: usize = 32;
-
+/// handler) are recorded as findings. `seen` is the calling worker's own
+/// cache of visited fingerprints, `tally` its counts. Returns the number of
+/// successors.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn expand<M: Model>(
     search: &Search<'_, M>,
     state: &M::State,
     fp: Fingerprint,
     depth: usize,
     buffer: &mut Vec<(M::Action, M::State)>,
+    seen: &mut SeenCache,
+    tally: &mut Tally<'_>,
     trail: Option<&Trail>,
     mut push: impl FnMut(M::State, Fingerprint),
 ) -> usize {
-    let count = successors_of(search, state, fp, depth, buffer, trail);
-    // Fingerprint and prefetch the successors first, then visit them: the
-    // visited-set lookups are cache misses, and this lets them overlap.
+    let count = successors_into(search, state, fp, depth, buffer, trail);
+    tally.successors(count);
+    // Three passes, so that the cache misses of one successor's lookups
+    // overlap with the others' instead of queueing: fingerprint every
+    // successor and prefetch its slot in the worker's own cache; prefetch
+    // the visited-set slot of each the cache does not know; then visit.
     let mut fps = [0; PREFETCH_BATCH];
+    let batch = buffer.len().min(PREFETCH_BATCH);
     for (slot, (_, next)) in fps.iter_mut().zip(buffer.iter()) {
         *slot = search.fingerprint(next);
-        search.visited.prefetch(*slot);
+        seen.prefetch(*slot);
+    }
+    for &next_fp in &fps[..batch] {
+        if !seen.contains(next_fp) {
+            search.visited.prefetch(next_fp);
+        }
     }
     for (i, (_, next)) in buffer.drain(..).enumerate() {
         let next_fp = match fps.get(i) {
             Some(&fp) => fp,
             None => search.fingerprint(&next),
         };
-        if search.visit(&next, next_fp, fp, depth + 1, trail) {
+        if seen.contains(next_fp) {
+            continue;
+        }
+        let new = search.visit_tallied(&next, next_fp, fp, depth + 1, trail, tally);
+        seen.remember(next_fp);
+        if new {
             push(next, next_fp);
         }
     }
@@ -44,6 +62,20 @@ pub(crate) fn expand<M: Model>(
 /// Fills `buffer` with the successors of `state`, recording step errors as
 /// findings and counting the successors in the search's total.
 pub(crate) fn successors_of<M: Model>(
+    search: &Search<'_, M>,
+    state: &M::State,
+    fp: Fingerprint,
+    depth: usize,
+    buffer: &mut Vec<(M::Action, M::State)>,
+    trail: Option<&Trail>,
+) -> usize {
+    let count = successors_into(search, state, fp, depth, buffer, trail);
+    search.tally().successors(count);
+    count
+}
+
+/// [`successors_of`] without counting them.
+fn successors_into<M: Model>(
     search: &Search<'_, M>,
     state: &M::State,
     fp: Fingerprint,
@@ -73,9 +105,7 @@ pub(crate) fn successors_of<M: Model>(
             buffer.clear();
         }
     }
-    let count = buffer.len();
-    search.total.fetch_add(count as u64, Ordering::Relaxed);
-    count
+    buffer.len()
 }
 
 /// The message of a caught panic.

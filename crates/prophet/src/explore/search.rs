@@ -40,6 +40,60 @@ fn keep_min(slot: &mut Option<Hit>, hit: Hit) {
     }
 }
 
+/// One worker's share of the search's counters, added to them when dropped
+/// (and at every progress tick). The shared atomics' cache line would
+/// otherwise move between the cores on every new state and every
+/// expansion. With a state bound the count of unique states goes through
+/// at once, so that the bound stops the search exactly where it did.
+pub(crate) struct Tally<'s> {
+    unique: u64,
+    total: u64,
+    depth: usize,
+    shared_unique: &'s AtomicU64,
+    shared_total: &'s AtomicU64,
+    shared_depth: &'s AtomicUsize,
+    immediate: bool,
+}
+
+impl Tally<'_> {
+    /// Counts a new state at `depth`.
+    fn state(&mut self, depth: usize) {
+        if self.immediate {
+            self.shared_unique.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.unique += 1;
+        }
+        self.depth = self.depth.max(depth);
+    }
+
+    /// Counts `count` successors.
+    pub fn successors(&mut self, count: usize) {
+        self.total += count as u64;
+    }
+
+    /// Adds this tally to the search's counters.
+    pub fn flush(&mut self) {
+        if self.unique > 0 {
+            self.shared_unique.fetch_add(self.unique, Ordering::Relaxed);
+            self.unique = 0;
+        }
+        if self.total > 0 {
+            self.shared_total.fetch_add(self.total, Ordering::Relaxed);
+            self.total = 0;
+        }
+        if self.depth > 0 {
+            self.shared_depth.fetch_max(self.depth, Ordering::Relaxed);
+            self.depth = 0;
+        }
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 pub(crate) struct Bounds {
     pub max_depth: Option<usize>,
     pub max_states: Option<u64>,
@@ -113,6 +167,19 @@ impl<'m, M: Model> Search<'m, M> {
         }
     }
 
+    /// A worker's tally of this search's counters.
+    pub fn tally(&self) -> Tally<'_> {
+        Tally {
+            unique: 0,
+            total: 0,
+            depth: 0,
+            shared_unique: &self.unique,
+            shared_total: &self.total,
+            shared_depth: &self.depth_seen,
+            immediate: self.bounds.max_states.is_some(),
+        }
+    }
+
     pub fn fingerprint(&self, state: &M::State) -> Fingerprint {
         state_fingerprint(self.model, state, self.symmetry)
     }
@@ -126,11 +193,23 @@ impl<'m, M: Model> Search<'m, M> {
         depth: usize,
         trail: Option<&Trail>,
     ) -> bool {
+        self.visit_tallied(state, fp, parent, depth, trail, &mut self.tally())
+    }
+
+    /// [`Search::visit`], counting the state in a worker's `tally`.
+    pub fn visit_tallied(
+        &self,
+        state: &M::State,
+        fp: Fingerprint,
+        parent: Fingerprint,
+        depth: usize,
+        trail: Option<&Trail>,
+        tally: &mut Tally<'_>,
+    ) -> bool {
         if !self.visited.insert(fp, parent) {
             return false;
         }
-        self.unique.fetch_add(1, Ordering::Relaxed);
-        self.depth_seen.fetch_max(depth, Ordering::Relaxed);
+        tally.state(depth);
         self.check(state, fp, depth, trail);
         true
     }
@@ -257,7 +336,8 @@ impl<'m, M: Model> Search<'m, M> {
         self.found_stop.load(Ordering::Relaxed) || self.out_of_budget()
     }
 
-    /// Reports progress at most every 250 ms.
+    /// Reports progress at most every 250 ms (workers flush their tallies
+    /// first).
     pub fn tick(&self, depth: usize) {
         let Some(progress) = self.progress else {
             return;

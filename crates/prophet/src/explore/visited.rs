@@ -72,6 +72,62 @@ impl Drop for Trail {
     }
 }
 
+/// One worker's memory of fingerprints it has lately found in (or added to)
+/// the visited set: a direct-mapped table small enough to stay in the
+/// core's own cache. The visited set only grows, so a hit proves a state was
+/// seen without touching the shared shards (their locks' cache lines move
+/// between cores on every insert); a miss proves nothing and the caller asks
+/// the visited set. Most successors are states seen a moment ago (two
+/// independent steps taken in either order), so most lookups stop here.
+pub(crate) struct SeenCache {
+    slots: Vec<Fingerprint>,
+}
+
+/// Slots in a [`SeenCache`]: 256 KiB of fingerprints.
+const SEEN_CACHE_SLOTS: usize = 1 << 17;
+
+impl SeenCache {
+    pub fn new() -> Self {
+        SeenCache {
+            slots: vec![0; SEEN_CACHE_SLOTS],
+        }
+    }
+
+    fn index(fp: Fingerprint) -> usize {
+        // The low bits: the visited set's shards and slots use the high ones.
+        fp as usize & (SEEN_CACHE_SLOTS - 1)
+    }
+
+    /// Whether `fp` is known to be in the visited set.
+    pub fn contains(&self, fp: Fingerprint) -> bool {
+        self.slots[Self::index(fp)] == fp
+    }
+
+    /// Asks the CPU to start loading the slot where `fp` would be.
+    pub fn prefetch(&self, fp: Fingerprint) {
+        prefetch(std::ptr::from_ref(&self.slots[Self::index(fp)]) as usize);
+    }
+
+    /// Notes that `fp` is in the visited set (evicting whatever shared its
+    /// slot).
+    pub fn remember(&mut self, fp: Fingerprint) {
+        self.slots[Self::index(fp)] = fp;
+    }
+}
+
+/// Asks the CPU to start loading the cache line at `address` (a no-op but
+/// on x86-64).
+fn prefetch(address: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults and never reads into
+    // the program's state, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 /// One shard: open addressing with linear probing over a flat `u64` array
 /// (`width` words a slot, the fingerprint first; 0 marks an empty slot).
 /// Capacities need not be powers of two: the slot comes from the high bits
@@ -224,28 +280,16 @@ impl Visited {
     /// shard locks. A stale hint (the shard grew meanwhile) only wastes the
     /// prefetch.
     pub fn prefetch(&self, fp: Fingerprint) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let (base, count) = &self.hints[Self::shard_index(fp)];
-            let (base, slots) = (base.load(Ordering::Relaxed), count.load(Ordering::Relaxed));
-            if slots == 0 {
-                return;
-            }
-            let width = match self.layout {
-                Layout::WithParents => 16,
-                Layout::FingerprintsOnly => 8,
-            };
-            let address = base.wrapping_add(Table::home(fp, slots) * width);
-            // SAFETY: a prefetch is a hint that never faults and never reads
-            // into the program's state, whatever the address.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    address as *const i8,
-                );
-            }
+        let (base, count) = &self.hints[Self::shard_index(fp)];
+        let (base, slots) = (base.load(Ordering::Relaxed), count.load(Ordering::Relaxed));
+        if slots == 0 {
+            return;
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = fp;
+        let width = match self.layout {
+            Layout::WithParents => 16,
+            Layout::FingerprintsOnly => 8,
+        };
+        prefetch(base.wrapping_add(Table::home(fp, slots) * width));
     }
 
     /// The parent recorded for `fp` (only with [`Layout::WithParents`]).
@@ -321,6 +365,20 @@ mod tests {
         assert_eq!(leaf.chain(), vec![1, 2, 3]);
         drop(leaf);
         assert_eq!(root.chain(), vec![1]);
+    }
+
+    #[test]
+    fn the_seen_cache_only_answers_for_what_it_was_told() {
+        let mut seen = SeenCache::new();
+        let fp = fingerprint(&1u64);
+        assert!(!seen.contains(fp));
+        seen.remember(fp);
+        assert!(seen.contains(fp));
+        // Same slot, another fingerprint: the newer one evicts the older.
+        let rival = fp ^ (1 << 40);
+        seen.remember(rival);
+        assert!(seen.contains(rival));
+        assert!(!seen.contains(fp));
     }
 
     #[test]
