@@ -113,7 +113,7 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
-    /// Swarm exploration: the probability that a swarm of 1, 2, 4, 8 workers
+    /// Swarm exploration: the probability that a swarm of 1 to 32 workers
     /// finds each seeded bug, over trials with different swarm seeds.
     Swarm {
         /// Print only JSON lines (the only output format).
@@ -123,10 +123,10 @@ enum Cmd {
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         trials: u32,
         /// Random walks per worker.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 10)]
         walks: u64,
         /// Swarm sizes.
-        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
         sizes: Vec<u32>,
     },
     /// One measurement (used by `explore`; runs in a child process).
