@@ -27,8 +27,8 @@ enum SwarmCommand {
         done\n  \
         prophet swarm merge w*.json\n  \
         kubectl logs -l job-name=prophet-swarm --tail=1 --prefix=false > all.json && prophet swarm merge all.json\n\n\
-Each file holds one or more workers' JSON reports, one per line (other lines\n\
-are ignored). The distinct-state estimate is the union of the workers'\n\
+Each file holds one or more workers' JSON reports, one per line (lines not\n\
+starting with `{` are ignored; one that does and is not a report is an error). The distinct-state estimate is the union of the workers'\n\
 fingerprint samples (every fingerprint divisible by 64) times 64: the swarm's\n\
 coverage, as a fraction of --reachable when the reachable count is known.\n\n\
 Exit status: 0 when no worker found a violation, 1 when one did, 2 on bad\n\
@@ -94,25 +94,27 @@ fn run_merge(args: &MergeArgs) -> ExitCode {
 fn read_reports(path: &PathBuf) -> Result<Vec<WorkerReport>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut reports = Vec::new();
-    let mut last_error = None;
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if !line.starts_with('{') {
             continue;
         }
-        match serde_json::from_str::<WorkerReport>(line) {
-            Ok(report) => reports.push(report),
-            Err(error) => last_error = Some(format!("{}:{}: {error}", path.display(), number + 1)),
-        }
+        // A line that looks like a report and is not one (a log cut short)
+        // could hide a violation: refuse it rather than skip it.
+        let report = serde_json::from_str::<WorkerReport>(line).map_err(|error| {
+            format!(
+                "{}:{}: not a swarm worker's report: {error}",
+                path.display(),
+                number + 1
+            )
+        })?;
+        reports.push(report);
     }
     if reports.is_empty() {
-        return Err(match last_error {
-            Some(error) => format!("not a swarm worker's report: {error}"),
-            None => format!(
-                "{}: no JSON report (run the workers with --swarm N --json)",
-                path.display()
-            ),
-        });
+        return Err(format!(
+            "{}: no JSON report (run the workers with --swarm N --json)",
+            path.display()
+        ));
     }
     Ok(reports)
 }

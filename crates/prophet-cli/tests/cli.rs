@@ -415,6 +415,9 @@ fn bad_swarm_input_is_bad_usage() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let not_json = dir.join("log.txt");
     std::fs::write(&not_json, "starting\nno report here\n").expect("write");
+    let cut = dir.join("cut.json");
+    std::fs::write(&cut, "{\"system\":\"paxos\",\"swarm\":{\"ind\n").expect("write");
+    let cut = cut.display().to_string();
     let other = dir.join("other.json");
     let output = prophet(&[
         "check",
@@ -452,6 +455,10 @@ fn bad_swarm_input_is_bad_usage() {
         (
             &["swarm", "merge", &buggy, &buggy],
             "two reports from worker 0",
+        ),
+        (
+            &["swarm", "merge", &buggy, &cut],
+            "not a swarm worker's report",
         ),
     ];
     for (args, expected) in cases {

@@ -733,3 +733,99 @@ mod nodes {
         assert!(report.violation("delivered").is_some(), "{report}");
     }
 }
+
+/// A counter from 0 up; states from `limit` on are outside the boundary, and
+/// `fail_at` (if any) is a state whose step fails.
+struct Count {
+    limit: u8,
+    fail_at: Option<u8>,
+}
+
+impl Model for Count {
+    type State = u8;
+    type Action = ();
+    fn init_states(&self) -> Vec<u8> {
+        vec![0]
+    }
+    fn actions(&self, _: &u8, actions: &mut Vec<()>) {
+        actions.push(());
+    }
+    fn next_state(&self, s: &u8, _: &()) -> Result<Option<u8>, StepError> {
+        if Some(*s) == self.fail_at {
+            return Err(StepError::Panic {
+                message: "boom".into(),
+            });
+        }
+        Ok(Some(s + 1))
+    }
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![Property::leads_to(
+            "0 ~> 5",
+            |_, s: &u8| *s == 0,
+            |_, s: &u8| *s >= 5,
+        )]
+    }
+    fn within_boundary(&self, s: &u8) -> bool {
+        *s < self.limit
+    }
+}
+
+#[test]
+fn an_unexpanded_state_only_makes_the_verdict_unknown_where_it_could_hide_a_counterexample() {
+    // The boundary cuts at 8, where the condition already holds: decided.
+    let report = Explorer::new(&Count {
+        limit: 8,
+        fail_at: None,
+    })
+    .run();
+    assert!(report.ok() && report.undecided.is_empty(), "{report}");
+    // The boundary cuts at 3, before the condition: undecided, not a pass
+    // and not an end of the execution.
+    let report = Explorer::new(&Count {
+        limit: 3,
+        fail_at: None,
+    })
+    .run();
+    assert!(report.violation("0 ~> 5").is_none(), "{report}");
+    assert!(
+        report
+            .undecided
+            .iter()
+            .any(|u| u.contains("not all paths were followed")),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_failing_step_is_not_the_end_of_an_execution() {
+    let report = Explorer::new(&Count {
+        limit: 100,
+        fail_at: Some(2),
+    })
+    .keep_going(true)
+    .run();
+    // The failing step is the finding; the liveness check does not claim
+    // that execution stops at state 2.
+    assert!(report.violation("handler panicked").is_some(), "{report}");
+    assert!(report.violation("0 ~> 5").is_none(), "{report}");
+}
+
+#[test]
+fn random_walks_leave_fair_liveness_undecided() {
+    let report = Explorer::new(&Dining {
+        np: 5,
+        fair: true,
+        tla: true,
+    })
+    .strategy(prophet::explore::Strategy::Walk { seed: 1 })
+    .walks(3)
+    .run();
+    assert!(report.violations.is_empty(), "{report}");
+    assert!(
+        report
+            .undecided
+            .iter()
+            .any(|u| u.contains("not checked by random walks")),
+        "{report}"
+    );
+}

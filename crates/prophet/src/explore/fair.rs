@@ -39,6 +39,9 @@ use crate::explore::visited::{Fingerprint, fingerprint};
 use crate::model::{Expectation, Fairness, FairnessKind, Model, Property};
 
 const NONE: u32 = u32::MAX;
+/// Edges (and so states) the graph holds at most: ids are `u32`, and
+/// `NONE` is reserved.
+const MAX_EDGES: usize = (u32::MAX - 1) as usize;
 
 #[derive(Clone, Copy)]
 struct Edge {
@@ -82,6 +85,22 @@ pub(crate) fn needed<M: Model>(model: &M, property: &Property<M>, fairness: &[Fa
     }
 }
 
+/// "after step N", or "in the first state".
+fn at_step(steps: usize) -> String {
+    match steps {
+        0 => "in the first state".into(),
+        n => format!("after step {n}"),
+    }
+}
+
+/// "from step N on", or "from the first state on".
+fn from_step(steps: usize) -> String {
+    match steps {
+        0 => "from the first state on".into(),
+        n => format!("from step {n} on"),
+    }
+}
+
 impl Graph {
     /// Explores the reachable states breadth first, recording every step.
     pub(crate) fn build<M: Model>(
@@ -91,10 +110,12 @@ impl Graph {
         limits: &Limits,
     ) -> Graph {
         let fairness = model.fairness();
-        let declared: HashMap<&str, FairnessKind> = fairness
-            .iter()
-            .map(|f| (f.class.as_str(), f.kind))
-            .collect();
+        // A class declared twice gets the stronger of its declarations.
+        let mut declared: HashMap<&str, FairnessKind> = HashMap::new();
+        for f in &fairness {
+            let kind = declared.entry(f.class.as_str()).or_insert(f.kind);
+            *kind = (*kind).max(f.kind);
+        }
         let mut graph = Graph {
             parent: Vec::new(),
             range: Vec::new(),
@@ -145,10 +166,20 @@ impl Graph {
                 graph.cut_by("time limit reached".into());
                 break;
             }
+            if graph.edges.len() >= MAX_EDGES {
+                graph.cut_by(format!("the graph reached {MAX_EDGES} steps"));
+                break;
+            }
             successors.clear();
-            if model.successors(&state, &mut successors).is_err() {
-                // The state search reports the failing step with its trace.
+            let expanded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                model.successors(&state, &mut successors).is_ok()
+            }));
+            if !matches!(expanded, Ok(true)) {
+                // A state whose steps are not all known is left unexpanded
+                // (its missing steps could be fair ones); the state search
+                // reports the failing step with its trace.
                 graph.cut_by("a step failed".into());
+                continue;
             }
             let begin = graph.edges.len() as u32;
             for (k, (action, next)) in successors.drain(..).enumerate() {
@@ -251,18 +282,23 @@ impl Graph {
         // when stuttering is allowed, stop in one where no fair action is
         // enabled: the nearest such state is the shortest counterexample.
         // Otherwise a fair loop must be found.
-        let found = match self.nearest_stop(&sources, region) {
+        let found = match self.nearest(&sources, region, |v| self.stops(v)) {
             Some((root, v)) => Some((root, vec![v], false)),
             None => self.components(sources.iter().copied(), region, |root, members| {
                 self.fair_part(members).map(|fair| (root, fair, true))
             }),
         };
         let Some((source, members, looping)) = found else {
-            return match &self.cut {
-                Some(reason) => Outcome::Unknown(format!(
+            // Only an unexpanded state where the condition is false, reached
+            // from an obliging state, could hide a counterexample.
+            let hidden = self
+                .nearest(&sources, region, |v| !self.expanded[v as usize])
+                .is_some();
+            return match (&self.cut, hidden) {
+                (Some(reason), true) => Outcome::Unknown(format!(
                     "no counterexample found, but not all paths were followed: {reason}"
                 )),
-                None => Outcome::Holds,
+                _ => Outcome::Holds,
             };
         };
         let (init, mut path) = self.path_to(source);
@@ -299,11 +335,13 @@ impl Graph {
         };
         let detail = match property.expectation {
             Expectation::LeadsTo => format!(
-                "the trigger holds after step {oblige_at}, then an execution {what} without reaching the condition"
+                "the trigger holds {}, then an execution {what} without reaching the condition",
+                at_step(oblige_at)
             ),
-            Expectation::AlwaysEventually => {
-                format!("from step {oblige_at} on, an execution {what} without reaching it")
-            }
+            Expectation::AlwaysEventually => format!(
+                "{}, an execution {what} without reaching it",
+                from_step(oblige_at)
+            ),
             _ => format!("an execution {what} without reaching it"),
         };
         Outcome::Violated { trace, detail }
@@ -325,16 +363,21 @@ impl Graph {
                 || (self.may_stutter && self.enabled(v).is_empty()))
     }
 
-    /// The state where an execution may stop nearest to `sources` through
-    /// states `region` admits, with the source it is reached from.
-    fn nearest_stop(&self, sources: &[u32], region: impl Fn(u32) -> bool) -> Option<(u32, u32)> {
+    /// The state `target` admits nearest to `sources` through states
+    /// `region` admits, with the source it is reached from.
+    fn nearest(
+        &self,
+        sources: &[u32],
+        region: impl Fn(u32) -> bool,
+        target: impl Fn(u32) -> bool,
+    ) -> Option<(u32, u32)> {
         let mut root_of: HashMap<u32, u32> = HashMap::new();
         let mut queue = VecDeque::new();
         for &s in sources {
             if root_of.contains_key(&s) {
                 continue;
             }
-            if self.stops(s) {
+            if target(s) {
                 return Some((s, s));
             }
             root_of.insert(s, s);
@@ -347,7 +390,7 @@ impl Graph {
                 if w == v || !region(w) || root_of.contains_key(&w) {
                     continue;
                 }
-                if self.stops(w) {
+                if target(w) {
                     return Some((root, w));
                 }
                 root_of.insert(w, root);

@@ -409,7 +409,14 @@ impl<'m, M: Model> Explorer<'m, M> {
                         ));
                         continue;
                     }
-                    let outcome = if fair::needed(self.model, property, &fairness) {
+                    let walking = matches!(self.strategy, Strategy::Walk { .. });
+                    let outcome = if walking && fair::needed(self.model, property, &fairness) {
+                        // Random walks (and swarm workers) are for spaces too
+                        // large to hold; this check holds the whole graph.
+                        liveness::Outcome::Unknown(
+                            "not checked by random walks: under fairness the check builds the whole reachable graph (use BFS or DFS)".into(),
+                        )
+                    } else if fair::needed(self.model, property, &fairness) {
                         let graph = graph.get_or_insert_with(|| {
                             fair::Graph::build(self.model, starts, &fair_properties, &limits)
                         });

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::explore::{Finding, Report, Strategy};
+use crate::explore::{Finding, FindingKind, Report, Strategy};
 
 /// The fingerprint sampling rate: a walk keeps the fingerprints that are a
 /// multiple of this.
@@ -82,7 +82,7 @@ impl SwarmWorker {
             size,
             swarm_seed,
             seed: mix(swarm_seed, u64::from(index)),
-            walk_len: (walk_len * rung / 2).max(1),
+            walk_len: (walk_len.saturating_mul(rung) / 2).max(1),
             walks,
         })
     }
@@ -176,6 +176,11 @@ impl SwarmSummary {
 pub fn merge(reports: Vec<WorkerReport>, reachable: Option<u64>) -> Result<SwarmSummary, String> {
     let first = reports.first().ok_or("no worker reports to merge")?;
     let first_worker = first.swarm.index;
+    let (assumed, symmetry, walks) = (
+        first.report.assumed.clone(),
+        first.report.symmetry,
+        first.swarm.walks,
+    );
     let (system, params, size, swarm_seed) = (
         first.system.clone(),
         first.params.clone(),
@@ -197,6 +202,27 @@ pub fn merge(reports: Vec<WorkerReport>, reachable: Option<u64>) -> Result<Swarm
                 worker.index, worker.size, worker.swarm_seed
             ));
         }
+        if report.report.assumed != assumed
+            || report.report.symmetry != symmetry
+            || worker.walks != walks
+        {
+            return Err(format!(
+                "worker {} ran with assumed {:?}, symmetry {}, {} walks; the first report (worker {first_worker}) with {:?}, {}, {}",
+                worker.index,
+                report.report.assumed,
+                report.report.symmetry,
+                worker.walks,
+                assumed,
+                symmetry,
+                walks
+            ));
+        }
+        if worker.seed != mix(worker.swarm_seed, u64::from(worker.index)) {
+            return Err(format!(
+                "worker {}'s seed {} is not the one its index and the swarm's seed give",
+                worker.index, worker.seed
+            ));
+        }
         if worker.index >= size {
             return Err(format!(
                 "worker index {} is not below the swarm size {size}",
@@ -212,18 +238,26 @@ pub fn merge(reports: Vec<WorkerReport>, reachable: Option<u64>) -> Result<Swarm
     let mut violations: BTreeMap<String, SwarmFinding> = BTreeMap::new();
     let (mut total_states, mut visited_states) = (0u64, 0u64);
     for (&index, worker) in &by_index {
-        total_states += worker.report.total_states;
-        visited_states += worker.report.unique_states;
+        total_states = total_states.saturating_add(worker.report.total_states);
+        visited_states = visited_states.saturating_add(worker.report.unique_states);
         sample.extend(&worker.report.fingerprint_sample);
         growth.push(sample.len() as u64 * SAMPLE_EVERY);
         for finding in &worker.report.violations {
-            let entry = violations
-                .entry(finding.property.clone())
-                .or_insert_with(|| SwarmFinding {
-                    finding: finding.clone(),
-                    worker: index,
-                    found_by: Vec::new(),
-                });
+            // Every panic shares one property name; different panics are
+            // different bugs.
+            let key = match finding.kind {
+                FindingKind::Panic | FindingKind::Nondeterminism => format!(
+                    "{}: {}",
+                    finding.property,
+                    finding.detail.as_deref().unwrap_or("")
+                ),
+                _ => finding.property.clone(),
+            };
+            let entry = violations.entry(key).or_insert_with(|| SwarmFinding {
+                finding: finding.clone(),
+                worker: index,
+                found_by: Vec::new(),
+            });
             entry.found_by.push(index);
             if finding.trace_len < entry.finding.trace_len {
                 entry.finding = finding.clone();
@@ -254,7 +288,7 @@ pub fn merge(reports: Vec<WorkerReport>, reachable: Option<u64>) -> Result<Swarm
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explore::{Explorer, FindingKind};
+    use crate::explore::Explorer;
     use crate::model::{Model, Property, StepError};
 
     /// A cycle of `n` states; `bad` (if any) is a state that breaks the invariant.
@@ -368,7 +402,17 @@ mod tests {
         assert!(twice.contains("two reports from worker 0"), "{twice}");
         let mut bigger = worker(&model, 1, 2, 10);
         bigger.swarm.size = 3;
-        assert!(merge(vec![a, bigger], None).is_err());
+        assert!(merge(vec![a.clone(), bigger], None).is_err());
+        let mut fairer = worker(&model, 1, 2, 10);
+        fairer.report.assumed = vec!["weak:deliver".into()];
+        let refused = merge(vec![a.clone(), fairer], None).unwrap_err();
+        assert!(
+            refused.contains("ran with assumed [\"weak:deliver\"]"),
+            "{refused}"
+        );
+        let mut forged = worker(&model, 1, 2, 10);
+        forged.swarm.seed ^= 1;
+        assert!(merge(vec![a, forged], None).is_err());
         assert!(merge(Vec::new(), None).is_err());
     }
 }

@@ -174,9 +174,12 @@ impl<N: Node> System<N> {
     /// (per node). `.fair(Fairness::weak("deliver"))` says a message that
     /// stays deliverable is delivered; `.fair(Fairness::weak("timer"))` that
     /// a pending timer fires.
+    /// Declaring a class twice keeps the stronger declaration.
     pub fn fair(mut self, fairness: Fairness) -> Self {
-        self.fairness.retain(|f| f.class != fairness.class);
-        self.fairness.push(fairness);
+        match self.fairness.iter_mut().find(|f| f.class == fairness.class) {
+            Some(known) => known.kind = known.kind.max(fairness.kind),
+            None => self.fairness.push(fairness),
+        }
         self
     }
 
