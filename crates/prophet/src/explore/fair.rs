@@ -534,7 +534,11 @@ impl Graph {
         let inside = |v: u32| set.contains(&v);
         let mut members: Vec<u32> = set.iter().copied().collect();
         members.sort_unstable();
-        let mut obligations: Vec<u32> = members.iter().flat_map(|&v| self.enabled(v)).collect();
+        // Each member's enabled fair labels, computed once.
+        let enabled: HashMap<u32, Vec<u32>> =
+            members.iter().map(|&v| (v, self.enabled(v))).collect();
+        let disabled_at = |v: u32, label: u32| enabled.get(&v).is_none_or(|l| !l.contains(&label));
+        let mut obligations: Vec<u32> = enabled.values().flatten().copied().collect();
         obligations.sort_unstable();
         obligations.dedup();
         let mut path: Vec<usize> = Vec::new();
@@ -557,9 +561,7 @@ impl Graph {
         };
         for label in obligations {
             let weak = self.kinds[label as usize] == FairnessKind::Weak;
-            if taken.contains(&label)
-                || (weak && visited.iter().any(|&v| !self.enabled(v).contains(&label)))
-            {
+            if taken.contains(&label) || (weak && visited.iter().any(|&v| disabled_at(v, label))) {
                 continue;
             }
             let step_inside = |v: u32| {
@@ -572,8 +574,7 @@ impl Graph {
                 steps.push(step_inside(at)?);
                 steps
             } else {
-                self.bfs(cur, |v| !self.enabled(v).contains(&label), inside, false)?
-                    .0
+                self.bfs(cur, |v| disabled_at(v, label), inside, false)?.0
             };
             cur = follow(cur, &steps, &mut visited, &mut taken);
             path.extend(steps);

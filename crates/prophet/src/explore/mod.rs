@@ -361,6 +361,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             .iter()
             .filter(|p| fair::needed(self.model, p, &fairness))
             .collect();
+        let walking = matches!(self.strategy, Strategy::Walk { .. });
         let mut graph: Option<fair::Graph> = None;
         if let Some(hit) = &findings.step_error {
             violations.push(self.step_error_finding(search, starts, hit));
@@ -409,24 +410,22 @@ impl<'m, M: Model> Explorer<'m, M> {
                         ));
                         continue;
                     }
-                    let walking = matches!(self.strategy, Strategy::Walk { .. });
-                    let outcome = if walking && fair::needed(self.model, property, &fairness) {
+                    // The property's place among those the graph is built for.
+                    let fair_index = fair_properties
+                        .iter()
+                        .position(|p| std::ptr::eq(*p, property));
+                    let outcome = match fair_index {
+                        None => liveness::check(self.model, starts, property, symmetry, &limits),
                         // Random walks (and swarm workers) are for spaces too
                         // large to hold; this check holds the whole graph.
-                        liveness::Outcome::Unknown(
+                        Some(_) if walking => liveness::Outcome::Unknown(
                             "not checked by random walks: under fairness the check builds the whole reachable graph (use BFS or DFS)".into(),
-                        )
-                    } else if fair::needed(self.model, property, &fairness) {
-                        let graph = graph.get_or_insert_with(|| {
-                            fair::Graph::build(self.model, starts, &fair_properties, &limits)
-                        });
-                        let j = fair_properties
-                            .iter()
-                            .position(|p| std::ptr::eq(*p, property))
-                            .unwrap_or(0);
-                        graph.check(self.model, starts, j, property)
-                    } else {
-                        liveness::check(self.model, starts, property, symmetry, &limits)
+                        ),
+                        Some(j) => graph
+                            .get_or_insert_with(|| {
+                                fair::Graph::build(self.model, starts, &fair_properties, &limits)
+                            })
+                            .check(self.model, starts, j, property),
                     };
                     match outcome {
                         liveness::Outcome::Holds if exhaustive => {}

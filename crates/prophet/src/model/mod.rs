@@ -36,5 +36,5 @@ pub use node::{Data, Node, NodeId};
 pub use objective::{AGGREGATE_SCALE, Aggregate, Constraint, Direction, Objective};
 pub use rename::Rename;
 pub use state::{Event, GlobalState, NodeSlot, Step};
-pub use system::{DeterminismCheck, System};
+pub use system::{DeterminismCheck, EVENT_CLASSES, System};
 pub use workload::{Workload, mix_seq};

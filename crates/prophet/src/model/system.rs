@@ -53,6 +53,10 @@ pub struct System<N: Node> {
     fairness: Vec<Fairness>,
 }
 
+/// The classes a node system labels its events with, for
+/// [`System::fair`]: `deliver`, `lose`, `timer`, `crash`, `restart`.
+pub const EVENT_CLASSES: [&str; 5] = ["deliver", "lose", "timer", "crash", "restart"];
+
 /// A hash that tells instances of an event class apart within one run.
 fn hash_of<T: Hash>(value: &T) -> u64 {
     let mut hasher = DefaultHasher::new();
@@ -518,12 +522,13 @@ impl<N: Node> Model for System<N> {
 
     fn action_label(&self, _state: &GlobalState<N>, step: &Step<N>) -> Option<ActionLabel> {
         // One instance per event, whatever the handler chose while running it.
+        let [deliver, lose, timer_class, crash, restart] = EVENT_CLASSES;
         let (class, instance) = match &step.event {
-            Event::Deliver(envelope) => ("deliver", hash_of(envelope)),
-            Event::Lose(envelope) => ("lose", hash_of(envelope)),
-            Event::Timer(node, timer) => ("timer", hash_of(&(node, timer))),
-            Event::Crash(node) => ("crash", node.index() as u64),
-            Event::Restart(node) => ("restart", node.index() as u64),
+            Event::Deliver(envelope) => (deliver, hash_of(envelope)),
+            Event::Lose(envelope) => (lose, hash_of(envelope)),
+            Event::Timer(node, timer) => (timer_class, hash_of(&(node, timer))),
+            Event::Crash(node) => (crash, node.index() as u64),
+            Event::Restart(node) => (restart, node.index() as u64),
         };
         Some(ActionLabel::new(class, instance))
     }

@@ -6,7 +6,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::{GlobalState, InFlight, Model, Node, NodeSlot, Objective, System};
+use crate::model::{
+    EVENT_CLASSES, GlobalState, InFlight, Model, Node, NodeSlot, Objective, System,
+};
 use crate::registry::params::names_or_none;
 use crate::registry::{
     CheckOptions, CheckOutcome, Description, ModelProtocol, ParamSpec, Params, Protocol, Purpose,
@@ -43,9 +45,6 @@ trait Executable: Send + Sync {
     fn property_names(&self, params: &Params) -> Vec<String>;
 }
 
-/// The event classes a node system labels its steps with.
-const NODE_EVENT_CLASSES: [&str; 5] = ["deliver", "lose", "timer", "crash", "restart"];
-
 struct NodeProtocol<P: Protocol> {
     protocol: Arc<P>,
     description: Description,
@@ -55,10 +54,10 @@ impl<P: Protocol> Executable for NodeProtocol<P> {
     fn check(&self, params: &Params, options: &CheckOptions<'_>) -> Result<CheckOutcome, String> {
         let mut system = build_system(&*self.protocol, &self.description, params);
         for fairness in options.fairness {
-            if !NODE_EVENT_CLASSES.contains(&fairness.class.as_str()) {
+            if !EVENT_CLASSES.contains(&fairness.class.as_str()) {
                 return Err(format!(
                     "fairness `{fairness}`: a node system's event classes are {}",
-                    NODE_EVENT_CLASSES.join(", ")
+                    EVENT_CLASSES.join(", ")
                 ));
             }
             system = system.fair(fairness.clone());
