@@ -6,6 +6,7 @@
 //! cargo run --release -p prophet-bench -- sim --json
 //! cargo run --release -p prophet-bench -- transport --json
 //! cargo run --release -p prophet-bench -- resolver --json
+//! cargo run --release -p prophet-bench -- spill --rms 10 --max-memory 1073741824
 //! ```
 
 mod alloc_count;
@@ -13,6 +14,7 @@ mod explore_cmp;
 mod resolver;
 mod sim_cmp;
 mod sim_concurrent;
+mod spill;
 mod sr_two_phase;
 mod swarm;
 mod transport;
@@ -129,6 +131,47 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
         sizes: Vec<u32>,
     },
+    /// BFS under a memory budget (the visited set and frontier on disk)
+    /// against BFS in memory on two-phase commit: the slowdown, both peak
+    /// memories, the counts, and the fingerprint-collision probability.
+    Spill {
+        /// Print only JSON lines (the only output format).
+        #[arg(long)]
+        json: bool,
+        /// Resource managers (10: 61,515,776 states).
+        #[arg(long, default_value_t = 10)]
+        rms: usize,
+        /// The budget in bytes.
+        #[arg(long, default_value_t = 1 << 30)]
+        max_memory: u64,
+        /// Stop after this many distinct states (with --spill-only, a run
+        /// beyond what memory holds: `--rms 12 --max-states 1000000000`).
+        #[arg(long)]
+        max_states: Option<u64>,
+        /// Directory for the spilled side's files.
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        dir: std::path::PathBuf,
+        /// Measure only the spilled side.
+        #[arg(long)]
+        spill_only: bool,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// One side of `spill` (runs in a child process).
+    #[command(hide = true)]
+    SpillCase {
+        #[arg(long)]
+        rms: usize,
+        #[arg(long)]
+        max_memory: Option<u64>,
+        #[arg(long)]
+        max_states: Option<u64>,
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long)]
+        threads: usize,
+    },
     /// One measurement (used by `explore`; runs in a child process).
     #[command(hide = true)]
     ExploreCase {
@@ -213,6 +256,29 @@ fn main() -> ExitCode {
             walks,
             sizes,
         }),
+        Cmd::Spill {
+            json: _,
+            rms,
+            max_memory,
+            max_states,
+            dir,
+            spill_only,
+            threads,
+        } => spill::run(&spill::SpillBench {
+            rms,
+            max_memory,
+            max_states,
+            dir,
+            spill_only,
+            threads: threads.unwrap_or_else(cores),
+        }),
+        Cmd::SpillCase {
+            rms,
+            max_memory,
+            max_states,
+            dir,
+            threads,
+        } => spill::run_case(rms, max_memory, max_states, &dir, threads).map(|v| println!("{v}")),
         Cmd::ExploreCase {
             tool,
             strategy,

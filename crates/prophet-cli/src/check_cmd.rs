@@ -5,13 +5,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use prophet::explore::spill::SpillStore;
 use prophet::explore::swarm::SwarmWorker;
-use prophet::explore::{DEFAULT_WALK_LEN, DEFAULT_WALKS, Progress, Report, Strategy, Trace};
+use prophet::explore::{
+    DEFAULT_WALK_LEN, DEFAULT_WALKS, MIN_BUDGET_BYTES, Progress, Report, Strategy, Trace,
+    collision_probability,
+};
 use prophet::model::Fairness;
 use prophet::registry::{CheckOptions, CheckOutcome, Params, Purpose, Registry};
+use prophet_runtime::spill::DiskStore;
 
 use crate::duration::parse_duration;
-use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 
 /// Arguments of `prophet check`.
 #[derive(clap::Args, Debug)]
@@ -19,8 +24,10 @@ use crate::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
     prophet check paxos\n  \
     prophet check paxos --param variant=ignore-accepted\n  \
     prophet check two-phase-commit --param rms=5 --dfs --symmetry\n  \
-    prophet check randtree --walk --seed 7 --walks 500 --max-depth 40 --json\n\n\
-Exit status: 0 when every property holds, 1 when one is violated, 2 on bad usage.")]
+    prophet check randtree --walk --seed 7 --walks 500 --max-depth 40 --json\n  \
+    prophet check two-phase-commit --param rms=9 --max-memory 256MiB --spill-dir /var/tmp\n\n\
+Exit status: 0 when every property holds, 1 when one is violated, 2 on bad usage,\n\
+3 when the check could not finish (its spill directory failed).")]
 pub struct CheckArgs {
     /// The system to check (see `prophet list`).
     system: String,
@@ -87,6 +94,18 @@ pub struct CheckArgs {
     /// timer, crash, restart. Repeat for several.
     #[arg(long = "fair", value_name = "KIND:CLASS", value_parser = Fairness::parse)]
     fair: Vec<Fairness>,
+    /// Bound BFS's memory (e.g. 1GiB, 512MiB; at least 1MiB): the visited
+    /// set and the frontier go to files in --spill-dir, sorted and merged
+    /// level by level, and only buffers within the budget stay in memory.
+    /// Same counts and counterexamples as in memory; liveness properties
+    /// are left undecided.
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size,
+          conflicts_with_all = ["dfs", "walk", "swarm", "replay"])]
+    max_memory: Option<u64>,
+    /// Where --max-memory keeps its files: a new directory is made inside
+    /// (default: the system's temporary directory) and removed at the end.
+    #[arg(long, value_name = "DIR", requires = "max_memory")]
+    spill_dir: Option<std::path::PathBuf>,
     /// Print the result as JSON: the last line of output is one JSON object.
     #[arg(long)]
     json: bool,
@@ -123,6 +142,16 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
     } else {
         Strategy::Bfs
     };
+    if args.max_memory.is_some_and(|b| b < MIN_BUDGET_BYTES) {
+        return usage(&format!(
+            "--max-memory must be at least {} MiB",
+            MIN_BUDGET_BYTES >> 20
+        ));
+    }
+    let store = match args.max_memory.map(|_| spill_store(args)).transpose() {
+        Ok(store) => store,
+        Err(error) => return failed(&error),
+    };
     quiet_handler_panics();
     let bar = progress_bar(args.json || replay.is_some());
     let on_progress = |p: &Progress| {
@@ -145,6 +174,10 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
         progress: Some(&on_progress),
         fairness: &args.fair,
         fingerprint_sample: worker.is_some(),
+        spill: store
+            .as_ref()
+            .zip(args.max_memory)
+            .map(|(store, budget)| (store as &dyn SpillStore, budget)),
     };
     if !args.json && replay.is_none() {
         outln!(
@@ -153,6 +186,13 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
             params,
             strategy.name()
         );
+        if let (Some(store), Some(budget)) = (&store, args.max_memory) {
+            outln!(
+                "memory budget {}, spilling to {}",
+                bytes_text(budget),
+                store.dir().display()
+            );
+        }
         if let Some(w) = &worker {
             outln!(
                 "swarm worker {} of {} (swarm seed {}): {} walks of {} steps, seed {}",
@@ -204,6 +244,22 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
                 outln!("{value}");
             } else {
                 outln!("{report}");
+                if let Some(spill) = &report.spill {
+                    outln!(
+                        "memory budget {}: buffers held at most {}; the store held at most {} ({} written, {} read, {} sorted runs)",
+                        bytes_text(spill.budget_bytes),
+                        bytes_text(spill.buffered_bytes_max),
+                        bytes_text(spill.stored_bytes_max),
+                        bytes_text(spill.written_bytes),
+                        bytes_text(spill.read_bytes),
+                        spill.candidate_runs
+                    );
+                    outln!(
+                        "fingerprint collision probability for {} states: at most {:.1e}",
+                        report.unique_states,
+                        collision_probability(report.unique_states)
+                    );
+                }
                 for trace in report.violations.iter().filter_map(|f| f.trace.as_ref()) {
                     outln!(
                         "replay with: {}",
@@ -213,6 +269,18 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
             }
             // A swarm worker's finding is the merge's verdict, not a failed worker.
             let found = !report.ok() && worker.is_none();
+            let broken = report.spill.is_some()
+                && report
+                    .unexplored
+                    .iter()
+                    .any(|u| u.contains("spill store") || u.contains("Model::encode_state"));
+            if broken {
+                eprintln!(
+                    "error: the check could not finish: {}",
+                    report.unexplored.join("; ")
+                );
+                return ExitCode::from(EXIT_FAILED);
+            }
             ExitCode::from(if found { EXIT_VIOLATION } else { EXIT_OK })
         }
     }
@@ -245,7 +313,41 @@ fn report_json(system: &str, params: &Params, report: &Report) -> serde_json::Va
         .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
     value["system"] = system.into();
     value["params"] = serde_json::to_value(params.to_map()).unwrap_or_default();
+    value["fingerprint_collision_probability"] = collision_probability(report.unique_states).into();
     value
+}
+
+/// The spill directory for --max-memory, made inside --spill-dir.
+fn spill_store(args: &CheckArgs) -> Result<DiskStore, String> {
+    let parent = args.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+    if !parent.is_dir() {
+        return Err(format!(
+            "--spill-dir {} is not a directory",
+            parent.display()
+        ));
+    }
+    DiskStore::new_in(&parent).map_err(|e| e.to_string())
+}
+
+/// `1.5 GiB`, `12.0 MiB`, `640 B`.
+fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn failed(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_FAILED)
 }
 
 fn usage(message: &str) -> ExitCode {

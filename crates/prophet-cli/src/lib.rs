@@ -46,6 +46,7 @@ mod run_cmd;
 mod secret_cmd;
 mod sim_cmd;
 mod sim_plot;
+mod size;
 mod supervisor;
 mod swarm_cmd;
 
@@ -55,6 +56,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_VIOLATION: u8 = 1;
 /// Exit status on bad usage (unknown system, bad parameter or value).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status when a check could not finish for a reason outside the
+/// model (its spill store failed: a full disk, say).
+pub const EXIT_FAILED: u8 = 3;
 
 /// Prophet: write a distributed protocol once with choices, invariants and
 /// objectives; model-check it, simulate it and run it from the same code.

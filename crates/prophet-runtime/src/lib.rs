@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod models;
 pub mod ports;
 pub mod process;
+pub mod spill;
 pub mod spool;
 pub mod transport;
 pub mod workload;

@@ -275,6 +275,41 @@ impl Model for TwoPhase {
         Ok(Some(self.apply(state, *action)))
     }
 
+    /// 17 bytes: the three bit sets and the TM's state.
+    fn encode_state(&self, state: &State, out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(&state.rm_state.to_le_bytes());
+        out.extend_from_slice(&state.tm_prepared.to_le_bytes());
+        out.extend_from_slice(&state.msgs_prepared.to_le_bytes());
+        out.push(state.tm_state as u8);
+        true
+    }
+
+    fn decode_state(&self, bytes: &[u8]) -> Option<State> {
+        let [rm @ .., a, b, c, d, e, f, g, h, tm] = bytes else {
+            return None;
+        };
+        let rm_state = u64::from_le_bytes(rm.try_into().ok()?);
+        let tm_prepared = u32::from_le_bytes([*a, *b, *c, *d]);
+        let msgs_prepared = u32::from_le_bytes([*e, *f, *g, *h]);
+        let tm_state = match tm {
+            0 => TmState::Init,
+            1 => TmState::Committed,
+            2 => TmState::Aborted,
+            _ => return None,
+        };
+        // Bits of resource managers the model does not have must be clear.
+        let rm_mask = (0..self.rms).fold(0u64, |mask, r| mask | (3 << (2 * r)));
+        let fits = rm_state & !rm_mask == 0
+            && tm_prepared & !self.all_prepared() == 0
+            && msgs_prepared & !self.all_prepared() == 0;
+        fits.then_some(State {
+            rm_state,
+            tm_state,
+            tm_prepared,
+            msgs_prepared,
+        })
+    }
+
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
             // TPConsistent: no RM committed while another aborted.

@@ -59,6 +59,33 @@ pub(crate) fn expand<M: Model>(
     count
 }
 
+/// Generates the successors of `state` (at `depth`) and hands `push` each
+/// that this worker has not lately handed on, without consulting the
+/// visited set: a search under a memory budget deduplicates them later,
+/// level by level. Returns the number of successors.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn expand_unvisited<M: Model>(
+    search: &Search<'_, M>,
+    state: &M::State,
+    fp: Fingerprint,
+    depth: usize,
+    buffer: &mut Vec<(M::Action, M::State)>,
+    seen: &mut SeenCache,
+    tally: &mut Tally<'_>,
+    mut push: impl FnMut(M::State, Fingerprint),
+) -> usize {
+    let count = successors_into(search, state, fp, depth, buffer, None);
+    tally.successors(count);
+    for (_, next) in buffer.drain(..) {
+        let next_fp = search.fingerprint(&next);
+        if !seen.contains(next_fp) {
+            seen.remember(next_fp);
+            push(next, next_fp);
+        }
+    }
+    count
+}
+
 /// Fills `buffer` with the successors of `state`, recording step errors as
 /// findings and counting the successors in the search's total.
 pub(crate) fn successors_of<M: Model>(

@@ -15,10 +15,12 @@
 mod bfs;
 mod dfs;
 mod expand;
+mod external;
 mod fair;
 mod liveness;
 mod report;
 mod search;
+pub mod spill;
 pub mod swarm;
 mod trace;
 mod visited;
@@ -27,6 +29,7 @@ mod walk;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+pub use external::{MIN_BUDGET_BYTES, SpillReport, collision_probability};
 pub use report::{Finding, FindingKind, Report, Trace, TraceStep};
 pub use visited::{Fingerprint, fingerprint};
 
@@ -102,6 +105,7 @@ pub struct Explorer<'m, M: Model> {
     start: Option<Vec<M::State>>,
     progress: Option<Box<ProgressFn<'m>>>,
     sample: bool,
+    spill: Option<(&'m dyn spill::SpillStore, u64)>,
 }
 
 impl<'m, M: Model> Explorer<'m, M> {
@@ -122,6 +126,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             start: None,
             progress: None,
             sample: false,
+            spill: None,
         }
     }
 
@@ -201,6 +206,43 @@ impl<'m, M: Model> Explorer<'m, M> {
     /// swarm's coverage estimate ([`swarm`]); in [`Report::fingerprint_sample`].
     pub fn fingerprint_sample(mut self, on: bool) -> Self {
         self.sample = on;
+        self
+    }
+
+    /// Bounds a breadth-first search's memory to about `max_memory_bytes`
+    /// (at least [`MIN_BUDGET_BYTES`]): the visited set and the frontier go
+    /// to `store`, and memory holds only buffers within the budget. Counts,
+    /// findings and shortest counterexamples are those of the in-memory
+    /// search; the report's `spill` says what was held and moved. The model
+    /// must write its states out ([`Model::encode_state`]); node systems do.
+    /// Liveness properties are left undecided (their check holds the whole
+    /// graph). Depth-first search and random walks ignore the budget: their
+    /// memory is already a fingerprint per state, or none.
+    ///
+    /// ```
+    /// # use prophet::prelude::*;
+    /// # use prophet::explore::spill::MemoryStore;
+    /// # #[derive(Clone)]
+    /// # struct Counter;
+    /// # impl Node for Counter {
+    /// #     type State = u16; type Msg = u16; type Timer = (); type Durable = ();
+    /// #     fn init(&self, _: NodeId, _: Option<()>) -> u16 { 0 }
+    /// #     fn on_start(&self, _: &mut u16, ctx: &mut Ctx<'_, Self>) { ctx.send(ctx.id(), 1) }
+    /// #     fn on_message(&self, s: &mut u16, ctx: &mut Ctx<'_, Self>, _: NodeId, m: u16) {
+    /// #         *s = m;
+    /// #         if m < 500 { ctx.send(ctx.id(), m + 1) }
+    /// #     }
+    /// #     fn durable(&self, _: &u16) {}
+    /// # }
+    /// let system = System::new("counter", vec![Counter]);
+    /// let store = MemoryStore::new();
+    /// let report = Explorer::new(&system).spill(&store, 1 << 20).run();
+    /// assert_eq!(report.unique_states, Explorer::new(&system).run().unique_states);
+    /// assert!(report.spill.unwrap().buffered_bytes_max <= 1 << 20);
+    /// assert_eq!(store.files(), 0, "every file is removed at the end");
+    /// ```
+    pub fn spill(mut self, store: &'m dyn spill::SpillStore, max_memory_bytes: u64) -> Self {
+        self.spill = Some((store, max_memory_bytes));
         self
     }
 
@@ -285,7 +327,8 @@ impl<'m, M: Model> Explorer<'m, M> {
             && starts
                 .first()
                 .is_some_and(|s| self.model.representative(s).is_some());
-        let search = Search::new(
+        let spill = self.spill.filter(|_| self.strategy == Strategy::Bfs);
+        let mut search = Search::new(
             self.model,
             symmetry,
             threads,
@@ -297,9 +340,16 @@ impl<'m, M: Model> Explorer<'m, M> {
                 _ => visited::Layout::WithParents,
             },
         );
+        search.spilling = spill.is_some();
         let mut sample = hashbrown::HashSet::new();
+        let mut spilled = None;
         match self.strategy {
-            Strategy::Bfs => bfs::run(&search, &starts),
+            Strategy::Bfs => match spill {
+                Some((store, budget)) => {
+                    spilled = Some(external::run(&search, &starts, store, budget));
+                }
+                None => bfs::run(&search, &starts),
+            },
             Strategy::Dfs => dfs::run(&search, &starts),
             Strategy::Walk { seed } => {
                 let len = self.max_depth.unwrap_or(DEFAULT_WALK_LEN);
@@ -308,6 +358,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             }
         }
         let mut report = self.report(&search, &starts, started);
+        report.spill = spilled;
         report.fingerprint_sample = sample.into_iter().collect();
         report.fingerprint_sample.sort_unstable();
         report
@@ -333,6 +384,14 @@ impl<'m, M: Model> Explorer<'m, M> {
                 "stopped at the time limit of {:?}",
                 self.time_limit.unwrap_or_default()
             ));
+        }
+        if let Some(reason) = search
+            .halted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            unexplored.push(reason);
         }
         if let Strategy::Walk { seed } = self.strategy {
             unexplored.push(format!(
@@ -415,6 +474,10 @@ impl<'m, M: Model> Explorer<'m, M> {
                         .iter()
                         .position(|p| std::ptr::eq(*p, property));
                     let outcome = match fair_index {
+                        // Both checks explore again in memory.
+                        _ if search.spilling => liveness::Outcome::Unknown(
+                            "not checked under a memory budget: the liveness checks explore in memory".into(),
+                        ),
                         None => liveness::check(self.model, starts, property, symmetry, &limits),
                         // Random walks (and swarm workers) are for spaces too
                         // large to hold; this check holds the whole graph.
@@ -461,6 +524,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             undecided,
             assumed: assumed(self.model),
             fingerprint_sample: Vec::new(),
+            spill: None,
         }
     }
 
@@ -487,6 +551,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             undecided: Vec::new(),
             assumed: assumed(self.model),
             fingerprint_sample: Vec::new(),
+            spill: None,
         }
     }
 

@@ -184,6 +184,10 @@ pub struct Report {
     /// [`SAMPLE_EVERY`](crate::explore::swarm::SAMPLE_EVERY), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fingerprint_sample: Vec<u64>,
+    /// A search under a memory budget ([`Explorer::spill`](crate::explore::Explorer::spill)):
+    /// what it held in memory and moved through its store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spill: Option<crate::explore::SpillReport>,
 }
 
 mod secs {

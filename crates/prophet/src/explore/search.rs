@@ -118,6 +118,11 @@ pub(crate) struct Search<'m, M: Model> {
     pub depth_cut: AtomicU64,
     pub time_cut: AtomicBool,
     pub states_cut: AtomicBool,
+    /// Why the search was stopped by [`Search::halt`].
+    pub halted: Mutex<Option<String>>,
+    /// The visited set and frontier live in a spill store, not in
+    /// `visited` (a search under a memory budget).
+    pub spilling: bool,
     pub findings: Mutex<Findings>,
     sometimes_found: Vec<AtomicBool>,
     pub bounds: Bounds,
@@ -153,6 +158,8 @@ impl<'m, M: Model> Search<'m, M> {
             depth_cut: AtomicU64::new(0),
             time_cut: AtomicBool::new(false),
             states_cut: AtomicBool::new(false),
+            halted: Mutex::new(None),
+            spilling: false,
             findings: Mutex::new(Findings {
                 violations: vec![None; count],
                 examples: vec![None; count],
@@ -209,9 +216,29 @@ impl<'m, M: Model> Search<'m, M> {
         if !self.visited.insert(fp, parent) {
             return false;
         }
+        self.admit(state, fp, depth, trail, tally);
+        true
+    }
+
+    /// Counts a state known to be new and checks the properties on it.
+    pub fn admit(
+        &self,
+        state: &M::State,
+        fp: Fingerprint,
+        depth: usize,
+        trail: Option<&Trail>,
+        tally: &mut Tally<'_>,
+    ) {
         tally.state(depth);
         self.check(state, fp, depth, trail);
-        true
+    }
+
+    /// Stops the search now for `reason`, which the report lists among what
+    /// was left unexplored (a spill store that failed, say).
+    pub fn halt(&self, reason: String) {
+        let mut halted = self.halted.lock().unwrap_or_else(|p| p.into_inner());
+        halted.get_or_insert(reason);
+        self.bound_stop.store(true, Ordering::Relaxed);
     }
 
     /// The path to `fp` (reached from the state whose trail is `trail`) when

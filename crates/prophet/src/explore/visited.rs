@@ -81,6 +81,8 @@ impl Drop for Trail {
 /// independent steps taken in either order), so most lookups stop here.
 pub(crate) struct SeenCache {
     slots: Vec<Fingerprint>,
+    /// `slots.len() - 1` (a power of two).
+    mask: usize,
 }
 
 /// Slots in a [`SeenCache`]: 256 KiB of fingerprints.
@@ -88,30 +90,46 @@ const SEEN_CACHE_SLOTS: usize = 1 << 17;
 
 impl SeenCache {
     pub fn new() -> Self {
+        SeenCache::with_bytes(SEEN_CACHE_SLOTS * 8)
+    }
+
+    /// A cache of at most `bytes` (and at most the default size): a search
+    /// under a memory budget counts it in the budget.
+    pub fn with_bytes(bytes: usize) -> Self {
+        let slots = (bytes / 8).clamp(1024, SEEN_CACHE_SLOTS);
+        // Round down to a power of two.
+        let slots = 1 << (usize::BITS - 1 - slots.leading_zeros());
         SeenCache {
-            slots: vec![0; SEEN_CACHE_SLOTS],
+            slots: vec![0; slots],
+            mask: slots - 1,
         }
     }
 
-    fn index(fp: Fingerprint) -> usize {
+    /// The bytes it holds.
+    pub fn bytes(&self) -> usize {
+        self.slots.len() * 8
+    }
+
+    fn index(&self, fp: Fingerprint) -> usize {
         // The low bits: the visited set's shards and slots use the high ones.
-        fp as usize & (SEEN_CACHE_SLOTS - 1)
+        fp as usize & self.mask
     }
 
     /// Whether `fp` is known to be in the visited set.
     pub fn contains(&self, fp: Fingerprint) -> bool {
-        self.slots[Self::index(fp)] == fp
+        self.slots[self.index(fp)] == fp
     }
 
     /// Asks the CPU to start loading the slot where `fp` would be.
     pub fn prefetch(&self, fp: Fingerprint) {
-        prefetch(std::ptr::from_ref(&self.slots[Self::index(fp)]) as usize);
+        prefetch(std::ptr::from_ref(&self.slots[self.index(fp)]) as usize);
     }
 
     /// Notes that `fp` is in the visited set (evicting whatever shared its
     /// slot).
     pub fn remember(&mut self, fp: Fingerprint) {
-        self.slots[Self::index(fp)] = fp;
+        let index = self.index(fp);
+        self.slots[index] = fp;
     }
 }
 

@@ -308,4 +308,20 @@ pub trait Model: Sync {
     fn action_label(&self, _state: &Self::State, _action: &Self::Action) -> Option<ActionLabel> {
         None
     }
+
+    /// Appends `state` as bytes that [`Model::decode_state`] reads back,
+    /// and returns `true`; `false` (the default) when the model cannot.
+    /// A search under a memory budget
+    /// ([`Explorer::spill`](crate::explore::Explorer::spill)) writes its
+    /// frontier out this way. Node systems encode every state (their parts
+    /// are serde data); plain models opt in.
+    fn encode_state(&self, _state: &Self::State, _out: &mut Vec<u8>) -> bool {
+        false
+    }
+
+    /// The state [`Model::encode_state`] wrote as `bytes`; `None` if they
+    /// are not such a state.
+    fn decode_state(&self, _bytes: &[u8]) -> Option<Self::State> {
+        None
+    }
 }

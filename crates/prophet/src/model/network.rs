@@ -73,7 +73,7 @@ impl<M: Rename> Rename for Envelope<M> {
 }
 
 /// The messages in flight, stored as the delivery semantics require.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum InFlight<M: Ord> {
     /// Duplicating network: a set; delivery does not consume.
     Set(BTreeSet<Envelope<M>>),

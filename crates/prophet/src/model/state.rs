@@ -5,12 +5,15 @@
 use std::fmt::{self, Debug};
 
 use derive_where::derive_where;
+use serde::{Deserialize, Serialize};
 
 use crate::model::network::{Envelope, InFlight};
 use crate::model::node::{Node, NodeId};
 
 /// One node's part of the global state.
 #[derive_where(Clone, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct NodeSlot<N: Node> {
     /// The node's state. For a crashed node: the state `init` rebuilds from
     /// its durable part, which is what it restarts with.
@@ -37,6 +40,8 @@ impl<N: Node> Debug for NodeSlot<N> {
 /// The global state of a node system: what invariants are evaluated on and
 /// what executors can start from.
 #[derive_where(Clone, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct GlobalState<N: Node> {
     /// Per-node slots, indexed by [`NodeId`].
     pub nodes: Vec<NodeSlot<N>>,

@@ -446,6 +446,20 @@ impl<N: Node> Model for System<N> {
     type State = GlobalState<N>;
     type Action = Step<N>;
 
+    fn encode_state(&self, state: &GlobalState<N>, out: &mut Vec<u8>) -> bool {
+        match postcard::to_extend(state, std::mem::take(out)) {
+            Ok(bytes) => {
+                *out = bytes;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn decode_state(&self, bytes: &[u8]) -> Option<GlobalState<N>> {
+        postcard::from_bytes(bytes).ok()
+    }
+
     fn init_states(&self) -> Vec<GlobalState<N>> {
         match self.start_all(self.boot_state()) {
             Ok(states) => states,

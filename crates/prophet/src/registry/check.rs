@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::explore::spill::SpillStore;
 use crate::explore::{Explorer, Progress, Report, Strategy, Trace};
 use crate::model::{Expectation, Fairness, Model};
 
@@ -36,6 +37,9 @@ pub struct CheckOptions<'a> {
     pub fairness: &'a [Fairness],
     /// Random walks keep a fingerprint sample (a swarm worker's coverage).
     pub fingerprint_sample: bool,
+    /// BFS under a memory budget in bytes, spilling to this store
+    /// ([`Explorer::spill`]).
+    pub spill: Option<(&'a dyn SpillStore, u64)>,
 }
 
 impl Default for CheckOptions<'_> {
@@ -53,6 +57,7 @@ impl Default for CheckOptions<'_> {
             progress: None,
             fairness: &[],
             fingerprint_sample: false,
+            spill: None,
         }
     }
 }
@@ -100,6 +105,9 @@ pub fn check_model<M: Model>(
     }
     if let Some(progress) = options.progress {
         explorer = explorer.on_progress(progress);
+    }
+    if let Some((store, budget)) = options.spill {
+        explorer = explorer.spill(store, budget);
     }
     match options.replay {
         Some((init, path)) => {
