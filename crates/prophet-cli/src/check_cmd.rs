@@ -269,11 +269,13 @@ pub fn run(registry: &Registry, args: &CheckArgs) -> ExitCode {
             }
             // A swarm worker's finding is the merge's verdict, not a failed worker.
             let found = !report.ok() && worker.is_none();
-            let broken = report.spill.is_some()
-                && report
-                    .unexplored
-                    .iter()
-                    .any(|u| u.contains("spill store") || u.contains("Model::encode_state"));
+            let broken = report.spill.as_ref().is_some_and(|spill| {
+                spill.failure.is_some()
+                    || report
+                        .unexplored
+                        .iter()
+                        .any(|u| u.contains("Model::encode_state"))
+            });
             if broken {
                 eprintln!(
                     "error: the check could not finish: {}",

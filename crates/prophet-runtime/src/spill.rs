@@ -33,7 +33,13 @@ fn failed(what: &str, path: &Path, error: std::io::Error) -> SpillError {
 impl DiskStore {
     /// A store in a new directory `prophet-spill-<pid>` under `parent`
     /// (which must exist), removed when the store is dropped.
+    ///
+    /// Directories left in `parent` by runs that were killed (their process
+    /// no longer exists) are removed first: a killed run cannot remove its
+    /// own, and a search that spilled tens of gigabytes should not leave
+    /// them for the next one to trip over.
     pub fn new_in(parent: &Path) -> Result<Self, SpillError> {
+        remove_abandoned(parent);
         let dir = parent.join(format!("prophet-spill-{}", std::process::id()));
         if dir.exists() {
             // A run with the same process id that did not clean up.
@@ -63,6 +69,28 @@ impl DiskStore {
             .get(&file)
             .cloned()
             .ok_or_else(|| SpillError(format!("file {} does not exist", file.0)))
+    }
+}
+
+/// Removes `prophet-spill-<pid>` directories in `parent` whose process is
+/// gone (best effort: what cannot be read or removed is left).
+fn remove_abandoned(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("prophet-spill-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && pid != std::process::id() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -149,6 +177,27 @@ mod tests {
         let dir = store.dir().to_path_buf();
         drop(store);
         assert!(!dir.exists());
+        fs::remove_dir_all(&parent).unwrap();
+    }
+
+    #[test]
+    fn a_killed_runs_directory_is_removed_and_a_live_ones_kept() {
+        let parent = std::env::temp_dir().join(format!("spill-abandoned-{}", std::process::id()));
+        fs::create_dir_all(&parent).unwrap();
+        // No process has a pid this large (the kernel's limit is 2^22).
+        let dead = parent.join("prophet-spill-4294967295");
+        fs::create_dir_all(&dead).unwrap();
+        fs::write(dead.join("00000000.run"), b"left over").unwrap();
+        // pid 1 is always alive.
+        let live = parent.join("prophet-spill-1");
+        fs::create_dir_all(&live).unwrap();
+        let other = parent.join("prophet-spill-notes");
+        fs::create_dir_all(&other).unwrap();
+        let store = DiskStore::new_in(&parent).unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists());
+        assert!(other.exists());
+        drop(store);
         fs::remove_dir_all(&parent).unwrap();
     }
 }

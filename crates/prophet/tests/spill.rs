@@ -11,6 +11,8 @@ struct Grid {
     max: u8,
     encodes: bool,
     panic_at: Option<u16>,
+    /// `decode_state` gives back another state than was written.
+    corrupt: bool,
 }
 
 impl Model for Grid {
@@ -46,7 +48,12 @@ impl Model for Grid {
         self.encodes
     }
     fn decode_state(&self, bytes: &[u8]) -> Option<[u8; 3]> {
-        bytes.try_into().ok()
+        let state: [u8; 3] = bytes.try_into().ok()?;
+        Some(if self.corrupt {
+            [state[1], state[0], state[2]]
+        } else {
+            state
+        })
     }
 }
 
@@ -58,6 +65,7 @@ fn violations_examples_and_depths_match_the_in_memory_search() {
         max: 40,
         encodes: true,
         panic_at: None,
+        corrupt: false,
     };
     let store = MemoryStore::new();
     for keep_going in [false, true] {
@@ -93,6 +101,7 @@ fn liveness_is_left_undecided_and_said_why() {
         max: 30,
         encodes: true,
         panic_at: None,
+        corrupt: false,
     };
     let store = MemoryStore::new();
     let report = Explorer::new(&grid)
@@ -116,6 +125,7 @@ fn a_panicking_step_is_found_at_the_same_depth_with_its_trace() {
         max: 20,
         encodes: true,
         panic_at: Some(12),
+        corrupt: false,
     };
     let memory = Explorer::new(&grid).run();
     let store = MemoryStore::new();
@@ -137,6 +147,7 @@ fn a_model_that_cannot_write_its_states_is_refused_with_the_reason() {
         max: 3,
         encodes: false,
         panic_at: None,
+        corrupt: false,
     };
     let store = MemoryStore::new();
     let report = Explorer::new(&grid).spill(&store, BUDGET).run();
@@ -185,6 +196,7 @@ fn a_failing_store_stops_the_search_and_the_report_says_so() {
         max: 40,
         encodes: true,
         panic_at: None,
+        corrupt: false,
     };
     let store = Full {
         inner: MemoryStore::new(),
@@ -209,5 +221,33 @@ fn a_failing_store_stops_the_search_and_the_report_says_so() {
         "an example not reached is undecided, not missing: {:?}",
         report.undecided
     );
+    let failure = report.spill.and_then(|s| s.failure);
+    assert!(
+        failure.as_deref().is_some_and(|f| f.contains("no space left")),
+        "{failure:?}"
+    );
     assert_eq!(store.inner.files(), 0, "files removed after the failure");
+}
+
+#[test]
+fn a_codec_that_does_not_give_back_its_states_is_caught() {
+    let grid = Grid {
+        max: 5,
+        encodes: true,
+        panic_at: None,
+        corrupt: true,
+    };
+    let store = MemoryStore::new();
+    let report = Explorer::new(&grid).spill(&store, BUDGET).run();
+    assert!(!report.complete);
+    let failure = report.spill.and_then(|s| s.failure).expect("a failure");
+    assert!(
+        failure.contains("decode_state did not give back"),
+        "{failure}"
+    );
+    assert!(
+        report.unexplored.iter().any(|u| u.contains("decode_state")),
+        "{:?}",
+        report.unexplored
+    );
 }

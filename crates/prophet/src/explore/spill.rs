@@ -16,7 +16,7 @@ pub struct FileId(pub u64);
 /// A store operation failed (disk full, file removed under the search, …):
 /// the search stops and its report says why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("spill store: {0}")]
+#[error("{0}")]
 pub struct SpillError(pub String);
 
 /// Append-only files, written and read from several threads at once (each

@@ -93,10 +93,10 @@ impl SeenCache {
         SeenCache::with_bytes(SEEN_CACHE_SLOTS * 8)
     }
 
-    /// A cache of at most `bytes` (and at most the default size): a search
-    /// under a memory budget counts it in the budget.
+    /// A cache of at most `bytes` (at least 8 KiB): a search under a
+    /// memory budget sizes it from the budget and counts it there.
     pub fn with_bytes(bytes: usize) -> Self {
-        let slots = (bytes / 8).clamp(1024, SEEN_CACHE_SLOTS);
+        let slots = (bytes / 8).max(1024);
         // Round down to a power of two.
         let slots = 1 << (usize::BITS - 1 - slots.leading_zeros());
         SeenCache {

@@ -66,6 +66,10 @@ pub struct SpillReport {
     /// Sorted runs of candidates written (more than one per level when a
     /// level's successors do not fit in the buffers).
     pub candidate_runs: u64,
+    /// What stopped the search, when the store or the model's state
+    /// encoding failed (the report's `unexplored` says it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// The probability that two of `distinct` states share a 64-bit
@@ -96,6 +100,12 @@ struct External<'s, 'm, M: Model> {
     seen_bytes: usize,
     /// Files one merge may read at once.
     streams_max: usize,
+    /// Fingerprints of recently admitted states, direct-mapped (a newer one
+    /// evicts an older): written while merging, read while expanding (the
+    /// phases never overlap), so that a successor already visited in the
+    /// last level or two, as most repeats in a breadth-first search are,
+    /// is dropped before it costs a record in a run.
+    recent: Vec<AtomicU64>,
     runs: AtomicU64,
     /// Per partition, its visited runs, oldest (largest) first.
     visited: Vec<Mutex<Vec<Paged>>>,
@@ -103,7 +113,24 @@ struct External<'s, 'm, M: Model> {
     parents: Mutex<Vec<Vec<Option<Paged>>>>,
 }
 
+/// Slots of the recent-fingerprint table: an eighth of the budget, a
+/// power of two.
+fn recent_slots(budget: u64) -> usize {
+    let slots = (budget / 8 / 8).max(1) as usize;
+    1 << (usize::BITS - 1 - slots.leading_zeros())
+}
+
 impl<'s, 'm, M: Model> External<'s, 'm, M> {
+    fn recent_slot(&self, fp: Fingerprint) -> &AtomicU64 {
+        // The low bits: partitions use the top ones.
+        &self.recent[fp as usize & (self.recent.len() - 1)]
+    }
+
+    /// Whether `fp` is known to be visited.
+    fn recently_visited(&self, fp: Fingerprint) -> bool {
+        self.recent_slot(fp).load(Ordering::Relaxed) == fp
+    }
+
     fn new(search: &'s Search<'m, M>, store: &'s dyn SpillStore, budget: u64) -> Self {
         let threads = search.threads as u64;
         let budget = budget.max(MIN_BUDGET_BYTES);
@@ -115,6 +142,9 @@ impl<'s, 'm, M: Model> External<'s, 'm, M> {
             buffer_bytes: (budget / 2 / threads) as usize,
             seen_bytes: (budget / 16 / threads) as usize,
             streams_max: ((budget / 4 / threads) as usize / page_bytes).max(4),
+            recent: (0..recent_slots(budget))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             runs: AtomicU64::new(0),
             visited: (0..PARTITIONS).map(|_| Mutex::new(Vec::new())).collect(),
             parents: Mutex::new(Vec::new()),
@@ -129,6 +159,7 @@ impl<'s, 'm, M: Model> External<'s, 'm, M> {
             written_bytes: self.io.written.load(Ordering::Relaxed),
             read_bytes: self.io.read.load(Ordering::Relaxed),
             candidate_runs: self.runs.load(Ordering::Relaxed),
+            failure: None,
         }
     }
 }
@@ -144,8 +175,12 @@ pub(crate) fn run<M: Model>(
     budget: u64,
 ) -> SpillReport {
     let x = External::new(search, store, budget);
+    let recent_bytes = x.recent.len() * 8;
+    x.io.hold(recent_bytes);
     let outcome = levels(&x, starts);
-    if let Err(error) = outcome {
+    x.io.release(recent_bytes);
+    let failure = outcome.err().map(|error| error.0);
+    if let Some(error) = &failure {
         search.halt(format!("stopped: {error}"));
     }
     if let Err(error) = attach_chains(&x) {
@@ -156,7 +191,10 @@ pub(crate) fn run<M: Model>(
             "the spill store's files could not all be removed: {error}"
         ));
     }
-    x.report()
+    SpillReport {
+        failure,
+        ..x.report()
+    }
 }
 
 fn levels<M: Model>(x: &External<'_, '_, M>, starts: &[M::State]) -> Result<(), SpillError> {
@@ -303,7 +341,7 @@ fn expand_worker<M: Model>(
                     &mut seen,
                     &mut tally,
                     |next, next_fp| {
-                        if failed.is_some() {
+                        if failed.is_some() || x.recently_visited(next_fp) {
                             return;
                         }
                         encoded.clear();
@@ -383,7 +421,9 @@ fn merge_level<M: Model>(
                     if p >= PARTITIONS {
                         break;
                     }
-                    match merge_partition(x, &runs, p, depth, &mut tally) {
+                    let merged = merge_partition(x, &runs, p, depth, &mut tally);
+                    search.tick(depth);
+                    match merged {
                         Ok(Some((next, parents))) => {
                             frontier.lock().unwrap_or_else(|e| e.into_inner())[p] = Some(next);
                             x.parents.lock().unwrap_or_else(|e| e.into_inner())[depth][p] =
@@ -486,10 +526,18 @@ fn merge_partition<M: Model>(
                     return Ok(true);
                 }
             }
-            let decoded = search.model.decode_state(state).ok_or_else(|| {
-                SpillError("the model could not read back a state it wrote".into())
-            })?;
+            let decoded = search
+                .model
+                .decode_state(state)
+                .filter(|s| search.fingerprint(s) == fp)
+                .ok_or_else(|| {
+                    SpillError(
+                        "the model's decode_state did not give back a state its encode_state wrote"
+                            .into(),
+                    )
+                })?;
             search.admit(&decoded, fp, depth, None, tally);
+            x.recent_slot(fp).store(fp, Ordering::Relaxed);
             record(Format::Frontier, fp, 0, state, &mut rec);
             frontier.push(fp, &rec)?;
             record(Format::Parent, fp, parent, &[], &mut rec);
