@@ -223,7 +223,9 @@ fn a_failing_store_stops_the_search_and_the_report_says_so() {
     );
     let failure = report.spill.and_then(|s| s.failure);
     assert!(
-        failure.as_deref().is_some_and(|f| f.contains("no space left")),
+        failure
+            .as_deref()
+            .is_some_and(|f| f.contains("no space left")),
         "{failure:?}"
     );
     assert_eq!(store.inner.files(), 0, "files removed after the failure");

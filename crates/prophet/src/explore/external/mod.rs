@@ -349,11 +349,12 @@ fn expand_worker<M: Model>(
                             failed = Some(SpillError("the model could not write a state".into()));
                             return;
                         }
-                        if !candidates.fits(encoded.len()) && !candidates.compact() {
-                            match candidates.write(x) {
-                                Ok(run) => runs.lock().unwrap_or_else(|p| p.into_inner()).push(run),
-                                Err(error) => failed = Some(error),
-                            }
+                        if !candidates.fits(encoded.len())
+                            && !candidates.compact()
+                            && let Err(error) =
+                                candidates.write(x).and_then(|run| add_run(x, runs, run))
+                        {
+                            failed = Some(error);
                         }
                         if candidates.fits(encoded.len()) {
                             candidates.push(next_fp, fp, &encoded);
@@ -374,12 +375,41 @@ fn expand_worker<M: Model>(
         }
         if !candidates.index.is_empty() {
             let run = candidates.write(x)?;
-            runs.lock().unwrap_or_else(|p| p.into_inner()).push(run);
+            add_run(x, runs, run)?;
         }
         Ok(())
     })();
     x.io.release(held);
     outcome
+}
+
+/// Adds `run` to the level's runs, first merging it with the newest while
+/// it is at least half that one's size (as the visited runs are merged):
+/// a level's successors are deduplicated across runs as they come, so the
+/// store holds about the distinct ones rather than every one generated
+/// (two-phase commit generates 13 successors per distinct state).
+fn add_run<M: Model>(
+    x: &External<'_, '_, M>,
+    runs: &Mutex<Vec<Run>>,
+    mut run: Run,
+) -> Result<(), SpillError> {
+    loop {
+        let partner = {
+            let mut list = runs.lock().unwrap_or_else(|p| p.into_inner());
+            match list.last() {
+                Some(last) if run.paged.bytes * 2 >= last.paged.bytes => list.pop(),
+                _ => {
+                    list.push(run);
+                    return Ok(());
+                }
+            }
+        };
+        // `pop` after `last` returned a run: never `None`.
+        let Some(partner) = partner else {
+            continue;
+        };
+        run = merge_runs(x, vec![partner, run])?;
+    }
 }
 
 /// Merges the level's runs partition by partition (on every core): checks
