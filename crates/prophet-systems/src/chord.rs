@@ -805,9 +805,9 @@ impl prophet::registry::Protocol for ChordProtocol {
                 "periodic stabilize/fix-fingers runs per node between restarts (few when checked, so the space is finite)",
                 1,
                 1_000_000,
-                "3",
+                "1",
             )
-            .per_purpose("3", "100000", "1000000"),
+            .per_purpose("1", "100000", "1000000"),
         )
         .param(
             ParamSpec::int(
@@ -815,9 +815,9 @@ impl prophet::registry::Protocol for ChordProtocol {
                 "fix-fingers runs per node between restarts",
                 0,
                 1_000_000,
-                "1",
+                "0",
             )
-            .per_purpose("1", "100000", "1000000"),
+            .per_purpose("0", "100000", "1000000"),
         )
         .param(ParamSpec::int(
             "crashes",
