@@ -113,15 +113,16 @@ pub fn protocol<P: Protocol>(protocol: P) -> Entry {
     prophet_runtime::live::entry(protocol)
 }
 
-/// The reference protocols: two-phase commit, Paxos, RandTree and the
-/// replicated key-value store. Add your own with [`Registry::with`].
+/// The reference protocols: two-phase commit, Paxos, RandTree, the
+/// replicated key-value store and Chord. Add your own with [`Registry::with`].
 pub fn builtin() -> Registry {
-    use prophet_systems::{kv, paxos, randtree, two_phase};
+    use prophet_systems::{chord, kv, paxos, randtree, two_phase};
     Registry::new()
         .with(Entry::model(two_phase::TwoPhaseProtocol))
         .with(protocol(paxos::Paxos))
         .with(protocol(randtree::RandTreeProtocol))
         .with(protocol(kv::Kv))
+        .with(protocol(chord::ChordProtocol))
 }
 
 /// The name this program was started as (`prophet`, or a user's binary).

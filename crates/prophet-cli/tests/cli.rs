@@ -86,7 +86,10 @@ fn list_shows_every_system_with_its_parameters() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, ["two-phase-commit", "paxos", "randtree", "kv"]);
+    assert_eq!(
+        names,
+        ["two-phase-commit", "paxos", "randtree", "kv", "chord"]
+    );
     // One parameter list per system, with the default of each mode.
     let systems = value["systems"].as_array().expect("array");
     let kv = systems.iter().find(|s| s["name"] == "kv").expect("kv");

@@ -112,7 +112,7 @@ fn a_bad_scenario_file_names_line_and_field() {
 
 #[test]
 fn every_node_system_simulates_with_its_default_workload() {
-    for system in ["paxos", "randtree"] {
+    for system in ["paxos", "randtree", "chord"] {
         let (code, out, err) =
             prophet(&["sim", system, "--horizon", "5s", "--seeds", "2", "--json"]);
         assert_eq!(code, 0, "{system}: {err}");
@@ -413,7 +413,7 @@ fn bad_input_is_refused_naming_the_field_and_the_range() {
         ),
         (
             vec!["nosuch/scenario".into()],
-            "unknown system `nosuch/scenario`; the systems are: two-phase-commit, paxos, randtree, kv; nor is `nosuch/scenario` a scenario file",
+            "unknown system `nosuch/scenario`; the systems are: two-phase-commit, paxos, randtree, kv, chord; nor is `nosuch/scenario` a scenario file",
         ),
         (
             vec![

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chord;
 pub mod kv;
 pub mod paxos;
 pub mod randtree;

@@ -44,10 +44,11 @@ fn list_shows_the_builtins_and_the_example() {
             "paxos",
             "randtree",
             "kv",
+            "chord",
             "ring-election"
         ]
     );
-    let ring_entry = &value["systems"][4];
+    let ring_entry = &value["systems"][5];
     assert_eq!(ring_entry["choices"][0]["name"], "ring.start_delay");
     assert_eq!(
         ring_entry["modes"],

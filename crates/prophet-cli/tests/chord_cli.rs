@@ -1,0 +1,52 @@
+//! `prophet list`, `check` and `sim` on the Chord reference system.
+
+use std::process::{Command, Output};
+
+fn prophet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prophet"))
+        .args(args)
+        .output()
+        .expect("prophet runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn list_names_chord() {
+    let output = prophet(&["list"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("chord"), "{}", stdout(&output));
+}
+
+#[test]
+fn check_chord_passes_exhaustively() {
+    let output = prophet(&["check", "chord"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("271870")
+            || stdout(&output).contains("271,870")
+            || stdout(&output).contains("271 870"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn check_chord_with_unchecked_notify_prints_a_counterexample() {
+    let output = prophet(&["check", "chord", "--param", "variant=unchecked-notify"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("predecessor is the closest notifier"),
+        "{text}"
+    );
+    assert!(text.contains("n0 handles Notify from n1"), "{text}");
+}
+
+#[test]
+fn sim_chord_runs_with_its_default_churn() {
+    let output = prophet(&["sim", "chord", "--horizon", "5s", "--seeds", "2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
