@@ -114,11 +114,19 @@ pub fn measure_in_child(case: Case, threads: usize) -> Result<Value, String> {
             "--threads",
             &threads.to_string(),
         ])
-        .output()
-        .map_err(|e| format!("cannot run child: {e}"))?;
+        .output();
+    child_json(output, &format!("{case:?}"))
+}
+
+/// The JSON line a measuring child process printed last, or why there is none.
+pub fn child_json(
+    output: std::io::Result<std::process::Output>,
+    what: &str,
+) -> Result<Value, String> {
+    let output = output.map_err(|e| format!("cannot run child: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "{case:?} failed: {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         ));
     }

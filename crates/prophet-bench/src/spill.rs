@@ -94,18 +94,7 @@ fn child(bench: &SpillBench, spill: bool) -> Result<Value, String> {
     if let Some(states) = bench.max_states {
         command.args(["--max-states", &states.to_string()]);
     }
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot run child: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "spill case failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().last().ok_or("child printed nothing")?;
-    serde_json::from_str(line).map_err(|e| format!("child output is not JSON ({e}): {line}"))
+    crate::explore_cmp::child_json(command.output(), "spill case")
 }
 
 /// Both sides (or the spilled one) and the ratio line, as JSON lines.

@@ -1,17 +1,8 @@
 //! `prophet list`, `check` and `sim` on the Chord reference system.
 
-use std::process::{Command, Output};
+mod common;
 
-fn prophet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prophet"))
-        .args(args)
-        .output()
-        .expect("prophet runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use common::{prophet, stdout};
 
 #[test]
 fn list_names_chord() {

@@ -1,28 +1,10 @@
 //! The `prophet` binary as a user runs it: exit statuses, messages, JSON.
 
-use std::process::{Command, Output};
+mod common;
 
-fn prophet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prophet"))
-        .args(args)
-        .output()
-        .expect("prophet runs")
-}
+use std::process::Command;
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The last line of stdout, parsed as JSON.
-fn last_json(output: &Output) -> serde_json::Value {
-    let text = stdout(output);
-    let line = text.lines().last().expect("some output");
-    serde_json::from_str(line).expect("last line is JSON")
-}
+use common::{last_json, prophet, stderr, stdout};
 
 #[test]
 fn unknown_system_is_bad_usage_and_names_the_valid_ones() {

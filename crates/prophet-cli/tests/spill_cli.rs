@@ -1,21 +1,11 @@
 //! `prophet check --max-memory`: BFS with its visited set and frontier in
 //! files on disk, as a user runs it.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn prophet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prophet"))
-        .args(args)
-        .output()
-        .expect("prophet runs")
-}
-
-fn last_json(output: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().last().expect("some output");
-    serde_json::from_str(line).expect("last line is JSON")
-}
+use common::{last_json, prophet};
 
 /// A directory of this test's own, empty.
 fn scratch(name: &str) -> PathBuf {

@@ -738,14 +738,8 @@ pub fn system(config: &Config) -> System<Chord> {
 
 /// Chord's default churn in simulation: 0.5 crashes per second among the
 /// nodes other than the creator, each down for 1 s, until `until`.
-pub fn churn(nodes: usize, until: Duration) -> prophet::sim::Fault {
-    prophet::sim::Fault::Churn {
-        nodes: (1..nodes).map(NodeId::from).collect(),
-        rate_per_sec: 0.5,
-        down_for: prophet::sim::LatencyDist::Constant { ms: 1000.0 },
-        from: Duration::ZERO,
-        until,
-    }
+pub fn churn(nodes: usize, until: std::time::Duration) -> prophet::sim::Fault {
+    crate::churn_after_the_founder(nodes, until)
 }
 
 /// Chord's simulated network: 10 ms log-normal links.

@@ -329,14 +329,8 @@ pub fn system(nodes: usize, max_children: usize, variant: Variant) -> System<Ran
 
 /// RandTree's default churn in simulation: 0.5 crashes per second among
 /// the non-root nodes, each down for 1 s, over the whole horizon.
-pub fn churn(nodes: usize, horizon: std::time::Duration) -> prophet::sim::Fault {
-    prophet::sim::Fault::Churn {
-        nodes: (1..nodes).map(NodeId::from).collect(),
-        rate_per_sec: 0.5,
-        down_for: prophet::sim::LatencyDist::Constant { ms: 1000.0 },
-        from: std::time::Duration::ZERO,
-        until: horizon,
-    }
+pub fn churn(nodes: usize, until: std::time::Duration) -> prophet::sim::Fault {
+    crate::churn_after_the_founder(nodes, until)
 }
 
 /// RandTree in the registry.
