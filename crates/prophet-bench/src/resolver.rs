@@ -164,6 +164,7 @@ pub fn run(bench: &ResolverBench) -> Result<(), String> {
                 progress: &mut progress,
                 run_progress: None,
                 observer: None,
+                steer: None,
             };
             let started = std::time::Instant::now();
             let runs = entry.simulate(&params, &mut request)?;

@@ -390,6 +390,7 @@ fn kv_stuck_replica() -> Result<(), String> {
             progress: &mut progress,
             run_progress: None,
             observer: None,
+            steer: None,
         };
         let runs = entry.simulate(&params, &mut request)?;
         let run = runs.first().ok_or("no run")?;

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prophet::registry::{DEFAULT_HORIZON, Purpose, Registry, SimCounterexample, SimRequest};
 use prophet::sim::scenario::Scenario;
 use prophet::sim::{Limits, PolicySpec, RunReport, SeedsReport, StopReason};
+use prophet::steer::SteerConfig;
 
 use crate::duration::parse_duration;
 use crate::{EXIT_OK, EXIT_USAGE};
@@ -61,6 +62,12 @@ pub struct SimArgs {
     /// run (0: never); a run stops at the first violation.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     check_every: u64,
+    /// Steer every run: nodes send checkpoints of their state to the nodes
+    /// they talk to, and a delivery of a kind the system declares
+    /// filterable whose step breaks an invariant over the receiver's view
+    /// is discarded as lost (see the guide's "Steering").
+    #[arg(long)]
+    steer: bool,
     /// Print the result as JSON: the last line of output is one JSON object.
     #[arg(long)]
     json: bool,
@@ -333,6 +340,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
             run_progress: Some(&run_progress),
             observer: (log.is_some() || models.is_some())
                 .then_some(&observe as prophet::sim::Observer<'_>),
+            steer: args.steer.then(SteerConfig::default),
         };
         variant.runs = entry.simulate(&params, &mut request)?;
     }
@@ -373,6 +381,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 progress: &mut unused,
                 run_progress: None,
                 observer: None,
+                steer: args.steer.then(SteerConfig::default),
             };
             entry.sim_counterexample(&params, &request, run.seed)
         })
@@ -421,6 +430,9 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                         "cache_lookups": r.cache_lookups, "cache_hits": r.cache_hits,
                         "zone_bytes": r.zone_bytes, "cross_zone_bytes": r.cross_zone_bytes,
                     });
+                    if let Some(steering) = &r.steering {
+                        run["steering"] = serde_json::json!(steering);
+                    }
                     let shown = violations
                         .iter()
                         .take(VIOLATIONS_SHOWN)
@@ -454,6 +466,9 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
         outln!("{value}");
     } else {
         print_table(&variants, &summaries);
+        if args.steer {
+            print_steering(&variants);
+        }
         if let (Some(w), Some(file)) = (&logged, &args.decisions) {
             print_decisions(file, w);
         }
@@ -663,5 +678,37 @@ fn fmt(x: f64) -> String {
         format!("{x:.3}")
     } else {
         format!("{x:.5}")
+    }
+}
+
+/// One line per policy variant: what steering did over its runs.
+fn print_steering(variants: &[Variant]) {
+    for v in variants {
+        let steered: Vec<_> = v.runs.iter().filter_map(|r| r.steering.as_ref()).collect();
+        let sum = |f: fn(&prophet::sim::steer::SteeringReport) -> u64| -> u64 {
+            steered.iter().map(|s| f(s)).sum()
+        };
+        outln!(
+            "steering ({}): {} deliveries reviewed, {} discarded; {} checkpoints sent ({} bytes), {} received",
+            v.label,
+            sum(|s| s.reviewed),
+            sum(|s| s.discarded),
+            sum(|s| s.checkpoints_sent),
+            sum(|s| s.checkpoint_bytes),
+            sum(|s| s.checkpoints_received),
+        );
+        if let Some((seed, action)) = v
+            .runs
+            .iter()
+            .find_map(|r| Some((r.seed, r.steering.as_ref()?.actions.first()?)))
+        {
+            outln!(
+                "  first action: seed {seed}, t={:?}: {} (\"{}\" predicted to fail; oldest checkpoint used {:?} old)",
+                action.at,
+                action.trace.join("; "),
+                action.property,
+                action.oldest_checkpoint,
+            );
+        }
     }
 }

@@ -762,6 +762,14 @@ impl prophet::registry::Protocol for ChordProtocol {
             "chord",
             "Chord ring: join, stabilize, notify, fix fingers, successor lists, with churn",
         )
+        .filterable(
+            "Notify",
+            "a node notifies its successor again at every stabilize round",
+        )
+        .filterable(
+            "Found",
+            "a joiner retries its join at its next stabilize timer; a finger is looked up again by fix-fingers",
+        )
         .param(ParamSpec::int(
             "nodes",
             "number of nodes, the ring's creator included (at most 2^bits)",

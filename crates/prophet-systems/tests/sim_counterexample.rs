@@ -110,6 +110,7 @@ fn a_paxos_agreement_violation_in_simulation_replays_in_the_checker() {
         progress: &mut progress,
         run_progress: None,
         observer: None,
+        steer: None,
     };
     let runs = entry.simulate(&params, &mut request).expect("simulates");
     let run = runs

@@ -67,6 +67,7 @@ pub mod predict;
 pub mod registry;
 pub mod resolve;
 pub mod sim;
+pub mod steer;
 
 /// The names a protocol author needs.
 pub mod prelude {

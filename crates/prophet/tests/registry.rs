@@ -130,6 +130,7 @@ fn the_simulator_reports_an_undeclared_choice_and_refuses_an_undeclared_policy()
             progress: &mut progress,
             run_progress: None,
             observer: None,
+            steer: None,
         };
         entry.simulate(params, &mut request)
     };

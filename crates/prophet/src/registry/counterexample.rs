@@ -50,12 +50,21 @@ pub fn sim_counterexample<N: Node>(
     system: &System<N>,
     workload: Option<&dyn Workload<N>>,
     defaults: SimDefaults,
+    filterable: &[&str],
     req: &SimRequest<'_>,
     seed: u64,
 ) -> Result<SimCounterexample, String> {
     let resolver =
         crate::resolve::Resolver::new(system, workload, crate::resolve::ResolverConfig::default());
-    let sim = simulator(system, workload, defaults, req)?.deliberate(&resolver);
+    let mut sim = simulator(system, workload, defaults, req)?.deliberate(&resolver);
+    // A steered run is rerun steered: steering draws nothing from the run's
+    // generator, so the rerun takes the same path.
+    let steer = req
+        .steer
+        .map(|config| crate::steer::Steer::new(system, filterable.iter().copied(), config));
+    if let Some(steer) = &steer {
+        sim = sim.steer(steer);
+    }
     counterexample(system, &sim, seed)
 }
 

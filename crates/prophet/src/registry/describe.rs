@@ -47,6 +47,9 @@ pub struct Description {
     pub workload: &'static str,
     /// Simulator policies used unless overridden: (choice, policy).
     pub default_policies: Vec<(&'static str, &'static str)>,
+    /// Message kinds steering may discard, each with why the protocol
+    /// already tolerates losing one: (kind, why).
+    pub filterable: Vec<(&'static str, &'static str)>,
 }
 
 impl Description {
@@ -60,6 +63,7 @@ impl Description {
             choices: Vec::new(),
             workload: "none: the nodes act on their own from boot",
             default_policies: Vec::new(),
+            filterable: Vec::new(),
         }
     }
 
@@ -100,6 +104,20 @@ impl Description {
     pub fn default_policy(mut self, choice: &'static str, policy: &'static str) -> Self {
         self.default_policies.push((choice, policy));
         self
+    }
+
+    /// Declares that steering may discard a delivery of message kind
+    /// `kind` (an enum variant's name), as if the network had lost it:
+    /// `why` says how the protocol already recovers from that loss (the
+    /// message is sent again, or its sender retries).
+    pub fn filterable(mut self, kind: &'static str, why: &'static str) -> Self {
+        self.filterable.push((kind, why));
+        self
+    }
+
+    /// The message kinds declared filterable.
+    pub fn filterable_kinds(&self) -> Vec<&'static str> {
+        self.filterable.iter().map(|f| f.0).collect()
     }
 
     /// Every parameter, `variant` included (as the last one). Called once

@@ -73,7 +73,13 @@ impl<P: Protocol> Executable for NodeProtocol<P> {
         let system = build_system(&*self.protocol, &self.description, params);
         let workload = self.protocol.workload(params);
         let defaults = self.protocol.sim_defaults(params, &req.limits);
-        simulate_system(&system, workload.as_deref(), defaults, req)
+        simulate_system(
+            &system,
+            workload.as_deref(),
+            defaults,
+            &self.description.filterable_kinds(),
+            req,
+        )
     }
 
     fn sim_counterexample(
@@ -85,7 +91,14 @@ impl<P: Protocol> Executable for NodeProtocol<P> {
         let system = build_system(&*self.protocol, &self.description, params);
         let workload = self.protocol.workload(params);
         let defaults = self.protocol.sim_defaults(params, &req.limits);
-        sim_counterexample(&system, workload.as_deref(), defaults, req, seed)
+        sim_counterexample(
+            &system,
+            workload.as_deref(),
+            defaults,
+            &self.description.filterable_kinds(),
+            req,
+            seed,
+        )
     }
 
     fn node_count(&self, params: &Params) -> Option<usize> {

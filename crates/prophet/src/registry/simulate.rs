@@ -9,6 +9,7 @@ use crate::model::{Node, System, Workload};
 use crate::resolve::{Resolver, ResolverConfig};
 use crate::sim::scenario::Scenario;
 use crate::sim::{Fault, Limits, Load, NetworkModel, Observer, RunProgress, RunReport, Simulator};
+use crate::steer::{Steer, SteerConfig};
 
 /// The default horizon of a simulation that names none.
 pub const DEFAULT_HORIZON: Duration = Duration::from_secs(60);
@@ -34,6 +35,9 @@ pub struct SimRequest<'a> {
     /// Shown every decision, outcome and message arrival of every run
     /// ([`crate::sim::observe`]).
     pub observer: Option<Observer<'a>>,
+    /// Steer the runs ([`crate::steer`]), discarding only deliveries of the
+    /// message kinds the description declares filterable.
+    pub steer: Option<SteerConfig>,
 }
 
 /// A protocol's simulator defaults, which a scenario overrides.
@@ -52,10 +56,17 @@ pub fn simulate_system<N: Node>(
     system: &System<N>,
     workload: Option<&dyn Workload<N>>,
     defaults: SimDefaults,
+    filterable: &[&str],
     req: &mut SimRequest<'_>,
 ) -> Result<Vec<RunReport>, String> {
     let resolver = Resolver::new(system, workload, ResolverConfig::default());
     let mut sim = simulator(system, workload, defaults, req)?.deliberate(&resolver);
+    let steer = req
+        .steer
+        .map(|config| Steer::new(system, filterable.iter().copied(), config));
+    if let Some(steer) = &steer {
+        sim = sim.steer(steer);
+    }
     if let Some(progress) = req.run_progress {
         sim = sim.on_progress(progress);
     }

@@ -63,6 +63,7 @@ pub mod metrics;
 pub mod network;
 pub mod observe;
 pub mod scenario;
+pub mod steer;
 pub mod zone;
 
 use std::collections::BTreeMap;
@@ -216,6 +217,8 @@ pub struct RunReport {
     pub zone_bytes: BTreeMap<String, u64>,
     /// Bytes sent between different zones.
     pub cross_zone_bytes: u64,
+    /// What steering did, when the run was steered ([`Simulator::steer`]).
+    pub steering: Option<steer::SteeringReport>,
 }
 
 impl RunReport {
@@ -243,6 +246,7 @@ impl RunReport {
             cache_hits: 0,
             zone_bytes: BTreeMap::new(),
             cross_zone_bytes: 0,
+            steering: None,
         }
     }
 
@@ -324,6 +328,7 @@ pub struct Simulator<'a, N: Node> {
     observer: Option<Observer<'a>>,
     /// Who deliberates for `prophet` policies ([`deliberate`]).
     deliberation: Option<&'a dyn deliberate::Deliberation<N>>,
+    steering: Option<&'a dyn steer::Steering<N>>,
     /// Objectives measured besides the system's (a scenario's `[[objectives]]`).
     objectives: Vec<crate::model::Objective>,
     /// Constraints checked besides the system's (a scenario's `[[constraints]]`).
@@ -371,6 +376,7 @@ impl<'a, N: Node> Simulator<'a, N> {
             progress: None,
             observer: None,
             deliberation: None,
+            steering: None,
             objectives: Vec::new(),
             constraints: Vec::new(),
         }
@@ -461,6 +467,13 @@ impl<'a, N: Node> Simulator<'a, N> {
         self
     }
 
+    /// Steers the nodes with `steering` ([`steer`]): checkpoints travel as
+    /// messages, and reviewed deliveries may be discarded as lost.
+    pub fn steer(mut self, steering: &'a dyn steer::Steering<N>) -> Self {
+        self.steering = Some(steering);
+        self
+    }
+
     /// Keeps no metrics (reports carry none, objectives are empty): for a
     /// caller that reads only its observations, such as the resolver's
     /// rollouts, thousands of short runs whose histograms would cost more
@@ -539,6 +552,7 @@ impl<'a, N: Node> Simulator<'a, N> {
             progress: None,
             observer: None,
             deliberation: self.deliberation,
+            steering: self.steering,
             objectives: self.objectives.clone(),
             constraints: self.constraints.clone(),
         };

@@ -26,13 +26,14 @@ use rand_distr::{Distribution, Exp};
 use crate::choice::{ChoiceView, Explanation, FeedbackTracker, PolicyTable};
 use crate::model::{
     ChoiceRequest, Chooser, EffectSink, Effects, Envelope, Event, GlobalState, Input, MetricOp,
-    Node, NodeId, Step, TimerOp, apply_effects, execute,
+    Node, NodeId, NodeSlot, Step, TimerOp, apply_effects, execute,
 };
 use crate::sim::cache::{CACHE_HIT, Caches};
 use crate::sim::fault::{Fault, Load};
 use crate::sim::metrics::Metrics;
 use crate::sim::network::{ResolvedNetwork, message_kind};
 use crate::sim::observe::{MessageSeen, Observation, Observer, SERVICE_NS_MAX};
+use crate::sim::steer::{Review, Steerer, Verdict};
 use crate::sim::zone::ZoneBytes;
 use crate::sim::{RecordedRun, RunReport, SimError, Simulator, StopReason};
 
@@ -65,6 +66,13 @@ enum Ev<N: Node> {
     Churn(usize),
     /// A busy node finished: serve what waits for it.
     Wake(NodeId),
+    /// A steering checkpoint of `src`'s slot, taken at `sent`.
+    Checkpoint {
+        src: NodeId,
+        dst: NodeId,
+        slot: Box<NodeSlot<N>>,
+        sent: u64,
+    },
 }
 
 impl<N: Node> Ev<N> {
@@ -191,6 +199,10 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     explanation: Explanation,
     /// The resolver's deliberation for this run, if a policy needs it.
     deliberator: Option<Box<dyn crate::sim::deliberate::Deliberator<N> + 'a>>,
+    /// Execution steering for this run, if asked for.
+    steerer: Option<Box<dyn Steerer<N> + 'a>>,
+    /// Checkpoints sent, their bytes, and those received.
+    checkpoints: (u64, u64, u64),
 }
 
 fn ns(d: Duration) -> u64 {
@@ -287,6 +299,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             zones,
             explanation: Explanation::default(),
             deliberator,
+            steerer: sim.steering.map(|s| s.start(seed)),
+            checkpoints: (0, 0, 0),
         };
         run.fifo_by_construction =
             !run.any_service && run.net.slowdowns.is_empty() && run.net.all_latencies_constant();
@@ -531,6 +545,15 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         self.report.cache_hits = self.caches.hits;
         self.report.zone_bytes = self.zones.per_pair();
         self.report.cross_zone_bytes = self.zones.crossed();
+        if let Some(steerer) = &mut self.steerer {
+            let mut steering = steerer.report();
+            (
+                steering.checkpoints_sent,
+                steering.checkpoint_bytes,
+                steering.checkpoints_received,
+            ) = self.checkpoints;
+            self.report.steering = Some(steering);
+        }
         self.report.summaries = summaries;
         self.report.metrics = self.metrics;
         // Give the state its pending timers back, as the explorer keeps them.
@@ -728,6 +751,22 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 self.crash(node);
                 Ok(())
             }
+            Ev::Checkpoint {
+                src,
+                dst,
+                slot,
+                sent,
+            } => {
+                let now = Duration::from_nanos(self.now);
+                if self.state.nodes[dst.index()].up
+                    && !(src != dst && self.net.blocked(src, dst, now))
+                    && let Some(steerer) = &mut self.steerer
+                {
+                    self.checkpoints.2 += 1;
+                    steerer.checkpoint(dst, src, *slot, Duration::from_nanos(sent), now);
+                }
+                Ok(())
+            }
             Ev::Restart(node) => {
                 let slot = &mut self.state.nodes[node.index()];
                 if !slot.up {
@@ -808,6 +847,9 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         rt.timers.clear();
         rt.busy_until = 0;
         self.caches.forget(id);
+        if let Some(steerer) = &mut self.steerer {
+            steerer.crashed(id);
+        }
         self.spans[id.index()] = fast_map();
         self.feedback.forget_node(id);
         self.trace_event(4, id, &());
@@ -858,6 +900,13 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 &mut self.policies,
             );
         }
+        // A delivery the steerer reviews: what it needs once the handler ran.
+        let review = match (&input, &self.steerer) {
+            (Input::Message(src, msg), Some(steerer)) if steerer.reviews(msg) => {
+                Some((*src, msg.clone(), self.slot_of(id)))
+            }
+            _ => None,
+        };
         let mut effects = self.effects.take().unwrap_or_default();
         effects.clear();
         let first_decision = self.report.decisions;
@@ -888,6 +937,29 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 message,
             });
         }
+        if let Some((src, msg, before)) = review
+            && let Some(steerer) = &mut self.steerer
+        {
+            let verdict = steerer.review(&Review {
+                node: id,
+                now: Duration::from_nanos(self.now),
+                from: src,
+                msg: &msg,
+                before: &before,
+                after: &self.state.nodes[id.index()].state,
+                sends: &effects.sends,
+            });
+            if verdict == Verdict::Discard {
+                // As if the network had lost the message.
+                self.state.nodes[id.index()].state = before.state;
+                effects.clear();
+                self.effects = Some(effects);
+                self.report.messages_delivered -= 1;
+                self.report.messages_dropped += 1;
+                self.record_drop(src, id, &msg, false);
+                return Ok(());
+            }
+        }
         let t = Duration::from_nanos(self.now);
         let cached = cache_key.map(|key| {
             let hit = self
@@ -913,6 +985,12 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         }
         self.report.decisions += effects.decisions.len() as u64;
         self.apply_metrics(id, &effects, first_decision, done);
+        if self.steerer.is_some() {
+            // Before the handler's sends, so that on each link the
+            // checkpoint arrives ahead of them.
+            let sent_to: Vec<NodeId> = effects.sends.iter().map(|(to, _)| *to).collect();
+            self.after_steered_handler(id, &sent_to, done);
+        }
         let applied = apply_effects(
             id,
             count,
@@ -929,6 +1007,86 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             at: Duration::from_nanos(self.now),
             message: e.to_string(),
         })
+    }
+
+    /// Node `id`'s slot as a checkpoint or a review sees it: its state and
+    /// its pending timers, sorted.
+    fn slot_of(&self, id: NodeId) -> NodeSlot<N> {
+        let mut timers: Vec<N::Timer> = self.nodes[id.index()].timers.keys().cloned().collect();
+        timers.sort();
+        NodeSlot {
+            state: self.state.nodes[id.index()].state.clone(),
+            timers,
+            up: self.state.nodes[id.index()].up,
+        }
+    }
+
+    /// Tells the steerer what node `id` did, and sends the checkpoints it
+    /// asks for when the handler's service ends (`at`): the node's new
+    /// state, with its timers as they were before the handler's own timer
+    /// operations (which apply with its sends).
+    fn after_steered_handler(&mut self, id: NodeId, sent_to: &[NodeId], at: u64) {
+        let slot = self.slot_of(id);
+        let mut checkpoint_to = Vec::new();
+        if let Some(steerer) = &mut self.steerer {
+            steerer.after_handler(
+                id,
+                &slot,
+                Duration::from_nanos(self.now),
+                sent_to,
+                &mut checkpoint_to,
+            );
+        }
+        for dst in checkpoint_to {
+            self.send_checkpoint(id, dst, &slot, at);
+        }
+    }
+
+    /// Puts a checkpoint on the network: partitions, loss, the link's
+    /// bandwidth queue and latency, as a message of its encoded size.
+    fn send_checkpoint(&mut self, src: NodeId, dst: NodeId, slot: &NodeSlot<N>, at: u64) {
+        let bytes = postcard::experimental::serialized_size(slot).unwrap_or(0) as u64;
+        self.checkpoints.0 += 1;
+        self.checkpoints.1 += bytes;
+        if self.measure_bytes {
+            self.metrics
+                .record(BYTES_SENT, at as f64 / 1e9, bytes as f64);
+        }
+        if src != dst && !self.net.partitions.is_empty() {
+            let cut = self.net.partition_loss(src, dst, Duration::from_nanos(at));
+            if cut >= 1.0 || (cut > 0.0 && self.rng.random_bool(cut)) {
+                return;
+            }
+        }
+        let link = self.net.link(src, dst);
+        let (loss, bandwidth) = (link.loss, link.bandwidth_bytes_per_sec);
+        if loss > 0.0 && self.rng.random_bool(loss) {
+            return;
+        }
+        let mut start = at;
+        if let Some(bw) = bandwidth {
+            let free = self.link_free.entry((src, dst)).or_insert(0);
+            start = start.max(*free);
+            start += (bytes as f64 / bw * 1e9) as u64;
+            *free = start;
+        }
+        let (delay, window_end) = self.delay_ns(src, dst, at, None);
+        // In the link's order, as on the connection that carries the
+        // protocol's messages: a checkpoint sent before a message arrives
+        // before it.
+        let arrive = match self.fifo_by_construction {
+            true => start + delay,
+            false => self.in_link_order(src, dst, at, start + delay, window_end),
+        };
+        self.push(
+            arrive,
+            Ev::Checkpoint {
+                src,
+                dst,
+                slot: Box::new(slot.clone()),
+                sent: at,
+            },
+        );
     }
 
     fn apply_metrics(&mut self, id: NodeId, effects: &Effects<N>, first_decision: u64, done: u64) {

@@ -62,19 +62,7 @@ impl<N: Node> Run<'_, '_, N> {
         let arrive = start + delay;
         let ordered = reorder <= 0.0 || !self.rng.random_bool(reorder);
         let arrive = if ordered && !self.fifo_by_construction {
-            // Per-link FIFO, except behind a message a slowdown delayed once
-            // that slowdown is over: a message sent after the window must
-            // not inherit the window's delay.
-            let (last, stale_at) = self.link_last.entry((src, dst)).or_insert((0, u64::MAX));
-            let before = if at >= *stale_at { 0 } else { *last };
-            let own_stale_at = if window_end > 0 { window_end } else { u64::MAX };
-            *stale_at = if before > arrive {
-                (*stale_at).min(own_stale_at)
-            } else {
-                own_stale_at
-            };
-            *last = arrive.max(before);
-            *last
+            self.in_link_order(src, dst, at, arrive, window_end)
         } else {
             arrive
         };
@@ -101,9 +89,40 @@ impl<N: Node> Run<'_, '_, N> {
         );
     }
 
+    /// The arrival of a message sent at `at` that would arrive at `arrive`,
+    /// kept behind the link's earlier messages: per-link FIFO, except
+    /// behind a message a slowdown delayed once that slowdown is over (one
+    /// sent after the window must not inherit the window's delay, which
+    /// ends at `window_end`; 0: none).
+    pub(super) fn in_link_order(
+        &mut self,
+        src: NodeId,
+        dst: NodeId,
+        at: u64,
+        arrive: u64,
+        window_end: u64,
+    ) -> u64 {
+        let (last, stale_at) = self.link_last.entry((src, dst)).or_insert((0, u64::MAX));
+        let before = if at >= *stale_at { 0 } else { *last };
+        let own_stale_at = if window_end > 0 { window_end } else { u64::MAX };
+        *stale_at = if before > arrive {
+            (*stale_at).min(own_stale_at)
+        } else {
+            own_stale_at
+        };
+        *last = arrive.max(before);
+        *last
+    }
+
     /// A message's delay (ns) and the end (ns; 0: none) of the slowdowns in it.
     #[inline(always)]
-    fn delay_ns(&mut self, src: NodeId, dst: NodeId, at: u64, kind: Option<&str>) -> (u64, u64) {
+    pub(super) fn delay_ns(
+        &mut self,
+        src: NodeId,
+        dst: NodeId,
+        at: u64,
+        kind: Option<&str>,
+    ) -> (u64, u64) {
         let sampled = self.net.sample_latency_ns(src, dst, &mut self.rng);
         if self.net.slowdowns.is_empty() {
             // What the general case gives with no slowdown (factor 1.0
