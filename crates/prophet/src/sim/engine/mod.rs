@@ -1063,13 +1063,10 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         if loss > 0.0 && self.rng.random_bool(loss) {
             return;
         }
-        let mut start = at;
-        if let Some(bw) = bandwidth {
-            let free = self.link_free.entry((src, dst)).or_insert(0);
-            start = start.max(*free);
-            start += (bytes as f64 / bw * 1e9) as u64;
-            *free = start;
-        }
+        let start = match bandwidth {
+            Some(bw) => self.after_link_queue(src, dst, at, bytes, bw),
+            None => at,
+        };
         let (delay, window_end) = self.delay_ns(src, dst, at, None);
         // In the link's order, as on the connection that carries the
         // protocol's messages: a checkpoint sent before a message arrives

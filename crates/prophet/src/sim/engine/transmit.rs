@@ -50,14 +50,10 @@ impl<N: Node> Run<'_, '_, N> {
             self.record_drop(src, dst, &msg, false);
             return;
         }
-        let mut start = at;
-        if let Some(bw) = link.bandwidth_bytes_per_sec {
-            let free = self.link_free.entry((src, dst)).or_insert(0);
-            start = start.max(*free);
-            let tx = (bytes as f64 / bw * 1e9) as u64;
-            start += tx;
-            *free = start;
-        }
+        let start = match link.bandwidth_bytes_per_sec {
+            Some(bw) => self.after_link_queue(src, dst, at, bytes, bw),
+            None => at,
+        };
         let (delay, window_end) = self.delay_ns(src, dst, at, kind);
         let arrive = start + delay;
         let ordered = reorder <= 0.0 || !self.rng.random_bool(reorder);
@@ -87,6 +83,22 @@ impl<N: Node> Run<'_, '_, N> {
                 header,
             },
         );
+    }
+
+    /// When `bytes` sent at `at` have left a link of `bw` bytes/s, behind
+    /// what it is already transmitting.
+    pub(super) fn after_link_queue(
+        &mut self,
+        src: NodeId,
+        dst: NodeId,
+        at: u64,
+        bytes: u64,
+        bw: f64,
+    ) -> u64 {
+        let free = self.link_free.entry((src, dst)).or_insert(0);
+        let start = at.max(*free) + (bytes as f64 / bw * 1e9) as u64;
+        *free = start;
+        start
     }
 
     /// The arrival of a message sent at `at` that would arrive at `arrive`,
