@@ -85,6 +85,61 @@ fn paxos_ignoring_accepted_values_breaks_agreement_in_18_steps() {
     assert_eq!(violation(&report), ("agreement", 18));
 }
 
+/// The chart a viewer draws from the trace: a lane per node, and each
+/// step's node, sender, message and sends structured, agreeing with its
+/// one-line description.
+#[test]
+fn paxos_counterexample_steps_carry_their_chart() {
+    use prophet::model::ChartKind;
+    let report = bfs(&paxos::system(2, 3, paxos::Variant::IgnoreAccepted));
+    let trace = report.violations[0].trace.as_ref().expect("trace");
+    // Two clients, two proposers, three acceptors.
+    assert_eq!(trace.nodes.len(), 7);
+    assert!(trace.nodes[4].contains("Acceptor"), "{:?}", trace.nodes);
+    let charts: Vec<_> = trace
+        .steps
+        .iter()
+        .map(|s| {
+            s.chart
+                .as_ref()
+                .expect("every step of a node system is charted")
+        })
+        .collect();
+    assert_eq!(charts.len(), 18);
+    // The first step: proposer n2 handles the client's Propose, picks the
+    // quorum {n5, n6} (choice 2) and sends each a Prepare.
+    let first = charts[0];
+    assert_eq!(first.kind, ChartKind::Deliver);
+    assert_eq!((first.node, first.from), (2, Some(0)));
+    assert_eq!(first.label, "Propose(1)");
+    assert_eq!(first.choices, [2]);
+    let to: Vec<u32> = first.sends.iter().map(|s| s.to).collect();
+    assert_eq!(to, [5, 6]);
+    assert!(first.sends.iter().all(|s| s.message == "Prepare(b1.0)"));
+    assert_ne!(first.before, first.after);
+    for (step, chart) in trace.steps.iter().zip(&charts) {
+        assert!(
+            step.description
+                .starts_with(&format!("n{} handles", chart.node)),
+            "{step:?}"
+        );
+        assert_eq!(
+            step.description.contains("; sends"),
+            !chart.sends.is_empty(),
+            "{step:?}"
+        );
+        for send in &chart.sends {
+            let shown = format!("n{} ← {}", send.to, send.message);
+            assert!(step.description.contains(&shown), "{step:?}");
+        }
+    }
+    // The JSON form round-trips, so `prophet view` reads what `check --json`
+    // writes.
+    let json = serde_json::to_string(trace).expect("serialises");
+    let back: prophet::explore::Trace = serde_json::from_str(&json).expect("parses");
+    assert_eq!(&back, trace);
+}
+
 #[test]
 fn paxos_acceptor_forgetting_its_promise_breaks_agreement_in_20_steps() {
     let report = bfs(&paxos::system(2, 3, paxos::Variant::ForgetfulAcceptor));

@@ -602,6 +602,7 @@ impl<'m, M: Model> Explorer<'m, M> {
             trace.steps.push(TraceStep {
                 description: format!("{action} → {error}"),
                 action: action.clone(),
+                chart: None,
             });
             // The encoded path includes the failing step, so a replay shows it.
             if let Some(index) = trace::failing_index(self.model, starts, trace.init, &trace.path) {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ChartStep;
+
 /// Why a finding was recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -36,6 +38,10 @@ pub struct TraceStep {
     pub description: String,
     /// The action, as the model prints it.
     pub action: String,
+    /// The step structured for a message-sequence chart (models made of
+    /// nodes; absent in traces of other models and of older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<ChartStep>,
 }
 
 /// A path through the state space from one of the start states.
@@ -56,6 +62,10 @@ pub struct Trace {
     /// For a lasso (an `eventually` counterexample that loops): the step
     /// index where the loop starts; the last state steps back to it.
     pub loop_start: Option<usize>,
+    /// Each node's slot in the initial state, a chart's lanes (models made
+    /// of nodes; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 impl Trace {

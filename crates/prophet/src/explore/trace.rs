@@ -77,6 +77,7 @@ pub(crate) fn trace_from_path<M: Model>(
                 steps.push(TraceStep {
                     description: format!("{action:?} → {error}"),
                     action: format!("{action:?}"),
+                    chart: None,
                 });
                 break;
             }
@@ -93,6 +94,7 @@ pub(crate) fn trace_from_path<M: Model>(
         steps.push(TraceStep {
             description: model.describe_step(&state, &action, &next),
             action: format!("{action:?}"),
+            chart: model.chart_step(&state, &action, &next),
         });
         state = next;
     }
@@ -103,6 +105,7 @@ pub(crate) fn trace_from_path<M: Model>(
         first_state: model.describe_state(first),
         last_state: model.describe_state(&state),
         loop_start: None,
+        nodes: model.chart_nodes(first),
     })
 }
 

@@ -282,6 +282,23 @@ pub trait Model: Sync {
         format!("{state:?}")
     }
 
+    /// The step as a message-sequence chart draws it, for models made of
+    /// nodes (`None`, the default, for others).
+    fn chart_step(
+        &self,
+        _from: &Self::State,
+        _action: &Self::Action,
+        _to: &Self::State,
+    ) -> Option<crate::model::ChartStep> {
+        None
+    }
+
+    /// Each node's slot in `state`, one lane of a chart per node, for
+    /// models made of nodes (empty, the default, for others).
+    fn chart_nodes(&self, _state: &Self::State) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The fairness the liveness checks assume, per action class (see
     /// [`Fairness`]). None by default: an execution may then avoid any
     /// action forever, so long as it never stops while a step is enabled.

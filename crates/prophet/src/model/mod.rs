@@ -10,6 +10,7 @@
 //! Nothing here does I/O or knows about time or threads.
 
 mod branch;
+mod chart;
 mod context;
 mod core;
 mod execute;
@@ -24,6 +25,7 @@ mod system;
 mod workload;
 
 pub use branch::ScriptChooser;
+pub use chart::{ChartKind, ChartSend, ChartStep};
 pub use context::{
     Attribution, ChoiceRequest, Chooser, Ctx, Decision, Effects, FirstChoice, MetricOp, TimerOp,
     candidate_key,

@@ -14,6 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::model::branch::{ScriptChooser, for_each_branch, panic_message};
+use crate::model::chart::{ChartKind, ChartSend, ChartStep};
 use crate::model::context::{Effects, TimerOp};
 use crate::model::core::{Model, Property, StepError};
 use crate::model::execute::{EffectSink, Input, apply_effects, execute};
@@ -65,6 +66,30 @@ fn hash_of<T: Hash>(value: &T) -> u64 {
 }
 
 impl<N: Node> System<N> {
+    /// What the handler of `step` sent from `from`, re-run to list them:
+    /// the network diff alone cannot tell a new copy from an old one in a
+    /// duplicating network. Empty for steps that run no handler (and for a
+    /// handler that panics).
+    fn sends_of(&self, from: &GlobalState<N>, step: &Step<N>) -> Vec<(NodeId, N::Msg)> {
+        let (id, input) = match &step.event {
+            Event::Deliver(e) if from.is_up(e.dst) => (e.dst, Input::Message(e.src, e.msg.clone())),
+            Event::Timer(n, t) => (*n, Input::Timer(t.clone())),
+            Event::Restart(n) => (*n, Input::Start),
+            _ => return Vec::new(),
+        };
+        let mut local = from.node(id).clone();
+        let mut effects = Effects::default();
+        let mut chooser = ScriptChooser::replaying(&step.choices);
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            execute(self, id, &mut local, input, &mut effects, &mut chooser)
+        }));
+        if ran.is_ok() {
+            effects.sends
+        } else {
+            Vec::new()
+        }
+    }
+
     /// A system of `nodes` (node `i` gets id `i`) with a non-duplicating,
     /// unordered, reliable network and no crashes.
     pub fn new(name: impl Into<String>, nodes: Vec<N>) -> Self {
@@ -557,34 +582,73 @@ impl<N: Node> Model for System<N> {
 
     fn describe_step(&self, from: &GlobalState<N>, step: &Step<N>, to: &GlobalState<N>) -> String {
         let mut line = format!("{step:?}");
-        let (id, input) = match &step.event {
-            Event::Deliver(e) if from.is_up(e.dst) => (e.dst, Input::Message(e.src, e.msg.clone())),
+        let id = match &step.event {
+            Event::Deliver(e) if from.is_up(e.dst) => e.dst,
             Event::Deliver(e) => return format!("{line} (discarded: {} is down)", e.dst),
-            Event::Timer(n, t) => (*n, Input::Timer(t.clone())),
-            Event::Restart(n) => (*n, Input::Start),
+            Event::Timer(n, _) | Event::Restart(n) => *n,
             Event::Crash(n) => return format!("{line} → {n} state {:?}", to.node(*n)),
             Event::Lose(_) => return line,
         };
         if from.node(id) != to.node(id) {
             line.push_str(&format!(" → {id} state {:?}", to.node(id)));
         }
-        // Re-run the handler to list what it sent: the network diff alone
-        // cannot tell a new copy from an old one in a duplicating network.
-        let mut local = from.node(id).clone();
-        let mut effects = Effects::default();
-        let mut chooser = ScriptChooser::replaying(&step.choices);
-        let ran = catch_unwind(AssertUnwindSafe(|| {
-            execute(self, id, &mut local, input, &mut effects, &mut chooser)
-        }));
-        if ran.is_ok() && !effects.sends.is_empty() {
-            let sent: Vec<String> = effects
-                .sends
-                .iter()
-                .map(|(to, m)| format!("{to} ← {m:?}"))
-                .collect();
+        let sent: Vec<String> = self
+            .sends_of(from, step)
+            .iter()
+            .map(|(to, m)| format!("{to} ← {m:?}"))
+            .collect();
+        if !sent.is_empty() {
             line.push_str(&format!("; sends {}", sent.join(", ")));
         }
         line
+    }
+
+    fn chart_step(
+        &self,
+        from: &GlobalState<N>,
+        step: &Step<N>,
+        to: &GlobalState<N>,
+    ) -> Option<ChartStep> {
+        let (kind, node, sender, label) = match &step.event {
+            Event::Deliver(e) if from.is_up(e.dst) => (
+                ChartKind::Deliver,
+                e.dst,
+                Some(e.src),
+                format!("{:?}", e.msg),
+            ),
+            Event::Deliver(e) => (
+                ChartKind::Discarded,
+                e.dst,
+                Some(e.src),
+                format!("{:?}", e.msg),
+            ),
+            Event::Lose(e) => (ChartKind::Lose, e.dst, Some(e.src), format!("{:?}", e.msg)),
+            Event::Timer(n, t) => (ChartKind::Timer, *n, None, format!("{t:?}")),
+            Event::Crash(n) => (ChartKind::Crash, *n, None, String::new()),
+            Event::Restart(n) => (ChartKind::Restart, *n, None, String::new()),
+        };
+        let sends = self
+            .sends_of(from, step)
+            .into_iter()
+            .map(|(to, m)| ChartSend {
+                to: to.0,
+                message: format!("{m:?}"),
+            })
+            .collect();
+        Some(ChartStep {
+            kind,
+            node: node.0,
+            from: sender.map(|s| s.0),
+            label,
+            sends,
+            choices: step.choices.clone(),
+            before: format!("{:?}", from.nodes.get(node.index())?),
+            after: format!("{:?}", to.nodes.get(node.index())?),
+        })
+    }
+
+    fn chart_nodes(&self, state: &GlobalState<N>) -> Vec<String> {
+        state.nodes.iter().map(|slot| format!("{slot:?}")).collect()
     }
 
     fn describe_state(&self, state: &GlobalState<N>) -> String {
