@@ -421,6 +421,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 "events": s.events,
                 "sim_secs": s.sim_secs,
                 "wall_secs": s.wall_secs,
+                "cdf": crate::sim_plot::distributions(&v.runs.iter().collect::<Vec<_>>()),
                 "runs": v.runs.iter().map(|r| {
                     let mut run = serde_json::json!({
                         "seed": r.seed, "stop": r.stop, "events": r.events,

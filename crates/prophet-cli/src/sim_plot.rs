@@ -91,6 +91,49 @@ fn swap(series: Series) -> Series {
 /// Writes the three plots for the first objective's metric, and one per
 /// fraction-under-a-threshold objective; `runs` holds each variant's label
 /// and its runs (one per seed). Returns the files.
+/// Quantile levels of the distributions in `prophet sim --json`.
+const CDF_LEVELS: usize = 100;
+
+/// Each objective metric's distribution over `reports` (one per seed): at
+/// 101 evenly spaced quantile levels, the median over the seeds of each
+/// seed's quantile, as `{metric: {"quantiles": [q…], "values": [x…]}}`
+/// (what the dashboard's simulation page draws).
+pub fn distributions(reports: &[&RunReport]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    let Some(first) = reports.first() else {
+        return serde_json::Value::Object(out);
+    };
+    let qs: Vec<f64> = (0..=CDF_LEVELS)
+        .map(|i| i as f64 / CDF_LEVELS as f64)
+        .collect();
+    for objective in &first.objectives {
+        if out.contains_key(&objective.metric) {
+            continue;
+        }
+        let metrics: Vec<_> = reports
+            .iter()
+            .filter_map(|r| r.metrics.get(&objective.metric))
+            .filter(|m| m.count() > 0)
+            .collect();
+        if metrics.is_empty() {
+            continue;
+        }
+        let per_seed: Vec<Vec<(f64, f64)>> = metrics
+            .iter()
+            .map(|m| qs.iter().map(|&q| (q, m.quantile(q))).collect())
+            .collect();
+        let series = over_seeds(&objective.metric, &per_seed);
+        out.insert(
+            objective.metric.clone(),
+            serde_json::json!({
+                "quantiles": series.median.iter().map(|p| p.0).collect::<Vec<_>>(),
+                "values": series.median.iter().map(|p| p.1).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
 pub fn write_plots(dir: &Path, runs: &[(String, Vec<&RunReport>)]) -> Result<Vec<PathBuf>, String> {
     let Some(metric) = runs
         .first()

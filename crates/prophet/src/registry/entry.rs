@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::model::{
-    EVENT_CLASSES, GlobalState, InFlight, Model, Node, NodeSlot, Objective, System,
+    Constraint, EVENT_CLASSES, GlobalState, InFlight, Model, Node, NodeSlot, Objective, System,
 };
 use crate::registry::params::names_or_none;
 use crate::registry::{
@@ -42,6 +42,7 @@ trait Executable: Send + Sync {
     fn node_count(&self, params: &Params) -> Option<usize>;
     fn inspect(&self, params: &Params, states: &[Vec<u8>]) -> Result<Vec<PropertyStatus>, String>;
     fn objectives(&self, params: &Params) -> Vec<Objective>;
+    fn constraints(&self, params: &Params) -> Vec<Constraint>;
     fn property_names(&self, params: &Params) -> Vec<String>;
 }
 
@@ -111,6 +112,10 @@ impl<P: Protocol> Executable for NodeProtocol<P> {
 
     fn objectives(&self, params: &Params) -> Vec<Objective> {
         self.protocol.build(params).objectives().to_vec()
+    }
+
+    fn constraints(&self, params: &Params) -> Vec<Constraint> {
+        self.protocol.build(params).constraints().to_vec()
     }
 
     fn property_names(&self, params: &Params) -> Vec<String> {
@@ -201,6 +206,10 @@ impl<M: ModelProtocol> Executable for PlainModel<M> {
     }
 
     fn objectives(&self, _: &Params) -> Vec<Objective> {
+        Vec::new()
+    }
+
+    fn constraints(&self, _: &Params) -> Vec<Constraint> {
         Vec::new()
     }
 
@@ -382,6 +391,11 @@ impl Entry {
     /// The declared objectives with `params`.
     pub fn objectives(&self, params: &Params) -> Vec<Objective> {
         self.executable.objectives(params)
+    }
+
+    /// The declared constraints (the objectives' goals) with `params`.
+    pub fn constraints(&self, params: &Params) -> Vec<Constraint> {
+        self.executable.constraints(params)
     }
 
     /// The names of the declared properties with `params`.
