@@ -43,12 +43,14 @@ mod model_out;
 mod node_cmd;
 mod out;
 mod run_cmd;
+mod run_dashboard;
 mod secret_cmd;
 mod sim_cmd;
 mod sim_plot;
 mod size;
 mod supervisor;
 mod swarm_cmd;
+mod view_cmd;
 
 /// Exit status when every property holds.
 pub const EXIT_OK: u8 = 0;
@@ -99,6 +101,9 @@ enum Command {
     /// Print the bearer token of the HTTP control plane's observer or
     /// operator tier, derived from a cluster file's secret.
     HttpToken(secret_cmd::TokenArgs),
+    /// Serve the dashboard over files the CLI wrote: check and simulation
+    /// reports, decision logs, performance models.
+    View(view_cmd::ViewArgs),
     /// Swarm exploration: merge the reports of `check --swarm N` workers.
     ///
     /// Exit status: 0 when no worker found a violation, 1 when one did, 2
@@ -195,5 +200,6 @@ where
         Command::ClusterSecret(args) => secret_cmd::run(&args),
         Command::HttpToken(args) => secret_cmd::token(&args),
         Command::Swarm(args) => swarm_cmd::run(&args),
+        Command::View(args) => view_cmd::run(&args),
     }
 }

@@ -97,6 +97,14 @@ pub struct RunArgs {
     /// starting 5 times in a row.
     #[arg(long)]
     restart: bool,
+    /// Serve the dashboard of the whole cluster (nodes up, down and
+    /// restarting, links, faults, objectives, decisions) on ADDR (default:
+    /// loopback, a free port) and print its link, which carries the
+    /// observer's token. Inject faults from it after signing in with the
+    /// operator's (`prophet http-token --config DIR/cluster.toml --tier
+    /// operator`).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    dashboard: Option<std::net::SocketAddr>,
     /// Kill the process hosting node I at time T (SIGKILL) and start it
     /// again D later (without `down`: it stays down). Repeat for several,
     /// e.g. --crash node=1,at=5s,down=3s.
@@ -205,6 +213,8 @@ struct Report {
     /// one instant (see [`consistent_states`]).
     consistent: bool,
     objectives: Vec<(String, String, Option<f64>)>,
+    /// Each declared constraint's value now, by name.
+    constraints: Vec<(String, Option<f64>)>,
     samples: BTreeMap<String, u64>,
     /// Decisions by `choice=index`, over every node.
     choices: BTreeMap<String, u64>,
@@ -365,10 +375,21 @@ async fn gather(
             (o.name, o.metric, value)
         })
         .collect();
+    let constraints = entry
+        .constraints(params)
+        .into_iter()
+        .map(|c| {
+            let value = merged
+                .get(&c.metric)
+                .and_then(|s| aggregate(s, c.aggregate, elapsed_s));
+            (c.name, value)
+        })
+        .collect();
     Report {
         properties: properties.flatten(),
         consistent,
         objectives,
+        constraints,
         samples: merged.into_iter().map(|(k, s)| (k, s.count)).collect(),
         choices,
     }
@@ -519,16 +540,17 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
     };
     // The reports read states and samples: the observer's token, derived
     // from the secret just written.
-    let token = match ClusterConfig::load(&config) {
-        Ok(c) => Credentials::derive(&c.secret, &c.cluster)
-            .token(Tier::Observer)
-            .unwrap_or_default()
-            .to_string(),
+    let credentials = match ClusterConfig::load(&config) {
+        Ok(c) => Credentials::derive(&c.secret, &c.cluster),
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(EXIT_VIOLATION);
         }
     };
+    let token = credentials
+        .token(Tier::Observer)
+        .unwrap_or_default()
+        .to_string();
     let mut supervisor = match Supervisor::start(&config, &dir, &ids, schedule, args.restart) {
         Ok(supervisor) => supervisor,
         Err(failure) => {
@@ -556,7 +578,38 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
         }
     };
     let started = Instant::now();
+    let board = args.dashboard.map(|listen| {
+        let faults_to = crate::run_dashboard::Forward {
+            http: http.clone(),
+            token: credentials
+                .token(Tier::Operator)
+                .unwrap_or_default()
+                .to_string(),
+        };
+        (listen, crate::run_dashboard::RunBoard::new(), faults_to)
+    });
     let outcome = runtime.block_on(async {
+        if let Some((listen, latest, forward)) = &board {
+            let served = crate::run_dashboard::serve(
+                *listen,
+                &args.system,
+                credentials.clone(),
+                latest.clone(),
+                forward.clone(),
+            )
+            .await;
+            match served {
+                Ok(addr) => {
+                    println!("dashboard: http://{addr}/ui/#token={token}");
+                    eprintln!(
+                        "dashboard: sign in as operator (to inject faults) with `prophet \
+                         http-token --config {} --tier operator`",
+                        config.display()
+                    );
+                }
+                Err(error) => eprintln!("error: dashboard: {error}"),
+            }
+        }
         let mut ticker = tokio::time::interval(args.interval);
         let mut watch = tokio::time::interval(WATCH_PERIOD);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -605,6 +658,24 @@ pub fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
                 outcome.last_complete = Some((elapsed, held, report.consistent));
             }
             print_report(&report, elapsed, args.json, &supervisor);
+            if let Some((_, latest, _)) = &board {
+                let view = crate::run_dashboard::cluster_view(&crate::run_dashboard::Gathered {
+                    http: &http,
+                    token: &token,
+                    ids: &ids,
+                    down: &supervisor.down(),
+                    restarting: args.restart,
+                    objectives: &entry.objectives(&params),
+                    constraints: &entry.constraints(&params),
+                    properties: report.properties.as_deref(),
+                    objective_values: &report.objectives,
+                    constraint_values: &report.constraints,
+                    supervision: supervisor.to_json(),
+                    elapsed_s: elapsed.as_secs_f64(),
+                })
+                .await;
+                latest.publish(view);
+            }
             let reached = args
                 .until
                 .as_ref()

@@ -64,6 +64,38 @@ pub struct Framed {
     opener: Option<Opener>,
 }
 
+/// The kernel's smoothed round-trip time of a connection, in microseconds
+/// (`TCP_INFO`'s `tcpi_rtt`): measured on every acknowledged segment, so
+/// it follows the link without probes of our own. `None` off Linux, or if
+/// the kernel refuses.
+pub fn smoothed_rtt_us(stream: &TcpStream) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: all-zero bytes are a valid `tcp_info` (plain integers).
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: `getsockopt` writes at most `len` bytes into `info`, which
+        // lives on this stack frame, and the descriptor is open while
+        // `stream` is borrowed.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0 && info.tcpi_rtt > 0).then_some(info.tcpi_rtt)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = stream;
+        None
+    }
+}
+
 impl Framed {
     /// Wraps a connected stream.
     pub fn new(stream: TcpStream, max_frame_bytes: usize) -> Self {

@@ -47,6 +47,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::auth::{Secret, hex};
+use crate::dashboard::{Dashboard, Lease};
 use crate::executor::NodeSnapshot;
 use crate::faults::{FaultRule, FaultTable};
 use crate::metrics::{Registry, Rejection};
@@ -128,7 +129,7 @@ impl Credentials {
 
     /// The tier `presented` grants (the operator's token also grants what
     /// an observer may do), compared in constant time.
-    fn grants(&self, presented: &str) -> Tier {
+    pub(crate) fn grants(&self, presented: &str) -> Tier {
         if same(presented, &self.operator) {
             Tier::Operator
         } else if same(presented, &self.observer) {
@@ -245,7 +246,15 @@ impl HttpState {
 
 /// Serves `listener` until the task is aborted.
 pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
-    let app = router(Arc::clone(&state));
+    let metrics = Arc::clone(&state.metrics);
+    serve_app(listener, router(state), metrics).await;
+}
+
+/// Serves `app` on `listener` until the task is aborted, within the limits
+/// above; a connection a route marks as streaming ([`Lease`]) lives up to
+/// [`STREAM_FOR`](crate::dashboard::STREAM_FOR) instead of
+/// [`REQUEST_TIMEOUT`]. Refusals are counted in `metrics`.
+pub async fn serve_app(listener: TcpListener, app: Router, metrics: Arc<Registry>) {
     let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -259,10 +268,13 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             debug!(%peer, "http: too many connections; closing");
-            state.metrics.reject(Rejection::HttpBusy);
+            metrics.reject(Rejection::HttpBusy);
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let lease = Lease::default();
+        let service = hyper_util::service::TowerToHyperService::new(
+            app.clone().layer(axum::Extension(lease.clone())),
+        );
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -270,7 +282,14 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
                 .header_read_timeout(REQUEST_TIMEOUT)
                 .keep_alive(false);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(REQUEST_TIMEOUT, conn).await {
+            tokio::pin!(conn);
+            let mut outcome = tokio::time::timeout(REQUEST_TIMEOUT, &mut conn).await;
+            if outcome.is_err() && lease.streaming() {
+                let rest =
+                    crate::dashboard::STREAM_FOR.saturating_sub(REQUEST_TIMEOUT) + REQUEST_TIMEOUT;
+                outcome = tokio::time::timeout(rest, &mut conn).await;
+            }
+            match outcome {
                 Ok(Err(error)) => debug!(%peer, %error, "http connection failed"),
                 Err(_) => debug!(%peer, "http connection timed out"),
                 Ok(Ok(())) => {}
@@ -280,7 +299,7 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
     }
 }
 
-/// The routes, with their state.
+/// The routes, with their state: the control plane's and the dashboard's.
 pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -294,11 +313,135 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "routes: /health /ready /metrics /state /recorded /decisions /model /faults\n",
+                "routes: /health /ready /metrics /state /recorded /decisions /model /faults \
+                 /ui/ (the dashboard)\n",
             )
         })
         .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
-        .with_state(state)
+        .with_state(Arc::clone(&state))
+        .merge(crate::dashboard::router(Arc::new(node_dashboard(state))))
+}
+
+/// The dashboard of this process: its nodes, their links and its faults.
+fn node_dashboard(state: Arc<HttpState>) -> Dashboard {
+    let title = format!("node {}", list(&state.local));
+    let mut dashboard = Dashboard::new(
+        title,
+        state.credentials.clone(),
+        state.hosts.clone(),
+        Arc::clone(&state.metrics),
+    );
+    let viewed = Arc::clone(&state);
+    dashboard.view = Some(Arc::new(move || {
+        let state = Arc::clone(&viewed);
+        Box::pin(async move { node_view(&state).await })
+    }));
+    dashboard.faults = Some(Arc::new(move |rules| {
+        let state = Arc::clone(&state);
+        Box::pin(async move { replace_faults(&state, rules) })
+    }));
+    dashboard
+}
+
+fn list(ids: &[u32]) -> String {
+    ids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Decisions and outcomes a view carries, the most recent.
+pub const VIEW_DECISIONS: usize = 200;
+
+/// Samples per metric a view carries, the most recent.
+pub const VIEW_SAMPLES: usize = 200;
+
+/// What the dashboard shows of this process: its nodes (up, handlers run,
+/// inbox, state), every link from them (connected, counters, queue, the
+/// kernel's smoothed RTT), the fault rules, recent samples per metric and
+/// the recent decisions.
+pub async fn node_view(state: &HttpState) -> serde_json::Value {
+    let snapshots = (state.snapshots)().await;
+    let nodes: Vec<serde_json::Value> = state
+        .local
+        .iter()
+        .map(|&id| {
+            let stats = state.metrics.node(id);
+            let snapshot = snapshots.iter().find(|s| s.id == id);
+            let timed = stats.handlers_timed.load(Ordering::Relaxed);
+            let ns = stats.handler_ns.load(Ordering::Relaxed);
+            serde_json::json!({
+                "id": id,
+                "status": if stats.up.load(Ordering::Relaxed) > 0 { "up" } else { "down" },
+                "handled": stats.handlers.load(Ordering::Relaxed),
+                "inbox": stats.inbox_depth.load(Ordering::Relaxed),
+                "handler_mean_us": (timed > 0).then(|| ns as f64 / timed as f64 / 1e3),
+                "state": snapshot.map(|s| s.debug.clone()),
+            })
+        })
+        .collect();
+    let links: Vec<serde_json::Value> = state
+        .metrics
+        .links()
+        .into_iter()
+        .map(|((from, to), l)| {
+            let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            let rtt = l.rtt_us.load(Ordering::Relaxed);
+            serde_json::json!({
+                "from": from, "to": to,
+                "connected": l.connected.load(Ordering::Relaxed) > 0,
+                "sent_msgs": get(&l.sent_msgs), "sent_bytes": get(&l.sent_bytes),
+                "recv_msgs": get(&l.recv_msgs), "recv_bytes": get(&l.recv_bytes),
+                "dropped": get(&l.dropped_fault) + get(&l.dropped_queue) + get(&l.dropped_conn),
+                "queue": l.queue_depth.load(Ordering::Relaxed),
+                "spooled": l.spooled.load(Ordering::Relaxed),
+                "rtt_ms": (rtt > 0).then(|| rtt as f64 / 1e3),
+            })
+        })
+        .collect();
+    let recorded: serde_json::Map<String, serde_json::Value> = state
+        .metrics
+        .recorded()
+        .into_iter()
+        .map(|(metric, s)| {
+            let skip = s.window.len().saturating_sub(VIEW_SAMPLES);
+            let recent: Vec<f64> = s.window.iter().skip(skip).copied().collect();
+            (
+                metric,
+                serde_json::json!({ "count": s.count, "sum": s.sum, "recent": recent }),
+            )
+        })
+        .collect();
+    let journal = state.journal.recent();
+    let lines: Vec<&str> = journal.lines().collect();
+    let decisions: Vec<serde_json::Value> = lines[lines.len().saturating_sub(VIEW_DECISIONS)..]
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    serde_json::json!({
+        "source": "node",
+        "local": state.local,
+        "cluster_nodes": state.cluster_nodes,
+        "nodes": nodes,
+        "links": links,
+        "faults": state.faults.rules(),
+        "recorded": recorded,
+        "decisions": decisions,
+        "decisions_logged": state.journal.written(),
+    })
+}
+
+/// Validates and installs fault rules (what `POST /faults` does); the error
+/// names the rule and field.
+pub fn replace_faults(state: &HttpState, rules: Vec<FaultRule>) -> Result<(), String> {
+    for (i, rule) in rules.iter().enumerate() {
+        if let Err((field, message)) = rule.validate(state.cluster_nodes) {
+            return Err(format!("[{i}].{field}: {message}"));
+        }
+    }
+    info!(?rules, "fault rules replaced");
+    state.faults.replace(rules);
+    Ok(())
 }
 
 type Shared = State<Arc<HttpState>>;
@@ -311,20 +454,57 @@ fn deny(state: &HttpState, status: StatusCode, why: &str) -> Response {
 
 /// Checks a privileged request: credential, `Host`, `Origin`.
 fn guard(state: &HttpState, headers: &HeaderMap, tier: Tier) -> Result<(), Box<Response>> {
+    admit(
+        &state.credentials,
+        &state.hosts,
+        &state.metrics,
+        headers,
+        tier,
+    )
+    .map(|_| ())
+}
+
+/// The credential a request presents: `Authorization: Bearer`, else the
+/// dashboard's cookie.
+fn presented(headers: &HeaderMap) -> Option<&str> {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(bearer) = text(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")) {
+        return Some(bearer.trim());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == crate::dashboard::COOKIE).then_some(value.trim())
+        })
+}
+
+/// Checks a request to `tier` (for the public tier only `Host` and
+/// `Origin`): the tier its credential grants, or the refusal to send,
+/// counted in `metrics`.
+pub(crate) fn admit(
+    credentials: &Credentials,
+    hosts: &AllowedHosts,
+    metrics: &Registry,
+    headers: &HeaderMap,
+    tier: Tier,
+) -> Result<Tier, Box<Response>> {
+    let deny = |status: StatusCode, why: &str| {
+        metrics.reject(Rejection::HttpDenied);
+        Err(Box::new((status, format!("{why}\n")).into_response()))
+    };
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(host) = text(header::HOST) else {
-        return Err(Box::new(deny(
-            state,
-            StatusCode::BAD_REQUEST,
-            "a Host header is required",
-        )));
+        return deny(StatusCode::BAD_REQUEST, "a Host header is required");
     };
-    if !state.hosts.allows(host) {
-        return Err(Box::new(deny(
-            state,
+    if !hosts.allows(host) {
+        return deny(
             StatusCode::FORBIDDEN,
             "Host is not a name of this cluster (add it to [http] allowed_hosts)",
-        )));
+        );
     }
     if let Some(origin) = text(header::ORIGIN) {
         let same_origin = origin
@@ -332,19 +512,13 @@ fn guard(state: &HttpState, headers: &HeaderMap, tier: Tier) -> Result<(), Box<R
             .or_else(|| origin.strip_prefix("https://"))
             .is_some_and(|o| o.eq_ignore_ascii_case(host));
         if !same_origin {
-            return Err(Box::new(deny(
-                state,
-                StatusCode::FORBIDDEN,
-                "cross-origin requests are refused",
-            )));
+            return deny(StatusCode::FORBIDDEN, "cross-origin requests are refused");
         }
     }
-    let presented = text(header::AUTHORIZATION)
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let granted = presented.map_or(Tier::Public, |p| state.credentials.grants(p));
+    let presented = presented(headers);
+    let granted = presented.map_or(Tier::Public, |p| credentials.grants(p));
     if granted >= tier {
-        return Ok(());
+        return Ok(granted);
     }
     let why = match presented {
         None => format!(
@@ -353,7 +527,7 @@ fn guard(state: &HttpState, headers: &HeaderMap, tier: Tier) -> Result<(), Box<R
         ),
         Some(_) => format!("the token does not grant the {} tier", tier.name()),
     };
-    Err(Box::new(deny(state, StatusCode::UNAUTHORIZED, &why)))
+    deny(StatusCode::UNAUTHORIZED, &why)
 }
 
 async fn health(State(state): Shared) -> Response {
@@ -499,18 +673,10 @@ async fn set_faults(State(state): Shared, headers: HeaderMap, body: Bytes) -> Re
         Ok(rules) => rules,
         Err(error) => return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response(),
     };
-    for (i, rule) in rules.iter().enumerate() {
-        if let Err((field, message)) = rule.validate(state.cluster_nodes) {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("[{i}].{field}: {message}\n"),
-            )
-                .into_response();
-        }
+    match replace_faults(&state, rules) {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(why) => (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
     }
-    info!(?rules, "fault rules replaced");
-    state.faults.replace(rules);
-    (StatusCode::OK, "ok\n").into_response()
 }
 
 /// A minimal HTTP/1.1 client for the routes above, on hyper: `(status,

@@ -27,6 +27,7 @@ pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod crypt;
+pub mod dashboard;
 pub mod durable;
 pub mod executor;
 pub mod faults;

@@ -48,7 +48,14 @@ pub struct LinkStats {
     pub connected: AtomicI64,
     /// Messages waiting in the link's spool (beyond the queue).
     pub spooled: AtomicI64,
+    /// The kernel's smoothed round-trip time of the link's connection, in
+    /// microseconds, read at most every [`RTT_PERIOD`] while it writes (0:
+    /// not measured).
+    pub rtt_us: AtomicI64,
 }
+
+/// How often a writing link reads its connection's round-trip time.
+pub const RTT_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Counters of one local node.
 #[derive(Debug, Default)]
@@ -162,6 +169,16 @@ impl Registry {
                 .entry((from, to))
                 .or_default(),
         )
+    }
+
+    /// Every link counted so far, by `(from, to)`.
+    pub fn links(&self) -> Vec<((u32, u32), Arc<LinkStats>)> {
+        self.links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, Arc::clone(v)))
+            .collect()
     }
 
     /// The counters of local node `id`.

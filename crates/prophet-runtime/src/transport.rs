@@ -1043,7 +1043,14 @@ where
     async fn write_while_connected(&self, queue: &PeerQueue<M>, conn: Arc<Conn>) {
         let (from, to) = (queue.from, queue.to);
         queue.stats.connects.fetch_add(1, Ordering::Relaxed);
+        let mut rtt_read = None::<std::time::Instant>;
         let why = loop {
+            if rtt_read.is_none_or(|at| at.elapsed() >= crate::metrics::RTT_PERIOD) {
+                if let Some(rtt) = crate::connection::smoothed_rtt_us(&conn.stream) {
+                    queue.stats.rtt_us.store(i64::from(rtt), Ordering::Relaxed);
+                }
+                rtt_read = Some(std::time::Instant::now());
+            }
             let ready = queue.ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
