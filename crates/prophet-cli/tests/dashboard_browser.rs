@@ -279,11 +279,14 @@ fn the_dashboard_shows_a_live_cluster_and_steps_through_a_counterexample_in_chro
         eprintln!("SKIPPED: {reason}");
         return;
     };
-    let shots = std::env::var_os("PROPHET_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard-screenshots")
-        });
+    // A relative PROPHET_SCREENSHOTS is taken from the workspace's root
+    // (tests run in the crate's directory).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shots = root.join(
+        std::env::var_os("PROPHET_SCREENSHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("target/dashboard-screenshots")),
+    );
     std::fs::create_dir_all(&shots).expect("screenshot directory");
     let work = std::env::temp_dir().join(format!("prophet-dashboard-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("work directory");
