@@ -100,6 +100,11 @@ enum Cmd {
         /// encryption too.
         #[arg(long)]
         encrypt: bool,
+        /// Compare Prophet with a dashboard viewer connected (an event
+        /// stream of node 0's view) against Prophet without one (goal: the
+        /// median throughput ratio at least 0.97).
+        #[arg(long, conflicts_with = "only")]
+        viewer: bool,
     },
     /// Replica selection on every shipped KV scenario: each built-in policy
     /// against the best in hindsight over paired seeds (p99 and p99.9
@@ -224,12 +229,14 @@ fn main() -> ExitCode {
             only,
             rounds,
             encrypt,
+            viewer,
         } => {
             let bench = transport::TransportBench {
                 messages,
                 only,
                 rounds,
                 encrypt,
+                viewer,
                 ..Default::default()
             };
             transport::run(&bench).map(|lines| {

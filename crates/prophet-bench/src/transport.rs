@@ -45,6 +45,10 @@ pub struct TransportBench {
     pub rounds: u32,
     /// Prophet's side with encrypted node ports.
     pub encrypt: bool,
+    /// Compare Prophet with a dashboard viewer connected (an event stream
+    /// of node 0's view, one a second) against Prophet without one, instead
+    /// of Prophet against the echo.
+    pub viewer: bool,
 }
 
 impl Default for TransportBench {
@@ -56,6 +60,7 @@ impl Default for TransportBench {
             only: None,
             rounds: 9,
             encrypt: false,
+            viewer: false,
         }
     }
 }
@@ -142,10 +147,20 @@ fn free_port() -> u16 {
 }
 
 /// Runs Prophet's two-node echo; returns (run duration, round-trip samples in seconds).
-async fn prophet_echo(node: EchoNode, encrypt: bool) -> Result<(Duration, Vec<f64>), String> {
+async fn prophet_echo(
+    node: EchoNode,
+    encrypt: bool,
+    viewer: bool,
+) -> Result<(Duration, Vec<f64>), String> {
+    let http = free_port();
+    let http_line = if viewer {
+        format!("http = \"127.0.0.1:{http}\"\n")
+    } else {
+        String::new()
+    };
     let text = format!(
         "cluster = \"bench\"\nsystem = \"echo\"\nsecret = \"{}\"\n[transport]\nencrypt = {encrypt}\n[limits]\nsend_queue = 65536\ninbox = 65536\n\
-         [[nodes]]\nid = 0\naddr = \"127.0.0.1:{}\"\n[[nodes]]\nid = 1\naddr = \"127.0.0.1:{}\"\n",
+         [[nodes]]\nid = 0\naddr = \"127.0.0.1:{}\"\n{http_line}[[nodes]]\nid = 1\naddr = \"127.0.0.1:{}\"\n",
         prophet_runtime::auth::Secret::generate_hex(),
         free_port(),
         free_port()
@@ -163,6 +178,13 @@ async fn prophet_echo(node: EchoNode, encrypt: bool) -> Result<(Duration, Vec<f6
     let client = Process::start(system, &config, &[0], options)
         .await
         .map_err(|e| e.to_string())?;
+    let watching = viewer.then(|| {
+        let token = prophet_runtime::http::Credentials::derive(&config.secret, &config.cluster)
+            .token(prophet_runtime::http::Tier::Observer)
+            .unwrap_or_default()
+            .to_string();
+        tokio::spawn(watch(format!("127.0.0.1:{http}"), token))
+    });
     // Bounded wait: 2 minutes at most. The harness waits on a blocking
     // thread, outside the runtime's workers: a timer of its own in the
     // runtime would make every idle worker park with a timeout (costlier
@@ -187,9 +209,34 @@ async fn prophet_echo(node: EchoNode, encrypt: bool) -> Result<(Duration, Vec<f6
     })
     .await
     .map_err(|e| format!("harness wait failed: {e}"))?;
+    if let Some(watching) = watching {
+        watching.abort();
+    }
     client.stop().await.map_err(|e| e.to_string())?;
     server.stop().await.map_err(|e| e.to_string())?;
     result
+}
+
+/// A dashboard viewer: keeps an event stream of `addr`'s view open (one
+/// view a second; a stream ends after a minute and is opened again) and
+/// reads everything it sends, until aborted.
+async fn watch(addr: String, token: String) {
+    let request = format!(
+        "GET /ui/api/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(&addr).await
+            && stream.write_all(request.as_bytes()).await.is_ok()
+        {
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn echo_server(listener: TcpListener) -> Result<(), String> {
@@ -352,19 +399,25 @@ async fn measure(
     prophet: bool,
     round_trips: u64,
 ) -> Result<(f64, Vec<f64>), String> {
+    // With --viewer both sides are Prophet's; the second has a viewer.
+    let (prophet, viewer) = if bench.viewer {
+        (true, prophet)
+    } else {
+        (prophet, false)
+    };
     let (run, rtts) = if prophet {
         let throughput_node = EchoNode {
             messages: bench.messages,
             window: bench.window,
             time_each: false,
         };
-        let (run, _) = spawned(prophet_echo(throughput_node, bench.encrypt)).await?;
+        let (run, _) = spawned(prophet_echo(throughput_node, bench.encrypt, viewer)).await?;
         let latency_node = EchoNode {
             messages: round_trips,
             window: 1,
             time_each: true,
         };
-        let (_, rtts) = spawned(prophet_echo(latency_node, bench.encrypt)).await?;
+        let (_, rtts) = spawned(prophet_echo(latency_node, bench.encrypt, viewer)).await?;
         (run, rtts)
     } else {
         let (run, _) = spawned(tokio_echo(bench.messages, bench.window, false)).await?;
@@ -420,6 +473,17 @@ pub fn run(bench: &TransportBench) -> Result<Vec<Value>, String> {
             }
         }
         let mut lines = Vec::new();
+        if bench.viewer {
+            lines.extend(echo.lines("prophet", bench));
+            lines.extend(prophet.lines("prophet+viewer", bench));
+            let throughput_ratio = median(&ratios);
+            lines.push(json!({"bench": "transport", "measurement": "viewer_ratio",
+                   "throughput_ratio": throughput_ratio, "throughput_ratio_each": ratios,
+                   "p99_ratio": median(&p99_ratios), "p99_ratio_each": p99_ratios,
+                   "goal": "throughput_ratio >= 0.97 (a viewer connected against none)",
+                   "goal_met": throughput_ratio >= 0.97}));
+            return Ok(lines);
+        }
         if with_echo {
             lines.extend(echo.lines("tokio-echo", bench));
         }
