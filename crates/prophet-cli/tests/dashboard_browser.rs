@@ -2,7 +2,8 @@
 //! WebDriver (chromedriver) by a small client of our own (plain HTTP and
 //! JSON). Against a loopback cluster (`prophet run kv --dashboard`) it loads
 //! the cluster page, sees every node and link, injects a partition as the
-//! operator and sees it on the page, and sees a decision appear; against
+//! operator and sees it on the page, sees a decision appear, and sees the
+//! node a scheduled crash killed shown down; against
 //! `prophet view` of a check report it steps through the Paxos
 //! counterexample; it also opens the simulation, steering and decision-log
 //! pages. Screenshots go to `target/dashboard-screenshots/` (test output),
@@ -379,6 +380,9 @@ fn the_dashboard_shows_a_live_cluster_and_steps_through_a_counterexample_in_chro
         "--policy",
         "kv.read_replica=random",
         "--dashboard",
+        // Replica 2 (alone in its process) is killed at 25 s and stays down.
+        "--crash",
+        "node=2,at=25s",
     ]);
     browser.open(&live);
     // Every node up, and links between them.
@@ -461,6 +465,19 @@ fn the_dashboard_shows_a_live_cluster_and_steps_through_a_counterexample_in_chro
         "return document.querySelector('#objective-0 polyline') !== null",
     );
     browser.screenshot("objectives");
+
+    // The supervisor's kill shows: node 2 down, the others up, one crash.
+    browser.open(&format!("{base}/ui/#cluster"));
+    browser.until(
+        "node 2 down after the scheduled crash",
+        "const row = document.getElementById('node-2');
+         return row && row.children[1].textContent === 'down'
+           && document.getElementById('summary').textContent.includes('crashes 1')",
+    );
+    let others = browser.js("return ['node-0', 'node-1', 'node-3']
+           .every(id => document.getElementById(id).children[1].textContent === 'up')");
+    assert_eq!(others, true);
+    browser.screenshot("cluster-crash");
 
     // Offline: the counterexample, stepped forward and back.
     let (_view, offline) = dashboard(&["view", &check, &sim, &steered, &log, "--duration", "300s"]);

@@ -224,7 +224,7 @@ function renderCluster() {
     el('td', { class: 'num', text: n.handled ?? '–' }),
     el('td', { class: 'num', text: n.inbox ?? '–' }),
     el('td', { class: 'num', text: fmt(n.handler_mean_us) }),
-    el('td', { class: 'state', text: n.state ?? '' })));
+    el('td', { class: 'state', title: n.state, text: clip(n.state ?? '', 240) })));
   const linkRows = (v.links || []).map((l) => el('tr', { id: `link-${l.from}-${l.to}` },
     el('td', { text: `n${l.from} → n${l.to}` }),
     el('td', { class: l.connected ? 'up' : 'down', text: l.connected ? 'connected' : 'not connected' }),
@@ -249,6 +249,11 @@ function renderCluster() {
       linkRows),
     faultsCard(v),
   ];
+}
+
+// At most `n` characters of `text` (the rest in the cell's tooltip).
+function clip(text, n) {
+  return text.length > n ? `${text.slice(0, n - 1)}…` : text;
 }
 
 function summary(v) {
