@@ -657,12 +657,7 @@ async fn set_faults(State(state): Shared, headers: HeaderMap, body: Bytes) -> Re
     if let Err(refused) = guard(&state, &headers, Tier::Operator) {
         return *refused;
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !crate::dashboard::is_json(&headers) {
         return deny(
             &state,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -318,7 +318,9 @@ fn refuse(dashboard: &Dashboard, status: StatusCode, why: &str) -> Response {
     (status, format!("{why}\n")).into_response()
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether a request says `Content-Type: application/json` (which a
+/// cross-site form cannot send).
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
