@@ -217,16 +217,38 @@ impl Policy for FastPath {
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
             self.decisions ^ 0x7072_6f70_6865_7400,
         );
-        let mut counts = vec![0u32; view.candidates];
+        let mut counts = vec![0.0f64; view.candidates];
         for _ in 0..EXPLAIN_DRAWS {
             let drawn = Self::draw(&scratch, &mut rng);
-            counts[if may_explore { drawn } else { least }] += 1;
+            counts[if may_explore { drawn } else { least }] += 1.0;
         }
-        out.probabilities.extend(
-            counts
-                .iter()
-                .map(|&c| f64::from(c) / f64::from(EXPLAIN_DRAWS)),
-        );
+        // The draws estimate the probabilities; a candidate the policy can
+        // pick but no draw hit still has some (half a draw's worth), so no
+        // pick is ever logged with probability 0 (which would make the log
+        // useless for evaluating other policies).
+        let floor = match may_explore {
+            true => {
+                let best = scratch
+                    .iter()
+                    .map(|(m, _, l)| m + l)
+                    .fold(f64::INFINITY, f64::min);
+                scratch
+                    .iter()
+                    .map(|(m, _, l)| m + l <= EXPLORE_WITHIN * best)
+                    .collect()
+            }
+            false => (0..view.candidates)
+                .map(|i| i == least)
+                .collect::<Vec<bool>>(),
+        };
+        for (count, pickable) in counts.iter_mut().zip(&floor) {
+            if *pickable && *count == 0.0 {
+                *count = 0.5;
+            }
+        }
+        let total: f64 = counts.iter().sum();
+        out.probabilities
+            .extend(counts.iter().map(|&c| c / total.max(f64::MIN_POSITIVE)));
         out.predicted.extend(scratch.iter().map(|&(m, sd, load)| {
             Some(Prediction {
                 mean: m + load,
