@@ -100,8 +100,9 @@ pub async fn serve(
 
 /// Adds one process's counters of a link to `links`: both ends count the
 /// link `from → to` (the sender what it sent, its queue and RTT; the
-/// receiver what it received), so counters add up, the link is connected
-/// if either end says so, and the RTT is the one measured.
+/// receiver what it received), so counters add up, the connection is the
+/// sending end's (the receiving end reports null), and the RTT is the one
+/// measured.
 fn merge_link(links: &mut Vec<serde_json::Value>, link: &serde_json::Value) {
     let same = |l: &&mut serde_json::Value| l["from"] == link["from"] && l["to"] == link["to"];
     let Some(known) = links.iter_mut().find(same) else {
@@ -120,9 +121,13 @@ fn merge_link(links: &mut Vec<serde_json::Value>, link: &serde_json::Value) {
         let sum = known[key].as_i64().unwrap_or(0) + link[key].as_i64().unwrap_or(0);
         known[key] = serde_json::json!(sum);
     }
-    let connected = known["connected"].as_bool().unwrap_or(false)
-        || link["connected"].as_bool().unwrap_or(false);
+    // Only the sending end knows the connection (the other says null).
+    let ends = [known["connected"].as_bool(), link["connected"].as_bool()];
+    let connected = ends.iter().flatten().copied().reduce(|a, b| a || b);
     known["connected"] = serde_json::json!(connected);
+    if link["side"] == "out" {
+        known["side"] = link["side"].clone();
+    }
     if known["rtt_ms"].is_null() {
         known["rtt_ms"] = link["rtt_ms"].clone();
     }
@@ -155,6 +160,7 @@ pub async fn cluster_view(g: &Gathered<'_>) -> serde_json::Value {
     let mut nodes = Vec::new();
     let mut links = Vec::new();
     let mut decisions = Vec::new();
+    let mut models = Vec::new();
     let mut faults = serde_json::Value::Array(Vec::new());
     let mut recorded = serde_json::Map::new();
     for (p, addr) in g.http.iter().enumerate() {
@@ -186,6 +192,7 @@ pub async fn cluster_view(g: &Gathered<'_>) -> serde_json::Value {
             merge_link(&mut links, link);
         }
         decisions.extend(view["decisions"].as_array().cloned().unwrap_or_default());
+        models.extend(view["models"].as_array().cloned().unwrap_or_default());
         if let Some(map) = view["recorded"].as_object() {
             for (metric, value) in map {
                 // Keep the recent samples of every process under one metric.
@@ -249,9 +256,51 @@ pub async fn cluster_view(g: &Gathered<'_>) -> serde_json::Value {
         "faults": faults,
         "recorded": recorded,
         "decisions": decisions,
+        "models": models,
         "objectives": objectives,
         "constraints": constraints,
         "properties": g.properties,
         "supervision": g.supervision,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_merged_from_both_ends_adds_counters_and_keeps_the_senders_connection() {
+        let sender = serde_json::json!({
+            "from": 0, "to": 1, "side": "out", "connected": false,
+            "sent_msgs": 10, "sent_bytes": 100, "recv_msgs": 0, "recv_bytes": 0,
+            "dropped": 1, "queue": 2, "spooled": 0, "rtt_ms": 0.2,
+        });
+        let receiver = serde_json::json!({
+            "from": 0, "to": 1, "side": "in", "connected": null,
+            "sent_msgs": 0, "sent_bytes": 0, "recv_msgs": 9, "recv_bytes": 90,
+            "dropped": 0, "queue": 0, "spooled": 0, "rtt_ms": null,
+        });
+        for order in [[&receiver, &sender], [&sender, &receiver]] {
+            let mut links = Vec::new();
+            for link in order {
+                merge_link(&mut links, link);
+            }
+            assert_eq!(links.len(), 1);
+            let l = &links[0];
+            assert_eq!(
+                l["connected"], false,
+                "the sender's word, not the receiver's null"
+            );
+            assert_eq!(l["side"], "out");
+            assert_eq!(
+                (l["sent_msgs"].as_i64(), l["recv_msgs"].as_i64()),
+                (Some(10), Some(9))
+            );
+            assert_eq!(l["rtt_ms"].as_f64(), Some(0.2));
+        }
+        // A link seen only from its receiving end says nothing of its connection.
+        let mut links = Vec::new();
+        merge_link(&mut links, &receiver);
+        assert!(links[0]["connected"].is_null());
+    }
 }

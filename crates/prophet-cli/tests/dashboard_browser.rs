@@ -259,8 +259,15 @@ fn dashboard(args: &[&str]) -> (Killed, String) {
     (child, url)
 }
 
+/// Writes what `prophet ARGS` prints to `dir/name`; the command must finish
+/// (exit 0, or 1 for a check that found its violation).
 fn write(dir: &Path, name: &str, args: &[&str]) -> String {
     let output = common::prophet(args);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "prophet {args:?} failed: {}",
+        common::stderr(&output)
+    );
     let file = dir.join(name);
     std::fs::write(&file, &output.stdout).expect("written");
     file.display().to_string()
@@ -336,17 +343,23 @@ fn the_dashboard_shows_a_live_cluster_and_steps_through_a_counterexample_in_chro
         ],
     );
     let log = work.join("decisions.jsonl").display().to_string();
-    common::prophet(&[
+    let models = work.join("models.json").display().to_string();
+    let logged = common::prophet(&[
         "sim",
         "kv",
         "--policy",
         "kv.read_replica=prophet",
         "--seeds",
         "1",
+        "--horizon",
+        "10s",
         "--decisions",
         &log,
+        "--model-out",
+        &models,
         "--json",
     ]);
+    assert!(logged.status.success(), "{}", common::stderr(&logged));
 
     let port = prophet_runtime::ports::free_port().expect("a free port");
     let mut chromedriver = Command::new(&driver);
@@ -465,6 +478,11 @@ fn the_dashboard_shows_a_live_cluster_and_steps_through_a_counterexample_in_chro
         "return document.querySelector('#objective-0 polyline') !== null",
     );
     browser.screenshot("objectives");
+    browser.open(&format!("{base}/ui/#models"));
+    browser.until(
+        "a live node's learned candidates",
+        "return document.querySelectorAll('#model-candidates-0 tr').length > 1",
+    );
 
     // The supervisor's kill shows: node 2 down, the others up, one crash.
     browser.open(&format!("{base}/ui/#cluster"));
@@ -480,7 +498,16 @@ fn the_dashboard_shows_a_live_cluster_and_steps_through_a_counterexample_in_chro
     browser.screenshot("cluster-crash");
 
     // Offline: the counterexample, stepped forward and back.
-    let (_view, offline) = dashboard(&["view", &check, &sim, &steered, &log, "--duration", "300s"]);
+    let (_view, offline) = dashboard(&[
+        "view",
+        &check,
+        &sim,
+        &steered,
+        &log,
+        &models,
+        "--duration",
+        "300s",
+    ]);
     browser.open(&offline);
     browser.until(
         "signed in to the viewer",
@@ -558,5 +585,18 @@ fn the_dashboard_shows_a_live_cluster_and_steps_through_a_counterexample_in_chro
         "return document.querySelector('#prediction-error') !== null",
     );
     browser.screenshot("decisions-log");
+
+    browser.open(&format!("{offline_base}/ui/#models"));
+    let peers = browser.until(
+        "the simulated nodes' learned peers",
+        "return document.querySelectorAll('#model-peers-0 tr').length",
+    );
+    assert!(peers.as_u64().is_some_and(|n| n > 1), "{peers}");
+    let intervals = browser.js(
+        "return [...document.querySelectorAll('#model-peers-0 tr')].slice(1)
+           .some(r => /\\[.*,.*\\]/.test(r.children[7].textContent))",
+    );
+    assert_eq!(intervals, true, "a service-time median with its interval");
+    browser.screenshot("models");
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -357,9 +357,10 @@ pub const VIEW_DECISIONS: usize = 200;
 pub const VIEW_SAMPLES: usize = 200;
 
 /// What the dashboard shows of this process: its nodes (up, handlers run,
-/// inbox, state), every link from them (connected, counters, queue, the
-/// kernel's smoothed RTT), the fault rules, recent samples per metric and
-/// the recent decisions.
+/// inbox, state), every link to or from them (connected, seen from the
+/// sending end only; counters, queue, the kernel's smoothed RTT), the fault
+/// rules, recent samples per metric, the recent decisions and each node's
+/// online performance model.
 pub async fn node_view(state: &HttpState) -> serde_json::Value {
     let snapshots = (state.snapshots)().await;
     let nodes: Vec<serde_json::Value> = state
@@ -387,9 +388,13 @@ pub async fn node_view(state: &HttpState) -> serde_json::Value {
         .map(|((from, to), l)| {
             let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
             let rtt = l.rtt_us.load(Ordering::Relaxed);
+            // The sending end owns the connection: a link that only arrives
+            // here is seen from its receiving end, which cannot tell.
+            let sends = state.local.contains(&from);
             serde_json::json!({
                 "from": from, "to": to,
-                "connected": l.connected.load(Ordering::Relaxed) > 0,
+                "side": if sends { "out" } else { "in" },
+                "connected": sends.then(|| l.connected.load(Ordering::Relaxed) > 0),
                 "sent_msgs": get(&l.sent_msgs), "sent_bytes": get(&l.sent_bytes),
                 "recv_msgs": get(&l.recv_msgs), "recv_bytes": get(&l.recv_bytes),
                 "dropped": get(&l.dropped_fault) + get(&l.dropped_queue) + get(&l.dropped_conn),
@@ -428,6 +433,7 @@ pub async fn node_view(state: &HttpState) -> serde_json::Value {
         "recorded": recorded,
         "decisions": decisions,
         "decisions_logged": state.journal.written(),
+        "models": state.models.snapshots(),
     })
 }
 

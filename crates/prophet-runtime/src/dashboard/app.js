@@ -49,6 +49,16 @@ function svg(tag, attrs, ...children) {
   return e;
 }
 
+// The least and the greatest of any number of values (Math.min(...v) has a
+// limit on how many).
+function least(values) {
+  return values.reduce((a, b) => (b < a ? b : a), Infinity);
+}
+
+function most(values) {
+  return values.reduce((a, b) => (b > a ? b : a), -Infinity);
+}
+
 function fmt(x, digits = 3) {
   if (x === null || x === undefined || Number.isNaN(x)) return '–';
   if (typeof x !== 'number') return String(x);
@@ -160,7 +170,7 @@ function accept(view) {
     S.liveDecisions.delete(S.liveDecisions.keys().next().value);
   }
   const page = currentPage();
-  if (page === 'cluster' || page === 'objectives') render(page);
+  if (page === 'cluster' || page === 'objectives' || page === 'models') render(page);
   if (page === 'decisions' && !document.activeElement?.closest?.('#page-decisions select')) render(page);
 }
 
@@ -172,7 +182,7 @@ function quantile(sorted, q) {
 
 // ---- routing -----------------------------------------------------------
 
-const PAGES = ['cluster', 'objectives', 'decisions', 'steering', 'counterexample', 'simulation'];
+const PAGES = ['cluster', 'objectives', 'decisions', 'models', 'steering', 'counterexample', 'simulation'];
 
 function currentPage() {
   const name = location.hash.slice(1).split('&')[0];
@@ -191,7 +201,7 @@ function route() {
 function render(page) {
   const target = $(`page-${page}`);
   const content = ({
-    cluster: renderCluster, objectives: renderObjectives, decisions: renderDecisions,
+    cluster: renderCluster, objectives: renderObjectives, decisions: renderDecisions, models: renderModels,
     steering: renderSteering, counterexample: renderCounterexample, simulation: renderSimulation,
   })[page]();
   target.replaceChildren(...[content].flat(Infinity).filter((c) => c !== null && c !== undefined));
@@ -227,10 +237,10 @@ function renderCluster() {
     el('td', { class: 'state', title: n.state, text: clip(n.state ?? '', 240) })));
   const linkRows = (v.links || []).map((l) => el('tr', { id: `link-${l.from}-${l.to}` },
     el('td', { text: `n${l.from} → n${l.to}` }),
-    el('td', { class: l.connected ? 'up' : 'down', text: l.connected ? 'connected' : 'not connected' }),
+    connection(l),
     el('td', { class: 'num', text: fmt(l.rtt_ms) }),
-    el('td', { class: 'num', text: fmt(rate(l, 'sent_msgs')) }),
-    el('td', { class: 'num', text: fmt(rate(l, 'sent_bytes')) }),
+    el('td', { class: 'num', text: fmt(rate(l, l.side === 'in' ? 'recv_msgs' : 'sent_msgs')) }),
+    el('td', { class: 'num', text: fmt(rate(l, l.side === 'in' ? 'recv_bytes' : 'sent_bytes')) }),
     el('td', { class: 'num', text: l.queue }),
     el('td', { class: 'num', text: l.dropped }),
     el('td', { text: faulty.get(`${l.from}-${l.to}`) || '' })));
@@ -249,6 +259,15 @@ function renderCluster() {
       linkRows),
     faultsCard(v),
   ];
+}
+
+// The connection of a link as its sending end reports it; a link seen only
+// from its receiving end (a node's own endpoint) cannot tell.
+function connection(l) {
+  if (l.connected === null || l.connected === undefined) {
+    return el('td', { class: 'muted', title: 'this endpoint receives on this link; its sender reports the connection', text: 'inbound' });
+  }
+  return el('td', { class: l.connected ? 'up' : 'down', text: l.connected ? 'connected' : 'not connected' });
 }
 
 // At most `n` characters of `text` (the rest in the cell's tooltip).
@@ -356,8 +375,8 @@ function lineChart({ id, series, xLabel, yLabel, goals = [], logX = false, width
   const ys = series.flatMap((s) => s.points.map((p) => p[1])).concat(goals.map((g) => g.y));
   if (!xs.length) return el('p', { class: 'muted', text: 'no data yet' });
   const tx = logX ? Math.log10 : (x) => x;
-  let [x0, x1] = [Math.min(...xs.map(tx)), Math.max(...xs.map(tx))];
-  let [y0, y1] = [Math.min(0, ...ys), Math.max(...ys)];
+  let [x0, x1] = [least(xs.map(tx)), most(xs.map(tx))];
+  let [y0, y1] = [Math.min(0, least(ys)), most(ys)];
   if (x0 === x1) { x0 -= 1; x1 += 1; }
   if (y0 === y1) { y1 = y0 + 1; }
   const X = (x) => m.l + (tx(x) - x0) / (x1 - x0) * (width - m.l - m.r);
@@ -428,8 +447,10 @@ function renderObjectives() {
 
 function decisionLines() {
   const lines = [];
-  for (const a of S.artifacts) if (a.kind === 'decisions') lines.push(...a.data);
-  lines.push(...S.liveDecisions.values());
+  // Loops, not spreads: a log of a long run holds more lines than a call
+  // takes arguments.
+  for (const a of S.artifacts) if (a.kind === 'decisions') for (const d of a.data) lines.push(d);
+  for (const d of S.liveDecisions.values()) lines.push(d);
   return lines;
 }
 
@@ -542,6 +563,67 @@ function renderSteering() {
         `oldest checkpoint ${fmt(secs(a.oldest_checkpoint), 4)} s old`),
       el('ol', {}, (a.trace || []).map((t) => el('li', { text: t }))))),
   ];
+}
+
+// ---- performance models ----------------------------------------------------
+
+function modelRuns() {
+  const runs = [];
+  if (S.live?.models?.length) runs.push({ label: 'live', seed: null, nodes: S.live.models });
+  for (const a of S.artifacts) {
+    if (a.kind !== 'models') continue;
+    for (const r of a.data.runs || []) runs.push({ label: a.name, seed: r.seed, nodes: r.nodes || [] });
+  }
+  return runs;
+}
+
+function quantileCell(q, scale = 1) {
+  if (!q) return el('td', { class: 'num', text: '–' });
+  return el('td', { class: 'num', title: `95% interval ${fmt(q.lo * scale)} – ${fmt(q.hi * scale)}`,
+    text: `${fmt(q.value * scale)} [${fmt(q.lo * scale)}, ${fmt(q.hi * scale)}]` });
+}
+
+function streamCells(summary, scale) {
+  if (!summary) return [el('td', { class: 'num', text: '–' }), el('td', { class: 'num', text: '–' }), el('td', { class: 'num', text: '–' }),
+    el('td', { class: 'num', text: '–' })];
+  const changed = summary.changes ? `${summary.changes} (last at ${fmt(summary.changed_at, 4)} s)` : '0';
+  return [el('td', { class: 'num', text: summary.count }), quantileCell(summary.p50, scale), quantileCell(summary.p99, scale),
+    el('td', { class: 'num', title: `last value ${fmt(summary.age, 3)} s before the snapshot`, text: changed })];
+}
+
+function renderModels() {
+  const runs = modelRuns();
+  if (!runs.length) return el('p', { class: 'muted', text: 'No performance model here: live nodes serve theirs on this page as they run; ' +
+    'for a simulation, `prophet sim SYSTEM --model-out F`, then `prophet view F`.' });
+  const out = [el('p', { class: 'muted', text: 'What each node learned from its own observations only: per peer the one-way delay, ' +
+    'the service time and the queue it reported (in simulation); per candidate of a choice the observed cost, latency and ' +
+    'losses (in simulation and live). Quantiles carry their 95% interval; “shifts” counts the changes the model detected.' })];
+  runs.forEach((run, k) => {
+    out.push(el('h2', { text: run.seed === null ? `${run.label}` : `${run.label}, seed ${run.seed}` }));
+    const peerRows = [], candidateRows = [];
+    for (const m of run.nodes) {
+      for (const p of m.peers || []) {
+        peerRows.push(el('tr', {}, el('td', { text: `n${m.node}` }), el('td', { text: `n${p.peer}` }),
+          streamCells(p.delay, 1e3), streamCells(p.service, 1e3), quantileCell(p.queue?.p50)));
+      }
+      for (const c of m.candidates || []) {
+        candidateRows.push(el('tr', {}, el('td', { text: `n${m.node}` }), el('td', { text: c.choice }), el('td', { class: 'num', text: c.key }),
+          streamCells(c.latency, 1e3), quantileCell(c.cost?.p50),
+          el('td', { class: 'num', text: c.lost ? `${fmt(100 * c.lost.rate)}% of ${c.lost.of}` : '–' })));
+      }
+    }
+    const head = (cols) => el('tr', {}, cols.map((h) => el('th', { text: h })));
+    const stream = (name) => [`${name} n`, `${name} p50`, `${name} p99`, `${name} shifts`];
+    out.push(el('h3', { text: 'Peers' }), peerRows.length
+      ? el('table', { id: `model-peers-${k}` }, head(['node', 'peer', ...stream('delay ms'), ...stream('service ms'), 'queue p50']), peerRows)
+      : el('p', { class: 'muted', text: run.seed === null
+        ? 'none: a live node measures no one-way delay or service time of its peers (that needs their clocks)'
+        : 'no messages observed' }));
+    out.push(el('h3', { text: 'Candidates' }), candidateRows.length
+      ? el('table', { id: `model-candidates-${k}` }, head(['node', 'choice', 'key', ...stream('latency ms'), 'cost p50', 'lost']), candidateRows)
+      : el('p', { class: 'muted', text: 'no outcomes observed yet' }));
+  });
+  return out;
 }
 
 // ---- counterexamples -------------------------------------------------------

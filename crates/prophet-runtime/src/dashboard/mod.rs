@@ -104,7 +104,9 @@ pub enum ArtifactKind {
     /// A decision log (`prophet sim --decisions`, `prophet run
     /// --log-decisions`): JSON lines of decisions and outcomes.
     Decisions,
-    /// Performance models (`--model-out`).
+    /// Performance models (`prophet sim --model-out`, `prophet run
+    /// --model-out`), served as `{"runs": [{"seed", "nodes"}]}` (a live
+    /// run's seed is null).
     Models,
 }
 
@@ -150,6 +152,19 @@ impl Artifact {
             } else if has("results") && has("seeds") {
                 ArtifactKind::Sim
             } else if has("nodes") && data["nodes"].is_array() {
+                // `prophet run --model-out`: the nodes of one live run.
+                let data =
+                    serde_json::json!({ "runs": [{ "seed": null, "nodes": data["nodes"] }] });
+                return Ok(Artifact {
+                    name,
+                    kind: ArtifactKind::Models,
+                    data,
+                });
+            } else if data["runs"]
+                .as_array()
+                .is_some_and(|runs| runs.iter().all(|r| r["nodes"].is_array()))
+            {
+                // `prophet sim --model-out`: the nodes of every seed's run.
                 ArtifactKind::Models
             } else if data.get("type").and_then(|t| t.as_str()) == Some("decision") {
                 // A log of a single line.
@@ -643,6 +658,18 @@ mod tests {
             Artifact::parse("f".into(), log).map(|a| a.data.as_array().map(Vec::len)),
             Ok(Some(2))
         );
+        // Both model files, as one shape: runs of nodes.
+        let sim_models = r#"{"runs": [{"seed": 1, "nodes": [{"node": 0}]}], "models_max": 1024}"#;
+        let run_models = r#"{"nodes": [{"node": 0}, {"node": 1}]}"#;
+        for (text, seed, nodes) in [(sim_models, Some(1), 1), (run_models, None, 2)] {
+            let models = Artifact::parse("m".into(), text).expect("models");
+            assert_eq!(models.kind, ArtifactKind::Models);
+            assert_eq!(models.data["runs"][0]["seed"].as_u64(), seed);
+            assert_eq!(
+                models.data["runs"][0]["nodes"].as_array().map(Vec::len),
+                Some(nodes)
+            );
+        }
         let bad = kind("{\"type\":\"decision\"}\nnot json\n").expect_err("refused");
         assert!(bad.starts_with("f:2: "), "{bad}");
         let other = kind("{\"type\":\"decision\"}\n{\"type\":\"x\"}\n").expect_err("refused");
