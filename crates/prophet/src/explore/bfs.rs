@@ -36,41 +36,48 @@ pub(crate) fn run<M: Model>(search: &Search<'_, M>, starts: &[M::State]) {
         let cursor = AtomicUsize::new(0);
         let parts = Mutex::new(Vec::with_capacity(search.threads));
         let level = &frontier;
-        thread::scope(|scope| {
-            for _ in 0..search.threads {
-                scope.spawn(|| {
-                    let mut next = Vec::new();
-                    let mut buffer = Vec::new();
-                    let mut seen = SeenCache::new();
-                    let mut tally = search.tally();
-                    'work: loop {
-                        let begin = cursor.fetch_add(CHUNK, Ordering::Relaxed);
-                        if begin >= level.len() {
-                            break;
-                        }
-                        for (state, fp) in &level[begin..(begin + CHUNK).min(level.len())] {
-                            if search.out_of_budget() {
-                                break 'work;
-                            }
-                            expand(
-                                search,
-                                state,
-                                *fp,
-                                depth,
-                                &mut buffer,
-                                &mut seen,
-                                &mut tally,
-                                None,
-                                |s, f| next.push((s, f)),
-                            );
-                        }
-                        tally.flush();
-                        search.tick(depth + 1);
+        let work = || {
+            let mut next = Vec::new();
+            let mut buffer = Vec::new();
+            let mut seen = SeenCache::for_states(search.bounds.max_states);
+            let mut tally = search.tally();
+            'work: loop {
+                let begin = cursor.fetch_add(CHUNK, Ordering::Relaxed);
+                if begin >= level.len() {
+                    break;
+                }
+                for (state, fp) in &level[begin..(begin + CHUNK).min(level.len())] {
+                    if search.out_of_budget() {
+                        break 'work;
                     }
-                    parts.lock().unwrap_or_else(|p| p.into_inner()).push(next);
-                });
+                    expand(
+                        search,
+                        state,
+                        *fp,
+                        depth,
+                        &mut buffer,
+                        &mut seen,
+                        &mut tally,
+                        None,
+                        |s, f| next.push((s, f)),
+                    );
+                }
+                tally.flush();
+                search.tick(depth + 1);
             }
-        });
+            parts.lock().unwrap_or_else(|p| p.into_inner()).push(next);
+        };
+        if search.threads == 1 {
+            // One worker runs here: a small bounded search (steering runs
+            // thousands) would otherwise pay a thread per level.
+            work();
+        } else {
+            thread::scope(|scope| {
+                for _ in 0..search.threads {
+                    scope.spawn(work);
+                }
+            });
+        }
         frontier = parts
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())

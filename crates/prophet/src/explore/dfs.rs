@@ -58,7 +58,7 @@ fn worker<M: Model>(
     let mut stack: Vec<Entry<M::State>> = Vec::new();
     let mut buffer = Vec::new();
     let mut fresh = Vec::new();
-    let mut seen = SeenCache::new();
+    let mut seen = SeenCache::for_states(search.bounds.max_states);
     let mut tally = search.tally();
     let mut since_tick = 0u32;
     loop {

@@ -93,6 +93,20 @@ impl SeenCache {
         SeenCache::with_bytes(SEEN_CACHE_SLOTS * 8)
     }
 
+    /// A cache no larger than a search that may visit at most
+    /// `max_states` states needs (a bounded search from a given state, as
+    /// steering runs thousands of times, would otherwise clear 1 MiB per
+    /// worker and level).
+    pub fn for_states(max_states: Option<u64>) -> Self {
+        match max_states {
+            Some(max) => {
+                let slots = usize::try_from(max.saturating_mul(2)).unwrap_or(usize::MAX);
+                SeenCache::with_bytes(slots.min(SEEN_CACHE_SLOTS).saturating_mul(8))
+            }
+            None => SeenCache::new(),
+        }
+    }
+
     /// A cache of at most `bytes` (at least 8 KiB): a search under a
     /// memory budget sizes it from the budget and counts it there.
     pub fn with_bytes(bytes: usize) -> Self {
