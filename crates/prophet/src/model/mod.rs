@@ -33,7 +33,7 @@ pub use context::{
 pub use core::{Expectation, Model, Property, StepError};
 pub use execute::{EffectError, EffectSink, Input, apply_effects, execute};
 pub use fairness::{ActionLabel, Fairness, FairnessKind};
-pub use network::{Delivery, Envelope, InFlight, NetworkSemantics};
+pub use network::{Delivery, Envelope, InFlight, NetworkSemantics, message_kind};
 pub use node::{Data, Node, NodeId};
 pub use objective::{AGGREGATE_SCALE, Aggregate, Constraint, Direction, Objective};
 pub use rename::Rename;

@@ -240,6 +240,29 @@ impl<M: Clone + Ord + Rename> InFlight<M> {
     }
 }
 
+/// A message's kind: its enum variant's name as `Debug` prints it (`Read`
+/// for `KvMsg::Read { .. }`), or the type's name for a struct. Only the
+/// name is formatted: the writer stops at its end.
+pub fn message_kind<M: std::fmt::Debug>(msg: &M) -> String {
+    struct Name(String);
+    impl std::fmt::Write for Name {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if c.is_alphanumeric() || c == '_' {
+                    self.0.push(c);
+                } else {
+                    return Err(std::fmt::Error);
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut name = Name(String::new());
+    // Stopping at the first character after the name is the writer's error.
+    let _ = std::fmt::write(&mut name, format_args!("{msg:?}"));
+    name.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use crate::model::context::{Effects, TimerOp};
 use crate::model::core::{Model, Property, StepError};
 use crate::model::execute::{EffectSink, Input, apply_effects, execute};
 use crate::model::fairness::{ActionLabel, Fairness};
-use crate::model::network::{Envelope, InFlight, NetworkSemantics};
+use crate::model::network::{Envelope, InFlight, NetworkSemantics, message_kind};
 use crate::model::node::{Node, NodeId};
 use crate::model::objective::{Constraint, Objective};
 use crate::model::state::{Event, GlobalState, NodeSlot, Step};
@@ -43,6 +43,8 @@ pub struct System<N: Node> {
     name: String,
     nodes: Vec<N>,
     semantics: NetworkSemantics,
+    /// Message kinds the network may lose even when it is not lossy.
+    lossy_kinds: Vec<String>,
     max_crashes: u32,
     crashable: Vec<bool>,
     properties: Vec<Property<System<N>>>,
@@ -98,6 +100,7 @@ impl<N: Node> System<N> {
             name: name.into(),
             nodes,
             semantics: NetworkSemantics::default(),
+            lossy_kinds: Vec::new(),
             max_crashes: 0,
             crashable: vec![false; count],
             properties: Vec::new(),
@@ -127,6 +130,21 @@ impl<N: Node> System<N> {
     pub fn network(mut self, semantics: NetworkSemantics) -> Self {
         self.semantics = semantics;
         self
+    }
+
+    /// Lets the network lose messages of these kinds ([`message_kind`]'s
+    /// names: enum variants) even when its semantics are not lossy. This is
+    /// how a protocol's claim that losing a kind is harmless (the kinds
+    /// steering may filter) is checked: explore with only those lossy.
+    pub fn lossy_kinds(mut self, kinds: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.lossy_kinds = kinds.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the network may lose `msg`.
+    pub fn may_lose(&self, msg: &N::Msg) -> bool {
+        self.semantics.lossy
+            || (!self.lossy_kinds.is_empty() && self.lossy_kinds.contains(&message_kind(msg)))
     }
 
     /// Allows up to `max_crashes` crashes in total, of the nodes in `crashable`.
@@ -358,6 +376,46 @@ impl<N: Node> System<N> {
         }
     }
 
+    /// Every `(step, next state)` of `state` whose event `keep` accepts, in
+    /// the order [`Model::successors`] gives them (which is this with every
+    /// event kept). The handlers of the other events do not run, so a search
+    /// over part of the events (steering's consequence search) pays only for
+    /// that part.
+    pub fn successors_where(
+        &self,
+        state: &GlobalState<N>,
+        keep: impl Fn(&Event<N>) -> bool,
+        out: &mut Vec<(Step<N>, GlobalState<N>)>,
+    ) -> Result<(), (Step<N>, StepError)> {
+        let mut effects = Effects::default();
+        for event in self.events(state).into_iter().filter(|e| keep(e)) {
+            let mut last_script = Vec::new();
+            let result = for_each_branch(|chooser| {
+                last_script = chooser.script.clone();
+                let next = self.apply(state, &event, chooser, &mut effects)?;
+                let choices = chooser.script[..chooser.pos].to_vec();
+                out.push((
+                    Step {
+                        event: event.clone(),
+                        choices,
+                    },
+                    next,
+                ));
+                Ok(())
+            });
+            if let Err(error) = result {
+                return Err((
+                    Step {
+                        event,
+                        choices: last_script,
+                    },
+                    error,
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The events enabled in `state`, in a fixed order.
     pub fn events(&self, state: &GlobalState<N>) -> Vec<Event<N>> {
         let mut events = Vec::new();
@@ -368,7 +426,7 @@ impl<N: Node> System<N> {
             if dst_up || !duplicating {
                 events.push(Event::Deliver(envelope.clone()));
             }
-            if self.semantics.lossy {
+            if self.may_lose(&envelope.msg) {
                 events.push(Event::Lose(envelope));
             }
         }
@@ -526,33 +584,7 @@ impl<N: Node> Model for System<N> {
         state: &GlobalState<N>,
         out: &mut Vec<(Step<N>, GlobalState<N>)>,
     ) -> Result<(), (Step<N>, StepError)> {
-        let mut effects = Effects::default();
-        for event in self.events(state) {
-            let mut last_script = Vec::new();
-            let result = for_each_branch(|chooser| {
-                last_script = chooser.script.clone();
-                let next = self.apply(state, &event, chooser, &mut effects)?;
-                let choices = chooser.script[..chooser.pos].to_vec();
-                out.push((
-                    Step {
-                        event: event.clone(),
-                        choices,
-                    },
-                    next,
-                ));
-                Ok(())
-            });
-            if let Err(error) = result {
-                return Err((
-                    Step {
-                        event,
-                        choices: last_script,
-                    },
-                    error,
-                ));
-            }
-        }
-        Ok(())
+        self.successors_where(state, |_| true, out)
     }
 
     fn fairness(&self) -> Vec<Fairness> {

@@ -156,12 +156,11 @@ pub fn checker_path<N: Node>(
         .iter()
         .position(|s| *s == state)
         .ok_or("the run's boot state is none of the checker's start states")?;
-    let lossy = system.semantics().lossy;
     let mut path = Vec::new();
     let mut kept = 0;
     let mut successors = Vec::new();
     for (k, step) in schedule.iter().enumerate().skip(n) {
-        if matches!(step.event, Event::Lose(_)) && !lossy {
+        if matches!(&step.event, Event::Lose(e) if !system.may_lose(&e.msg)) {
             kept += 1;
             continue;
         }
