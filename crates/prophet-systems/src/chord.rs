@@ -151,6 +151,12 @@ pub struct Config {
     pub finger_rounds: u32,
     /// How many non-creator crashes may happen.
     pub crashes: u32,
+    /// Which nodes may crash: every node but the creator (`true`: what the
+    /// simulator's churn does), or only the initial members but the
+    /// creator, at least node 1 (`false`: the checker's, which keeps its
+    /// space small). The invariant "predecessor is the closest notifier"
+    /// is claimed for the nodes that cannot crash.
+    pub all_crash: bool,
     /// The implementation.
     pub variant: Variant,
 }
@@ -169,6 +175,7 @@ impl Default for Config {
             rounds: 1,
             finger_rounds: 0,
             crashes: 1,
+            all_crash: false,
             variant: Variant::Correct,
         }
     }
@@ -662,8 +669,8 @@ pub fn ring_formed(state: &GlobalState<Chord>) -> bool {
     })
 }
 
-/// Chord of `config.nodes` nodes; any node but the creator may crash, up to
-/// `config.crashes` crashes in all.
+/// Chord of `config.nodes` nodes; the nodes `config.all_crash` names may
+/// crash, up to `config.crashes` crashes in all.
 pub fn system(config: &Config) -> System<Chord> {
     assert!(config.nodes >= 1 && config.bits <= BITS_MAX && config.nodes <= 1 << config.bits);
     assert!(config.successors >= 1);
@@ -685,9 +692,12 @@ pub fn system(config: &Config) -> System<Chord> {
         })
         .crashes(
             config.crashes,
-            (1..config.members.max(2).min(config.nodes))
-                .map(NodeId::from)
-                .collect::<Vec<_>>(),
+            match config.all_crash {
+                true => 1..config.nodes,
+                false => 1..config.members.max(2).min(config.nodes),
+            }
+            .map(NodeId::from)
+            .collect::<Vec<_>>(),
         )
         .always("ordered successor lists", move |_, s| {
             s.states().all(|(id, st)| {
@@ -823,11 +833,20 @@ impl prophet::registry::Protocol for ChordProtocol {
         )
         .param(ParamSpec::int(
             "crashes",
-            "crashes the checker explores (nodes other than the creator)",
+            "crashes the checker explores (of the nodes `crashable` names)",
             0,
             4,
             "1",
         ))
+        .param(
+            ParamSpec::choice(
+                "crashable",
+                "which nodes may crash, and so are exempt from \"predecessor is the closest notifier\": `members` (the initial members but the creator, at least node 1: the checker's, to keep its space small) or `all` (every node but the creator, as the simulator's churn crashes any)",
+                &["members", "all"],
+                "members",
+            )
+            .per_purpose("members", "all", "all"),
+        )
         .variant(
             Variant::Correct.name(),
             "checked notify; successor list and predecessor durable",
@@ -864,6 +883,7 @@ impl prophet::registry::Protocol for ChordProtocol {
             rounds: u32::try_from(params.int("rounds")).unwrap_or(u32::MAX),
             finger_rounds: u32::try_from(params.int("finger_rounds")).unwrap_or(u32::MAX),
             crashes: u32::try_from(params.int("crashes")).unwrap_or(u32::MAX),
+            all_crash: params.text("crashable") == "all",
             variant,
         })
     }

@@ -87,6 +87,7 @@ fn simulate(variant: Variant, seed: u64) -> (prophet::sim::RunReport, bool) {
         rounds: 100_000,
         finger_rounds: 100_000,
         crashes: 0,
+        all_crash: true,
         variant,
     });
     let run = Simulator::new(&system)
@@ -131,4 +132,38 @@ fn simulated_churn_may_catch_a_seeded_bug() {
             assert!(known, "{found:?}");
         }
     }
+}
+
+/// The registry declares that Chord tolerates losing `Notify` and `Found`
+/// (what steering may discard). The checker holds the declarations to the
+/// invariants by exploring with only those kinds lossy. Losing a `Found`
+/// breaks nothing in any reachable state. Losing a `Notify` breaks
+/// "predecessor is the closest notifier" at once: the invariant counts a
+/// notification as owed until it arrives, so a lost one reads as a
+/// predecessor that skipped its notifier (the protocol repairs it at the
+/// notifier's next stabilize, which liveness needs, not this invariant).
+/// Steering only discards a notify whose acceptance would itself break the
+/// invariant, which a lost one from a farther node cannot, but the
+/// declaration claims more than the invariant grants.
+#[test]
+fn losing_the_kinds_declared_filterable_is_checked_against_the_invariants() {
+    use prophet::registry::Protocol;
+    let kinds = chord::ChordProtocol.describe().filterable_kinds();
+    assert_eq!(kinds, ["Notify", "Found"]);
+    let found = chord::system(&Config::default()).lossy_kinds(["Found"]);
+    let report = Explorer::new(&found).run();
+    assert!(report.complete, "{:?}", report.unexplored);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    // 275,922 states: 4,052 more than without losses (271,870).
+    assert_eq!(report.unique_states, 275_922, "the space with Found lossy");
+    let notify = chord::system(&Config::default()).lossy_kinds(["Notify"]);
+    let report = Explorer::new(&notify).run();
+    let (property, steps) = violation(&notify, &report);
+    assert_eq!(property, "predecessor is the closest notifier");
+    assert_eq!(steps, 4);
+    let trace = report.violations[0].trace.as_ref().expect("a trace");
+    assert_eq!(
+        trace.steps.last().map(|s| s.description.as_str()),
+        Some("network loses Notify from n2 to n0")
+    );
 }
