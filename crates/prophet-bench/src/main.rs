@@ -6,6 +6,7 @@
 //! cargo run --release -p prophet-bench -- sim --json
 //! cargo run --release -p prophet-bench -- transport --json
 //! cargo run --release -p prophet-bench -- resolver --json
+//! cargo run --release -p prophet-bench -- steering --json
 //! cargo run --release -p prophet-bench -- spill --rms 10 --max-memory 1073741824
 //! ```
 
@@ -16,6 +17,7 @@ mod sim_cmp;
 mod sim_concurrent;
 mod spill;
 mod sr_two_phase;
+mod steering;
 mod swarm;
 mod transport;
 
@@ -117,6 +119,22 @@ enum Cmd {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..=1000))]
         seeds: u32,
         /// Only these scenarios (file stems, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// Execution steering: every seeded-bug variant (and each correct one)
+    /// under churn, unsteered, with the immediate check and with the
+    /// consequence search, over paired seeds checked after every event:
+    /// violations per simulated hour, the fraction avoided, false alarms,
+    /// checkpoint bytes and CPU.
+    Steering {
+        /// Print only JSON lines (the only output format).
+        #[arg(long)]
+        json: bool,
+        /// Paired seeds per variant and arm.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        seeds: u32,
+        /// Only these systems (comma-separated: chord, randtree, paxos, kv).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
@@ -250,6 +268,14 @@ fn main() -> ExitCode {
             seeds,
             only,
         } => resolver::run(&resolver::ResolverBench {
+            seeds: seeds as usize,
+            only,
+        }),
+        Cmd::Steering {
+            json: _,
+            seeds,
+            only,
+        } => steering::run(&steering::SteeringBench {
             seeds: seeds as usize,
             only,
         }),

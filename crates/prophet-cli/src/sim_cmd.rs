@@ -64,10 +64,23 @@ pub struct SimArgs {
     check_every: u64,
     /// Steer every run: nodes send checkpoints of their state to the nodes
     /// they talk to, and a delivery of a kind the system declares
-    /// filterable whose step breaks an invariant over the receiver's view
-    /// is discarded as lost (see the guide's "Steering").
+    /// filterable is discarded as lost when, over the receiver's view, its
+    /// step breaks an invariant or a bounded search of the events that
+    /// follow from it predicts one (see the guide's "Steering").
     #[arg(long)]
     steer: bool,
+    /// With --steer: the depth, in events, of the consequence search after
+    /// each reviewed delivery (0: judge the delivery alone).
+    #[arg(long, value_name = "EVENTS", default_value_t = prophet::steer::DEFAULT_LOOKAHEAD, requires = "steer")]
+    steer_lookahead: usize,
+    /// With --steer: the states one consequence search may visit.
+    #[arg(long, value_name = "N", default_value_t = prophet::steer::DEFAULT_LOOKAHEAD_STATES, requires = "steer")]
+    steer_states: u64,
+    /// With --steer: the bytes per second per node checkpoints may use
+    /// beyond 5% of the node's own traffic (a token bucket; a checkpoint it
+    /// cannot pay for waits), or `none` for no limit.
+    #[arg(long, value_name = "BYTES_PER_S|none", default_value = "512", value_parser = parse_budget, requires = "steer")]
+    steer_budget: Budget,
     /// Print the result as JSON: the last line of output is one JSON object.
     #[arg(long)]
     json: bool,
@@ -340,7 +353,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
             run_progress: Some(&run_progress),
             observer: (log.is_some() || models.is_some())
                 .then_some(&observe as prophet::sim::Observer<'_>),
-            steer: args.steer.then(SteerConfig::default),
+            steer: steer_config(args),
         };
         variant.runs = entry.simulate(&params, &mut request)?;
     }
@@ -381,7 +394,7 @@ fn simulate(registry: &Registry, args: &SimArgs) -> Result<ExitCode, String> {
                 progress: &mut unused,
                 run_progress: None,
                 observer: None,
-                steer: args.steer.then(SteerConfig::default),
+                steer: steer_config(args),
             };
             entry.sim_counterexample(&params, &request, run.seed)
         })
@@ -682,6 +695,38 @@ fn fmt(x: f64) -> String {
     }
 }
 
+/// A checkpoint budget on the command line: bytes per second, or `none`.
+#[derive(Clone, Copy, Debug)]
+struct Budget(Option<f64>);
+
+fn parse_budget(text: &str) -> Result<Budget, String> {
+    if text == "none" {
+        return Ok(Budget(None));
+    }
+    match text.parse::<f64>() {
+        Ok(b) if b.is_finite() && b >= 0.0 => Ok(Budget(Some(b))),
+        _ => Err(format!(
+            "`{text}` is not a budget: bytes per second (a number ≥ 0) or `none`"
+        )),
+    }
+}
+
+/// The steering the command line asks for, if any.
+fn steer_config(args: &SimArgs) -> Option<SteerConfig> {
+    args.steer.then(|| SteerConfig {
+        lookahead: args.steer_lookahead,
+        lookahead_states: args.steer_states,
+        budget: args
+            .steer_budget
+            .0
+            .map(|bytes_per_sec| prophet::steer::Budget {
+                bytes_per_sec,
+                ..prophet::steer::Budget::default()
+            }),
+        ..SteerConfig::default()
+    })
+}
+
 /// One line per policy variant: what steering did over its runs.
 fn print_steering(variants: &[Variant]) {
     for v in variants {
@@ -690,10 +735,13 @@ fn print_steering(variants: &[Variant]) {
             steered.iter().map(|s| f(s)).sum()
         };
         outln!(
-            "steering ({}): {} deliveries reviewed, {} discarded; {} checkpoints sent ({} bytes), {} received",
+            "steering ({}): {} deliveries reviewed, {} discarded ({} predicted by {} consequence searches over {} states); {} checkpoints sent ({} bytes), {} received",
             v.label,
             sum(|s| s.reviewed),
             sum(|s| s.discarded),
+            sum(|s| s.predicted),
+            sum(|s| s.searches),
+            sum(|s| s.search_states),
             sum(|s| s.checkpoints_sent),
             sum(|s| s.checkpoint_bytes),
             sum(|s| s.checkpoints_received),

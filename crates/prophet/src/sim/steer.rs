@@ -3,12 +3,15 @@
 //! and `explore`, in [`crate::steer`]).
 //!
 //! A [`Steering`] makes one [`Steerer`] per run. The run tells it what each
-//! node did (after every handler: the node's slot and whom it sent to), and
+//! node did (after every handler: the node's slot and what it sent), and
 //! sends the **checkpoints** it asks for as real messages: a checkpoint is
-//! the sender's [`NodeSlot`], postcard-encoded for its size, crossing the
-//! link under the same partitions, loss, bandwidth queue and latency as the
-//! protocol's own messages, and counted in `bytes_sent`. A node learns of
-//! another only through the checkpoints it received (no peeking).
+//! the sender's [`NodeSlot`] and a copy of the messages the same handler
+//! sent the checkpoint's receiver (which follow it on the link: the
+//! receiver learns they are in flight), postcard-encoded for its size,
+//! crossing the link under the same partitions, loss, bandwidth queue and
+//! latency as the protocol's own messages, and counted in `bytes_sent`. A
+//! node learns of another only through the checkpoints it received and
+//! the messages delivered to it (no peeking).
 //!
 //! Before the effects of a delivery the steerer [`Steerer::reviews`] are
 //! committed, the run shows it the node's state before and after, and the
@@ -59,24 +62,31 @@ pub struct Review<'r, N: Node> {
 pub trait Steerer<N: Node> {
     /// Whether a delivery of `msg` is reviewed before its effects commit.
     fn reviews(&self, msg: &N::Msg) -> bool;
+    /// `msg` from `from` is about to be handled by `node` (every delivery
+    /// to a running node, reviewed or not, before its handler runs).
+    fn arriving(&mut self, node: NodeId, from: NodeId, msg: &N::Msg);
     /// The verdict on one reviewed delivery.
     fn review(&mut self, review: &Review<'_, N>) -> Verdict;
-    /// Node `node` ran a handler at `now`, sent to `sent_to`, and is now
-    /// `slot`: push into `checkpoint_to` the nodes it sends a checkpoint to.
+    /// Node `node` ran a handler at `now`, sent `sends`, and is now
+    /// `slot`: push into `checkpoint_to` the nodes it sends a checkpoint
+    /// to (each carries the messages of `sends` to its receiver).
     fn after_handler(
         &mut self,
         node: NodeId,
         slot: &NodeSlot<N>,
         now: Duration,
-        sent_to: &[NodeId],
+        sends: &[(NodeId, N::Msg)],
         checkpoint_to: &mut Vec<NodeId>,
     );
-    /// Node `node` received `from`'s checkpoint, taken at `sent`.
+    /// Node `node` received `from`'s checkpoint, taken at `sent`, which
+    /// announces `ahead`: the messages the same handler sent `node`, on
+    /// their way behind it.
     fn checkpoint(
         &mut self,
         node: NodeId,
         from: NodeId,
         slot: NodeSlot<N>,
+        ahead: Vec<N::Msg>,
         sent: Duration,
         now: Duration,
     );
@@ -100,8 +110,13 @@ pub struct SteeringAction {
     pub msg: String,
     /// The invariant the delivery was predicted to break.
     pub property: String,
-    /// The predicted trace, from the node's assembled view: its steps.
+    /// The predicted trace, from the node's assembled view: its steps,
+    /// the judged delivery first.
     pub trace: Vec<String>,
+    /// How many events after the judged delivery the violation was
+    /// predicted (0: the delivery itself breaks the invariant; more: found
+    /// by the consequence search).
+    pub depth: usize,
     /// The age of the oldest checkpoint the prediction used (0: none used).
     pub oldest_checkpoint: Duration,
 }
@@ -113,12 +128,25 @@ pub struct SteeringReport {
     pub reviewed: u64,
     /// Deliveries whose effects were discarded.
     pub discarded: u64,
+    /// Of those, the ones the consequence search predicted (a violation
+    /// some events later rather than at the step itself).
+    pub predicted: u64,
+    /// Consequence searches run, and the states they visited.
+    pub searches: u64,
+    /// States the consequence searches visited.
+    pub search_states: u64,
     /// Checkpoints sent, and their postcard bytes.
     pub checkpoints_sent: u64,
     /// Bytes of the checkpoints sent.
     pub checkpoint_bytes: u64,
     /// Checkpoints that arrived at a running node.
     pub checkpoints_received: u64,
+    /// Checkpoints put off because the node's budget could not pay for
+    /// them then.
+    pub checkpoints_deferred: u64,
+    /// Bytes of the protocol's own messages in the run (what the
+    /// checkpoints' bytes are measured against).
+    pub protocol_bytes: u64,
     /// The first actions, in order ([`ACTIONS_KEPT`] at most).
     pub actions: Vec<SteeringAction>,
 }

@@ -66,11 +66,12 @@ enum Ev<N: Node> {
     Churn(usize),
     /// A busy node finished: serve what waits for it.
     Wake(NodeId),
-    /// A steering checkpoint of `src`'s slot, taken at `sent`.
+    /// A steering checkpoint of `src`'s slot, taken at `sent`, with the
+    /// messages the same handler sent `dst` (which follow it on the link).
     Checkpoint {
         src: NodeId,
         dst: NodeId,
-        slot: Box<NodeSlot<N>>,
+        body: Box<(NodeSlot<N>, Vec<N::Msg>)>,
         sent: u64,
     },
 }
@@ -203,6 +204,9 @@ pub(crate) struct Run<'s, 'a, N: Node> {
     steerer: Option<Box<dyn Steerer<N> + 'a>>,
     /// Checkpoints sent, their bytes, and those received.
     checkpoints: (u64, u64, u64),
+    /// Bytes of the protocol's own messages (counted when bytes are
+    /// measured or steering runs).
+    protocol_bytes: u64,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -301,6 +305,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             deliberator,
             steerer: sim.steering.map(|s| s.start(seed)),
             checkpoints: (0, 0, 0),
+            protocol_bytes: 0,
         };
         run.fifo_by_construction =
             !run.any_service && run.net.slowdowns.is_empty() && run.net.all_latencies_constant();
@@ -552,6 +557,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 steering.checkpoint_bytes,
                 steering.checkpoints_received,
             ) = self.checkpoints;
+            steering.protocol_bytes = self.protocol_bytes;
             self.report.steering = Some(steering);
         }
         self.report.summaries = summaries;
@@ -754,7 +760,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             Ev::Checkpoint {
                 src,
                 dst,
-                slot,
+                body,
                 sent,
             } => {
                 let now = Duration::from_nanos(self.now);
@@ -763,7 +769,8 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                     && let Some(steerer) = &mut self.steerer
                 {
                     self.checkpoints.2 += 1;
-                    steerer.checkpoint(dst, src, *slot, Duration::from_nanos(sent), now);
+                    let (slot, ahead) = *body;
+                    steerer.checkpoint(dst, src, slot, ahead, Duration::from_nanos(sent), now);
                 }
                 Ok(())
             }
@@ -901,9 +908,16 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             );
         }
         // A delivery the steerer reviews: what it needs once the handler ran.
-        let review = match (&input, &self.steerer) {
-            (Input::Message(src, msg), Some(steerer)) if steerer.reviews(msg) => {
-                Some((*src, msg.clone(), self.slot_of(id)))
+        let review = match &input {
+            Input::Message(src, msg) => {
+                let reviewed = match &mut self.steerer {
+                    Some(steerer) => {
+                        steerer.arriving(id, *src, msg);
+                        steerer.reviews(msg)
+                    }
+                    None => false,
+                };
+                reviewed.then(|| (*src, msg.clone(), self.slot_of(id)))
             }
             _ => None,
         };
@@ -988,8 +1002,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
         if self.steerer.is_some() {
             // Before the handler's sends, so that on each link the
             // checkpoint arrives ahead of them.
-            let sent_to: Vec<NodeId> = effects.sends.iter().map(|(to, _)| *to).collect();
-            self.after_steered_handler(id, &sent_to, done);
+            self.after_steered_handler(id, &effects.sends, done);
         }
         let applied = apply_effects(
             id,
@@ -1024,8 +1037,9 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
     /// Tells the steerer what node `id` did, and sends the checkpoints it
     /// asks for when the handler's service ends (`at`): the node's new
     /// state, with its timers as they were before the handler's own timer
-    /// operations (which apply with its sends).
-    fn after_steered_handler(&mut self, id: NodeId, sent_to: &[NodeId], at: u64) {
+    /// operations (which apply with its sends), and the messages it sends
+    /// the checkpoint's receiver (which follow the checkpoint on the link).
+    fn after_steered_handler(&mut self, id: NodeId, sends: &[(NodeId, N::Msg)], at: u64) {
         let slot = self.slot_of(id);
         let mut checkpoint_to = Vec::new();
         if let Some(steerer) = &mut self.steerer {
@@ -1033,19 +1047,33 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
                 id,
                 &slot,
                 Duration::from_nanos(self.now),
-                sent_to,
+                sends,
                 &mut checkpoint_to,
             );
         }
         for dst in checkpoint_to {
-            self.send_checkpoint(id, dst, &slot, at);
+            let ahead: Vec<N::Msg> = sends
+                .iter()
+                .filter(|(to, _)| *to == dst)
+                .map(|(_, m)| m.clone())
+                .collect();
+            self.send_checkpoint(id, dst, slot.clone(), ahead, at);
         }
     }
 
     /// Puts a checkpoint on the network: partitions, loss, the link's
-    /// bandwidth queue and latency, as a message of its encoded size.
-    fn send_checkpoint(&mut self, src: NodeId, dst: NodeId, slot: &NodeSlot<N>, at: u64) {
-        let bytes = postcard::experimental::serialized_size(slot).unwrap_or(0) as u64;
+    /// bandwidth queue and latency, as a message of its encoded size (the
+    /// slot and a copy of the messages it announces).
+    fn send_checkpoint(
+        &mut self,
+        src: NodeId,
+        dst: NodeId,
+        slot: NodeSlot<N>,
+        ahead: Vec<N::Msg>,
+        at: u64,
+    ) {
+        let body = (slot, ahead);
+        let bytes = postcard::experimental::serialized_size(&body).unwrap_or(0) as u64;
         self.checkpoints.0 += 1;
         self.checkpoints.1 += bytes;
         if self.measure_bytes {
@@ -1080,7 +1108,7 @@ impl<'s, 'a, N: Node> Run<'s, 'a, N> {
             Ev::Checkpoint {
                 src,
                 dst,
-                slot: Box::new(slot.clone()),
+                body: Box::new(body),
                 sent: at,
             },
         );

@@ -15,11 +15,13 @@ impl<N: Node> Run<'_, '_, N> {
     pub(super) fn send(&mut self, header: Header, src: NodeId, dst: NodeId, msg: N::Msg) {
         let at = header.sent;
         self.report.messages_sent += 1;
-        let bytes = if self.measure_bytes {
+        let bytes = if self.measure_bytes || self.steerer.is_some() {
             postcard::experimental::serialized_size(&msg).unwrap_or(0) as u64
         } else {
             0
         };
+        // What checkpoints cost is judged against the protocol's own bytes.
+        self.protocol_bytes += bytes;
         if self.measure_bytes {
             self.metrics
                 .record(BYTES_SENT, at as f64 / 1e9, bytes as f64);
