@@ -550,17 +550,20 @@ function renderSteering() {
   const actions = runs.flatMap((r) => (r.steering.actions || []).map((a) => Object.assign({ run: r }, a)));
   return [
     el('h2', { text: 'Steered runs' }),
-    el('table', { id: 'steering' }, el('tr', {}, ['run', 'seed', 'reviewed', 'discarded', 'checkpoints', 'checkpoint bytes',
-      'violation'].map((h) => el('th', { text: h }))),
+    el('table', { id: 'steering' }, el('tr', {}, ['run', 'seed', 'reviewed', 'discarded', 'of them predicted', 'searches',
+      'checkpoints', 'deferred', 'checkpoint bytes', 'protocol bytes', 'violation'].map((h) => el('th', { text: h }))),
     runs.map((r) => el('tr', {}, el('td', { text: r.label }), el('td', { class: 'num', text: r.seed }),
       el('td', { class: 'num', text: r.steering.reviewed }), el('td', { class: 'num', text: r.steering.discarded }),
-      el('td', { class: 'num', text: r.steering.checkpoints_sent }), el('td', { class: 'num', text: r.steering.checkpoint_bytes }),
+      el('td', { class: 'num', text: r.steering.predicted ?? '–' }), el('td', { class: 'num', text: r.steering.searches ?? '–' }),
+      el('td', { class: 'num', text: r.steering.checkpoints_sent }), el('td', { class: 'num', text: r.steering.checkpoints_deferred ?? '–' }),
+      el('td', { class: 'num', text: r.steering.checkpoint_bytes }), el('td', { class: 'num', text: r.steering.protocol_bytes ?? '–' }),
       el('td', { text: r.violation ? `${r.violation.property ?? JSON.stringify(r.violation)}` : 'none' })))),
     el('h2', { text: `Steering actions (${actions.length})` }),
     actions.slice(0, 200).map((a) => el('div', { class: 'card steering-action' },
       el('p', {}, el('b', { text: `n${a.node} discarded ${a.msg} from n${a.from}` }),
-        ` at ${fmt(secs(a.at), 6)} s (${a.run.label}, seed ${a.run.seed}): it would break “${a.property}”; ` +
-        `oldest checkpoint ${fmt(secs(a.oldest_checkpoint), 4)} s old`),
+        ` at ${fmt(secs(a.at), 6)} s (${a.run.label}, seed ${a.run.seed}): it would break “${a.property}”` +
+        (a.depth ? `, predicted ${a.depth} event${a.depth === 1 ? '' : 's'} later by the consequence search` : ', at once') +
+        `; oldest checkpoint ${fmt(secs(a.oldest_checkpoint), 4)} s old`),
       el('ol', {}, (a.trace || []).map((t) => el('li', { text: t }))))),
   ];
 }
