@@ -226,23 +226,14 @@ impl Policy for FastPath {
         // pick but no draw hit still has some (half a draw's worth), so no
         // pick is ever logged with probability 0 (which would make the log
         // useless for evaluating other policies).
-        let floor = match may_explore {
-            true => {
-                let best = scratch
-                    .iter()
-                    .map(|(m, _, l)| m + l)
-                    .fold(f64::INFINITY, f64::min);
-                scratch
-                    .iter()
-                    .map(|(m, _, l)| m + l <= EXPLORE_WITHIN * best)
-                    .collect()
-            }
-            false => (0..view.candidates)
-                .map(|i| i == least)
-                .collect::<Vec<bool>>(),
-        };
-        for (count, pickable) in counts.iter_mut().zip(&floor) {
-            if *pickable && *count == 0.0 {
+        let best = scratch.get(least).map_or(f64::INFINITY, |(m, _, l)| m + l);
+        for (i, count) in counts.iter_mut().enumerate() {
+            let (m, _, load) = scratch[i];
+            let pickable = match may_explore {
+                true => m + load <= EXPLORE_WITHIN * best,
+                false => i == least,
+            };
+            if pickable && *count == 0.0 {
                 *count = 0.5;
             }
         }

@@ -416,6 +416,19 @@ impl<N: Node> System<N> {
         Ok(())
     }
 
+    /// The steps of [`Self::successors_where`], without their states
+    /// (enumerating choice outcomes needs the handlers to run).
+    pub fn actions_where(
+        &self,
+        state: &GlobalState<N>,
+        keep: impl Fn(&Event<N>) -> bool,
+        actions: &mut Vec<Step<N>>,
+    ) {
+        let mut out = Vec::new();
+        let _ = self.successors_where(state, keep, &mut out);
+        actions.extend(out.into_iter().map(|(a, _)| a));
+    }
+
     /// The events enabled in `state`, in a fixed order.
     pub fn events(&self, state: &GlobalState<N>) -> Vec<Event<N>> {
         let mut events = Vec::new();
@@ -553,10 +566,7 @@ impl<N: Node> Model for System<N> {
     }
 
     fn actions(&self, state: &GlobalState<N>, actions: &mut Vec<Step<N>>) {
-        let mut out = Vec::new();
-        // Enumerating choice outcomes needs the handlers to run.
-        let _ = self.successors(state, &mut out);
-        actions.extend(out.into_iter().map(|(a, _)| a));
+        self.actions_where(state, |_| true, actions);
     }
 
     fn next_state(

@@ -162,9 +162,8 @@ impl<N: Node> Model for Consequences<'_, N> {
     }
 
     fn actions(&self, state: &GlobalState<N>, actions: &mut Vec<Step<N>>) {
-        let mut out = Vec::new();
-        let _ = self.successors(state, &mut out);
-        actions.extend(out.into_iter().map(|(a, _)| a));
+        self.system
+            .actions_where(state, |e| self.follows(e), actions);
     }
 
     fn next_state(
